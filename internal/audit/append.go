@@ -1,0 +1,124 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Execer is what Append needs: a pgx.Tx in practice, so that the event commits
+// with the state change it records.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// Record is an event to append. Payload is marshalled to JSON once and the
+// exact bytes are stored and hashed.
+type Record struct {
+	Kind             string
+	Actor            string
+	RequestID        uuid.UUID // uuid.Nil for none
+	DBInstanceID     string
+	ErrorCode        string
+	AlibabaRequestID string
+	Payload          any
+	// At defaults to the current time.
+	At time.Time
+}
+
+const appendSQL = `
+INSERT INTO audit_events
+    (occurred_at, kind, actor, request_id, db_instance_id, error_code, alibaba_request_id, payload)
+SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::json[])`
+
+// Append inserts records in one statement inside the caller's transaction.
+// It takes no lock: the Sealer chains the events after they commit.
+func Append(ctx context.Context, tx Execer, recs ...Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	n := len(recs)
+	var (
+		at      = make([]time.Time, n)
+		kinds   = make([]string, n)
+		actors  = make([]string, n)
+		rids    = make([]*uuid.UUID, n)
+		insts   = make([]*string, n)
+		codes   = make([]*string, n)
+		aliIDs  = make([]*string, n)
+		payload = make([]string, n)
+	)
+	now := time.Now()
+	for i, r := range recs {
+		if r.Kind == "" || r.Actor == "" {
+			return fmt.Errorf("append audit event: kind and actor are required")
+		}
+		at[i] = r.At
+		if at[i].IsZero() {
+			at[i] = now
+		}
+		at[i] = at[i].UTC().Truncate(time.Microsecond)
+		kinds[i], actors[i] = r.Kind, r.Actor
+		if r.RequestID != uuid.Nil {
+			id := r.RequestID
+			rids[i] = &id
+		}
+		insts[i], codes[i], aliIDs[i] = nullable(r.DBInstanceID), nullable(r.ErrorCode), nullable(r.AlibabaRequestID)
+		p := r.Payload
+		if p == nil {
+			p = struct{}{}
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			return fmt.Errorf("append audit event %s: marshal payload: %w", r.Kind, err)
+		}
+		payload[i] = string(b)
+	}
+	if _, err := tx.Exec(ctx, appendSQL, at, kinds, actors, rids, insts, codes, aliIDs, payload); err != nil {
+		return fmt.Errorf("append audit events: %w", err)
+	}
+	return nil
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// scanEvent reads the columns of selectColumns into e.
+func scanEvent(row pgx.Row, e *Event) error {
+	var inst, code, ali *string
+	var seq *int64
+	if err := row.Scan(&e.ID, &seq, &e.OccurredAt, &e.Kind, &e.Actor, &e.RequestID, &inst, &code, &ali,
+		&e.Payload, &e.PrevHash, &e.Hash); err != nil {
+		return err
+	}
+	e.Seq, e.DBInstanceID, e.ErrorCode, e.AlibabaRequestID = deref(seq), derefS(inst), derefS(code), derefS(ali)
+	e.OccurredAt = e.OccurredAt.UTC()
+	return nil
+}
+
+// selectColumns lists the columns scanEvent reads, in order.
+const selectColumns = `id, seq, occurred_at, kind, actor, request_id, db_instance_id, error_code,
+    alibaba_request_id, payload, prev_hash, hash`
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func derefS(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

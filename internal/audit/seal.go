@@ -1,0 +1,140 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// sealLockKey is the advisory lock that makes one sealer at a time, across
+// every replica sharing the database, extend the chain.
+const sealLockKey int64 = 0x7264736761746531 // "rdsgate1"
+
+// DefaultSealBatch is how many events one sealing transaction chains.
+const DefaultSealBatch = 2000
+
+// Sealer chains committed events. Run one per process; replicas coordinate
+// through the advisory lock.
+type Sealer struct {
+	pool     *pgxpool.Pool
+	log      *slog.Logger
+	batch    int
+	interval time.Duration
+	kick     chan struct{}
+}
+
+// NewSealer returns a Sealer that polls every interval (for events committed
+// by other replicas) and whenever Kick is called.
+func NewSealer(pool *pgxpool.Pool, log *slog.Logger, interval time.Duration) *Sealer {
+	if interval <= 0 {
+		interval = 50 * time.Millisecond
+	}
+	return &Sealer{pool: pool, log: log, batch: DefaultSealBatch, interval: interval, kick: make(chan struct{}, 1)}
+}
+
+// Kick asks the sealer to run soon; it never blocks.
+func (s *Sealer) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run seals until ctx is done.
+func (s *Sealer) Run(ctx context.Context) error {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		if _, err := s.SealAll(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "seal audit events", slog.Any("err", err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-s.kick:
+		}
+	}
+}
+
+// SealAll seals batches until no unsealed event is left, or another sealer
+// holds the lock. It returns how many events it sealed.
+func (s *Sealer) SealAll(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := Seal(ctx, s.pool, s.batch)
+		total += n
+		if err != nil || n < s.batch {
+			return total, err
+		}
+	}
+}
+
+// Seal chains up to limit unsealed events in one transaction, in id order,
+// after the current head. It returns 0 when another sealer holds the lock.
+func Seal(ctx context.Context, pool *pgxpool.Pool, limit int) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, sealLockKey).Scan(&locked); err != nil {
+			return err
+		}
+		if !locked {
+			return nil
+		}
+		var headSeq int64
+		var headHash []byte
+		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1`).
+			Scan(&headSeq, &headHash)
+		if errors.Is(err, pgx.ErrNoRows) {
+			headSeq, headHash = 0, Genesis
+		} else if err != nil {
+			return fmt.Errorf("read chain head: %w", err)
+		}
+		rows, err := tx.Query(ctx, `SELECT `+selectColumns+` FROM audit_events WHERE seq IS NULL ORDER BY id LIMIT $1`, limit)
+		if err != nil {
+			return err
+		}
+		var (
+			ids, seqs    []int64
+			prevs, hashs [][]byte
+			e            Event
+			h            = NewHasher()
+		)
+		prev := headHash
+		for rows.Next() {
+			if err := scanEvent(rows, &e); err != nil {
+				rows.Close()
+				return err
+			}
+			headSeq++
+			e.Seq = headSeq
+			sum := h.Sum(prev, &e)
+			ids, seqs, prevs, hashs = append(ids, e.ID), append(seqs, e.Seq), append(prevs, prev), append(hashs, sum)
+			prev = sum
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `
+UPDATE audit_events a SET seq = u.seq, prev_hash = u.prev, hash = u.hash
+FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[]) AS u(id, seq, prev, hash)
+WHERE a.id = u.id`, ids, seqs, prevs, hashs); err != nil {
+			return fmt.Errorf("seal: %w", err)
+		}
+		n = len(ids)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("seal audit events: %w", err)
+	}
+	return n, nil
+}

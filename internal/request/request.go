@@ -1,0 +1,151 @@
+package request
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Network types as ReleaseInstanceConnection's InstanceNetworkType takes them.
+const (
+	NetworkVPC     = "0"
+	NetworkClassic = "1"
+)
+
+// Field length limits. They keep rows and audit events bounded; the
+// organisation's own minimum justification length is a policy rule.
+const (
+	MaxJustification = 2000
+	MaxTicket        = 100
+)
+
+// Spec is what a requester asks for: the fields of the Alibaba call plus the
+// reasons for it. Approvals are bound to its canonical hash.
+type Spec struct {
+	RegionID         string `json:"region_id"`
+	DBInstanceID     string `json:"db_instance_id"`
+	ConnectionString string `json:"connection_string"`
+	NetworkType      string `json:"network_type"`
+	Justification    string `json:"justification"`
+	Ticket           string `json:"ticket"`
+}
+
+var (
+	regionRe = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+){1,3}$`)
+	// RDS instance ids: rm- (MySQL, SQL Server, MariaDB primaries), rr- (MySQL
+	// read-only), pgm-/pgr- (PostgreSQL primary/read-only), mr- (MariaDB) and
+	// the legacy rds… ids without a hyphen.
+	instanceRe = regexp.MustCompile(`^((rm|rr|pgm|pgr|mr)-[a-z0-9]{4,60}|rds[a-z0-9]{8,60})$`)
+	labelRe    = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
+)
+
+// Normalize trims surrounding white space from every field.
+func (s Spec) Normalize() Spec {
+	s.RegionID = strings.TrimSpace(s.RegionID)
+	s.DBInstanceID = strings.TrimSpace(s.DBInstanceID)
+	s.ConnectionString = strings.TrimSpace(s.ConnectionString)
+	s.NetworkType = strings.TrimSpace(s.NetworkType)
+	s.Justification = strings.TrimSpace(s.Justification)
+	s.Ticket = strings.TrimSpace(s.Ticket)
+	return s
+}
+
+// Validate returns a *ValidationError naming the first field that is wrong.
+func (s Spec) Validate() error {
+	switch {
+	case s.RegionID == "":
+		return Invalid("region_id", "is required")
+	case !regionRe.MatchString(s.RegionID):
+		return Invalid("region_id", "must be an Alibaba Cloud region id such as cn-hangzhou")
+	case s.DBInstanceID == "":
+		return Invalid("db_instance_id", "is required")
+	case !instanceRe.MatchString(s.DBInstanceID):
+		return Invalid("db_instance_id", "must be an RDS instance id: rm-, rr-, pgm-, pgr- or mr- followed by lower-case letters and digits")
+	case s.ConnectionString == "":
+		return Invalid("connection_string", "is required")
+	case !IsHostName(s.ConnectionString):
+		return Invalid("connection_string", "must be a host name such as rm-xxxx.mysql.rds.aliyuncs.com")
+	case s.NetworkType != NetworkVPC && s.NetworkType != NetworkClassic:
+		return Invalid("network_type", `must be "0" (VPC) or "1" (classic)`)
+	case s.Justification == "":
+		return Invalid("justification", "is required")
+	case utf8.RuneCountInString(s.Justification) > MaxJustification:
+		return Invalid("justification", "must be at most %d characters", MaxJustification)
+	case utf8.RuneCountInString(s.Ticket) > MaxTicket:
+		return Invalid("ticket", "must be at most %d characters", MaxTicket)
+	}
+	return nil
+}
+
+// IsHostName reports whether h is a DNS host name of at least two labels.
+func IsHostName(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	labels := strings.Split(h, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if !labelRe.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
+
+// PayloadHash is the SHA-256 of the canonical payload: the request's id,
+// requester and Spec, as JSON with a fixed field order. An approval stores the
+// hash it approved, so an approval can never be carried over to a request
+// whose content differs.
+func PayloadHash(id uuid.UUID, requester string, s Spec) [32]byte {
+	canonical := struct {
+		ID        string `json:"id"`
+		Requester string `json:"requester"`
+		Spec
+	}{id.String(), requester, s}
+	b, err := json.Marshal(canonical)
+	if err != nil {
+		panic("request: marshal canonical payload: " + err.Error()) // strings only; cannot fail
+	}
+	return sha256.Sum256(b)
+}
+
+// Hash is a SHA-256 that encodes as lower-case hex in JSON.
+type Hash [32]byte
+
+// String returns the hash in hex.
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// MarshalText encodes the hash as hex.
+func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// Requirement is one AND-composed approver requirement: Count approvals from
+// members of Group.
+type Requirement struct {
+	Group string `json:"group"`
+	Count int    `json:"count"`
+}
+
+// Request is a release request with its votes.
+type Request struct {
+	ID                   uuid.UUID       `json:"id"`
+	Requester            string          `json:"requester"`
+	Spec                                 // flattened into the JSON
+	Status               Status          `json:"status"`
+	PayloadHash          Hash            `json:"payload_hash"`
+	RequiredApprovals    int             `json:"required_approvals"`
+	ApproverRequirements []Requirement   `json:"approver_requirements"`
+	Environment          string          `json:"environment,omitempty"`
+	Decision             json.RawMessage `json:"decision"`
+	PolicyRevision       string          `json:"policy_revision,omitempty"`
+	CreatedAt            time.Time       `json:"created_at"`
+	UpdatedAt            time.Time       `json:"updated_at"`
+	Votes                []Vote          `json:"approvals"`
+}

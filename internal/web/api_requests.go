@@ -1,0 +1,160 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/rdsgate/rdsgate/internal/request"
+	"github.com/rdsgate/rdsgate/internal/store"
+	"github.com/rdsgate/rdsgate/internal/workflow"
+)
+
+// decodeJSON reads exactly one JSON object into dst, refusing unknown
+// fields, and names the offending field when it can.
+func decodeJSON(c echo.Context, dst any) error {
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "request body too large")
+		case errors.As(err, &te):
+			return &badRequest{field: te.Field, msg: fmt.Sprintf("%s: must be a %s", te.Field, te.Type)}
+		case errors.As(err, &se):
+			return &badRequest{msg: fmt.Sprintf("body is not valid JSON (at byte %d)", se.Offset)}
+		case errors.Is(err, io.EOF):
+			return &badRequest{msg: "body is empty; a JSON object is required"}
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return &badRequest{field: f, msg: fmt.Sprintf("%s: unknown field", f)}
+		}
+		return &badRequest{msg: "body is not valid JSON: " + err.Error()}
+	}
+	if dec.More() {
+		return &badRequest{msg: "body must hold exactly one JSON object"}
+	}
+	return nil
+}
+
+// createRequestBody is the body of POST /api/v1/requests.
+type createRequestBody struct {
+	request.Spec
+	BreakGlass bool `json:"break_glass"`
+}
+
+func (s *Server) createRequest(c echo.Context) error {
+	var body createRequestBody
+	if err := decodeJSON(c, &body); err != nil {
+		return err
+	}
+	r, err := s.d.Service.Create(c.Request().Context(), actorOf(c), body.Spec, body.BreakGlass)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/requests/"+r.ID.String())
+	return c.JSON(http.StatusCreated, r)
+}
+
+func parseID(c echo.Context) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("request %q: %w", c.Param("id"), request.ErrNotFound)
+	}
+	return id, nil
+}
+
+func (s *Server) getRequest(c echo.Context) error {
+	id, err := parseID(c)
+	if err != nil {
+		return err
+	}
+	r, err := s.d.Service.Get(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+func (s *Server) listRequests(c echo.Context) error {
+	f := store.Filter{
+		Requester:    c.QueryParam("requester"),
+		DBInstanceID: c.QueryParam("db_instance_id"),
+		Cursor:       c.QueryParam("cursor"),
+	}
+	if st := c.QueryParam("status"); st != "" {
+		status, err := request.ParseStatus("status", st)
+		if err != nil {
+			return err
+		}
+		f.Status = status
+	}
+	if l := c.QueryParam("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			return request.Invalid("limit", "must be a positive whole number")
+		}
+		f.Limit = n
+	}
+	page, err := s.d.Service.List(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page)
+}
+
+// voteBody is the body of POST /api/v1/requests/{id}/approvals.
+type voteBody struct {
+	Decision    string `json:"decision"`
+	Comment     string `json:"comment"`
+	PayloadHash string `json:"payload_hash"`
+}
+
+func (s *Server) voteRequest(c echo.Context) error {
+	id, err := parseID(c)
+	if err != nil {
+		return err
+	}
+	var body voteBody
+	if err := decodeJSON(c, &body); err != nil {
+		return err
+	}
+	r, err := s.d.Service.Vote(c.Request().Context(), actorOf(c), id,
+		workflow.VoteInput{Decision: body.Decision, Comment: body.Comment, PayloadHash: body.PayloadHash})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+type cancelBody struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) cancelRequest(c echo.Context) error {
+	id, err := parseID(c)
+	if err != nil {
+		return err
+	}
+	var body cancelBody
+	if c.Request().ContentLength != 0 {
+		if err := decodeJSON(c, &body); err != nil {
+			return err
+		}
+	}
+	r, err := s.d.Service.Cancel(c.Request().Context(), actorOf(c), id, body.Reason)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}

@@ -1,0 +1,104 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rdsgate/rdsgate/internal/request"
+	"github.com/rdsgate/rdsgate/internal/workflow"
+)
+
+// APIError is the body of every error response:
+// {"error":{"code":"...","message":"...","field":"..."}}.
+type APIError struct {
+	Code    string   `json:"code"`
+	Message string   `json:"message"`
+	Field   string   `json:"field,omitempty"`
+	Reasons []string `json:"reasons,omitempty"`
+	// Request is set on a policy denial: the denied request was recorded.
+	Request *request.Request `json:"request,omitempty"`
+}
+
+type errorBody struct {
+	Error APIError `json:"error"`
+}
+
+// statusOf maps an error to its HTTP status and error code.
+func statusOf(err error) (int, APIError) {
+	var ve *request.ValidationError
+	var he *echo.HTTPError
+	var den *workflow.DeniedError
+	var fe *workflow.ForbiddenError
+	var be *badRequest
+	switch {
+	case errors.As(err, &be):
+		return http.StatusBadRequest, APIError{Code: "bad_request", Message: be.msg, Field: be.field}
+	case errors.As(err, &ve):
+		return http.StatusUnprocessableEntity, APIError{Code: "invalid", Message: ve.Error(), Field: ve.Field}
+	case errors.As(err, &den):
+		return http.StatusForbidden, APIError{Code: "denied", Message: "the policy denied this request", Reasons: den.Reasons, Request: den.Request}
+	case errors.As(err, &fe):
+		return http.StatusForbidden, APIError{Code: "forbidden", Message: err.Error(), Reasons: fe.Reasons}
+	case errors.Is(err, request.ErrUnauthenticated):
+		return http.StatusUnauthorized, APIError{Code: "unauthenticated", Message: err.Error()}
+	case errors.Is(err, request.ErrForbidden):
+		return http.StatusForbidden, APIError{Code: "forbidden", Message: err.Error()}
+	case errors.Is(err, request.ErrNotFound):
+		return http.StatusNotFound, APIError{Code: "not_found", Message: err.Error()}
+	case errors.Is(err, request.ErrConflict):
+		return http.StatusConflict, APIError{Code: "conflict", Message: err.Error()}
+	case errors.Is(err, request.ErrInvalid):
+		return http.StatusUnprocessableEntity, APIError{Code: "invalid", Message: err.Error()}
+	case errors.As(err, &he):
+		msg := http.StatusText(he.Code)
+		if s, ok := he.Message.(string); ok {
+			msg = s
+		}
+		code := map[int]string{413: "body_too_large", 404: "not_found", 405: "method_not_allowed", 401: "unauthenticated",
+			403: "forbidden", 400: "bad_request", 429: "too_many_requests"}[he.Code]
+		if code == "" {
+			code = "error"
+		}
+		return he.Code, APIError{Code: code, Message: msg}
+	case errors.Is(err, context.Canceled):
+		return 499, APIError{Code: "canceled", Message: "request canceled"}
+	}
+	return http.StatusInternalServerError, APIError{Code: "internal", Message: "internal error"}
+}
+
+// badRequest is a malformed body (not JSON, wrong type, unknown field).
+type badRequest struct{ field, msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+// ErrorHandler renders err as the JSON error shape (or, for browser pages,
+// the HTML error page) and logs only server errors at error level.
+func (s *Server) ErrorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, body := statusOf(err)
+	if status >= 500 {
+		s.log.ErrorContext(c.Request().Context(), "request failed", slog.String("path", c.Path()),
+			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)), slog.Any("err", err))
+	}
+	if s.renderErrorPage != nil && !isAPI(c) {
+		if perr := s.renderErrorPage(c, status, body); perr == nil {
+			return
+		}
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = c.JSON(status, errorBody{Error: body})
+}
+
+func isAPI(c echo.Context) bool {
+	p := c.Request().URL.Path
+	return len(p) >= 5 && p[:5] == "/api/" || p == "/healthz" || p == "/readyz"
+}

@@ -1,0 +1,147 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/policy"
+	"github.com/rdsgate/rdsgate/internal/workflow"
+)
+
+// Authenticator resolves an Authorization header to an identity.
+type Authenticator interface {
+	FromHeader(ctx context.Context, header string) (auth.Identity, error)
+}
+
+// Simulator answers "would this be allowed" without recording anything.
+type Simulator interface {
+	Decide(ctx context.Context, in policy.Input) (policy.Decision, error)
+}
+
+// Deps is what the HTTP surface needs.
+type Deps struct {
+	Service *workflow.Service
+	Tokens  Authenticator
+	Policy  Simulator
+	// Ready reports whether the service can take traffic (database
+	// reachable, policies loaded).
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+	// BodyLimit bounds request bodies (Echo's size syntax); default "64K".
+	BodyLimit string
+}
+
+// Server is the configured Echo instance.
+type Server struct {
+	e               *echo.Echo
+	d               Deps
+	log             *slog.Logger
+	renderErrorPage func(c echo.Context, status int, body APIError) error
+}
+
+// New builds the server with its middleware and routes.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.BodyLimit == "" {
+		d.BodyLimit = "64K"
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(io.Discard)
+	// The peer address, not a client-supplied header: acs:SourceIp conditions
+	// must not be spoofable. Deployments behind a proxy configure trust there.
+	e.IPExtractor = echo.ExtractIPDirect()
+	s := &Server{e: e, d: d, log: d.Logger}
+	e.HTTPErrorHandler = s.ErrorHandler
+	e.Use(middleware.RequestID())
+	e.Use(middleware.Recover())
+	e.Use(s.accessLog)
+	e.Use(middleware.BodyLimit(d.BodyLimit))
+	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
+		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
+		ReferrerPolicy: "same-origin",
+	}))
+
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", s.readyz)
+
+	api := e.Group("/api/v1", s.requireToken)
+	api.POST("/requests", s.createRequest)
+	api.GET("/requests", s.listRequests)
+	api.GET("/requests/:id", s.getRequest)
+	api.POST("/requests/:id/approvals", s.voteRequest)
+	api.POST("/requests/:id/cancel", s.cancelRequest)
+	api.POST("/policy/simulate", s.simulatePolicy)
+	return s
+}
+
+// Echo exposes the instance so other parts (pages) can add routes.
+func (s *Server) Echo() *echo.Echo { return s.e }
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHTTP(w, r) }
+
+func (s *Server) readyz(c echo.Context) error {
+	if s.d.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		if err := s.d.Ready(ctx); err != nil {
+			return c.JSON(http.StatusServiceUnavailable, errorBody{Error: APIError{Code: "not_ready", Message: err.Error()}})
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		// Never the Authorization header or the body: both may hold secrets.
+		s.log.DebugContext(c.Request().Context(), "http",
+			slog.String("method", c.Request().Method), slog.String("path", c.Path()),
+			slog.Int("status", c.Response().Status), slog.Duration("took", time.Since(start)),
+			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
+		return nil
+	}
+}
+
+type ctxKey int
+
+const actorKey ctxKey = iota
+
+// requireToken authenticates the bearer token and stores the actor.
+func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.d.Tokens == nil {
+			return errors.New("no token authenticator configured")
+		}
+		id, err := s.d.Tokens.FromHeader(c.Request().Context(), c.Request().Header.Get(echo.HeaderAuthorization))
+		if err != nil {
+			return err
+		}
+		c.Set("actor", s.actorFor(c, id))
+		return next(c)
+	}
+}
+
+func (s *Server) actorFor(c echo.Context, id auth.Identity) workflow.Actor {
+	return workflow.Actor{Subject: id.Subject, Groups: id.Groups, SourceIP: c.RealIP(), SecureTransport: c.IsTLS()}
+}
+
+func actorOf(c echo.Context) workflow.Actor {
+	a, _ := c.Get("actor").(workflow.Actor)
+	return a
+}
