@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -127,6 +128,9 @@ func normaliseInstance(inst Instance) (Instance, error) {
 	if inst.Status == "" {
 		inst.Status = "Running"
 	}
+	if inst.Endpoints == nil {
+		inst.Endpoints = []Endpoint{}
+	}
 	seen := map[string]bool{}
 	for j := range inst.Endpoints {
 		ep := &inst.Endpoints[j]
@@ -170,7 +174,7 @@ func defaultPort(engine string) string {
 }
 
 func (inst Instance) clone() Instance {
-	inst.Endpoints = append([]Endpoint(nil), inst.Endpoints...)
+	inst.Endpoints = slices.Clone(inst.Endpoints)
 	return inst
 }
 

@@ -30,7 +30,8 @@ func decodeJSON(c echo.Context, dst any) error {
 		case errors.As(err, &mbe):
 			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "request body too large")
 		case errors.As(err, &te):
-			return &badRequest{field: te.Field, msg: fmt.Sprintf("%s: must be a %s", te.Field, te.Type)}
+			f := jsonField(te.Field)
+			return &badRequest{field: f, msg: fmt.Sprintf("%s: must be a %s", f, te.Type)}
 		case errors.As(err, &se):
 			return &badRequest{msg: fmt.Sprintf("body is not valid JSON (at byte %d)", se.Offset)}
 		case errors.Is(err, io.EOF):
@@ -45,6 +46,19 @@ func decodeJSON(c echo.Context, dst any) error {
 		return &badRequest{msg: "body must hold exactly one JSON object"}
 	}
 	return nil
+}
+
+// jsonField drops the Go names of embedded structs ("Spec.network_type")
+// from a decoding error's field path, leaving the JSON path.
+func jsonField(path string) string {
+	parts := strings.Split(path, ".")
+	out := parts[:0]
+	for _, p := range parts {
+		if p != "" && (p[0] < 'A' || p[0] > 'Z') {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ".")
 }
 
 // createRequestBody is the body of POST /api/v1/requests.

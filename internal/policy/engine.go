@@ -1,0 +1,319 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// Options configure an Engine.
+type Options struct {
+	// Dir is the data directory: ram.json and one of org.json, org.yaml or
+	// org.yml. "" serves the embedded example data (policies/examples).
+	Dir string
+	// PolicyDir, when set, loads the Rego modules (every .rego file but the
+	// _test.rego ones) from this directory instead of the embedded
+	// policies/, and watches it too: for developing policies against a
+	// running server. ram/system/policies.json is read from it when present.
+	PolicyDir string
+	// Logger receives reload messages; nil discards them.
+	Logger *slog.Logger
+	// OnReload is called after every reload attempt: with the new serving
+	// revision and nil (the revision is unchanged when the files are), or
+	// with the refused revision ("" when the files could not be read) and
+	// the reason, while the old revision keeps serving.
+	OnReload func(revision string, err error)
+}
+
+// Engine decides requests and votes with one prepared revision of the
+// policies and data at a time. It is safe for concurrent use.
+type Engine struct {
+	opts     Options
+	log      *slog.Logger
+	cur      atomic.Pointer[revision]
+	reloadMu sync.Mutex // one reload at a time
+	now      func() time.Time
+	// watching, when set, is called once Watch listens for changes (tests).
+	watching func()
+}
+
+// New loads, compiles and prepares the policies and data; it fails when they
+// do not load.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	e := &Engine{opts: opts, log: opts.Logger, now: time.Now}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	s, err := readSources(opts.PolicyDir, opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("load policy: %w", err)
+	}
+	rev, err := buildRevision(ctx, s, s.revisionID())
+	if err != nil {
+		return nil, fmt.Errorf("load policy: %w", err)
+	}
+	e.cur.Store(rev)
+	e.log.InfoContext(ctx, "policy revision loaded", slog.String("revision", rev.id), slog.Int("users", len(rev.users)))
+	return e, nil
+}
+
+// Revision returns the serving revision: a SHA-256 of the Rego modules and
+// the data files.
+func (e *Engine) Revision() string { return e.cur.Load().id }
+
+// Users returns the names of the users in ram.json, sorted.
+func (e *Engine) Users() []string { return slices.Clone(e.cur.Load().users) }
+
+// UserGroups returns the groups of RAM user subject in ram.json, nil for an
+// unknown user.
+func (e *Engine) UserGroups(subject string) []string {
+	return slices.Clone(e.cur.Load().userGroups[subject])
+}
+
+// Data returns the compiled data document of the serving revision,
+// {"ram": ..., "org": ...}, as the policies read it under data. It is for
+// inspection and for serving the same data elsewhere; do not modify it.
+func (e *Engine) Data() map[string]any { return e.cur.Load().data }
+
+// Modules returns the Rego modules of the serving revision, by path.
+func (e *Engine) Modules() map[string][]byte { return e.cur.Load().modules }
+
+// Decide decides a release request. It records nothing: the caller audits
+// the decision (see Decision.LogEntry). A zero in.Context.CurrentTime is the
+// current time.
+func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
+	rev := e.cur.Load()
+	now := e.now().UTC()
+	if in.Context.CurrentTime.IsZero() {
+		in.Context.CurrentTime = now
+	}
+	rs, err := rev.decide.Eval(ctx,
+		rego.EvalParsedInput(decideInput(in)),
+		rego.EvalInterQueryBuiltinValueCache(rev.cache),
+	)
+	if err != nil {
+		return Decision{}, fmt.Errorf("decide: %w", err)
+	}
+	out, err := singleObject(rs)
+	if err != nil {
+		return Decision{}, fmt.Errorf("decide: %w", err)
+	}
+	ram, _ := out["ram"].(map[string]any)
+	return Decision{
+		Allow:                out["allow"] == true,
+		Reasons:              stringSlice(out["reasons"]),
+		RequiredApprovals:    intOf(out["required_approvals"]),
+		ApproverRequirements: requirementsOf(out["approver_requirements"]),
+		RAM: RAMResult{
+			Effect:      str(ram["effect"]),
+			Policy:      str(ram["policy"]),
+			Statement:   intOf(ram["statement"]),
+			Unsupported: stringSlice(ram["unsupported"]),
+		},
+		Environment: str(out["environment"]),
+		Revision:    rev.id,
+		DecisionID:  uuid.NewString(),
+		Path:        DecidePath,
+		Timestamp:   now,
+	}, nil
+}
+
+// MayApprove decides whether in.Approver may vote on a request, and which
+// open requirement the vote counts toward.
+func (e *Engine) MayApprove(ctx context.Context, in ApproveInput) (ApproveDecision, error) {
+	rev := e.cur.Load()
+	now := e.now().UTC()
+	rs, err := rev.approve.Eval(ctx,
+		rego.EvalParsedInput(approveInput(in)),
+		rego.EvalInterQueryBuiltinValueCache(rev.cache),
+	)
+	if err != nil {
+		return ApproveDecision{}, fmt.Errorf("may approve: %w", err)
+	}
+	out, err := singleObject(rs)
+	if err != nil {
+		return ApproveDecision{}, fmt.Errorf("may approve: %w", err)
+	}
+	return ApproveDecision{
+		Allow:      out["allow"] == true,
+		Reasons:    stringSlice(out["reasons"]),
+		Group:      str(out["group"]),
+		Revision:   rev.id,
+		DecisionID: uuid.NewString(),
+		Path:       ApprovePath,
+		Timestamp:  now,
+	}, nil
+}
+
+// Reload reads, compiles and prepares the files again and swaps the new
+// revision in atomically. When they fail to load, the old revision keeps
+// serving and Reload returns the reason; either way OnReload hears of it.
+func (e *Engine) Reload(ctx context.Context) error {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	old := e.cur.Load()
+	id, err := e.reload(ctx, old)
+	if err != nil {
+		e.log.ErrorContext(ctx, "policy reload refused; the previous revision keeps serving",
+			slog.String("serving", old.id), slog.String("refused", id), slog.Any("error", err))
+		if e.opts.OnReload != nil {
+			e.opts.OnReload(id, err)
+		}
+		return fmt.Errorf("reload policy: %w", err)
+	}
+	if id == old.id {
+		e.log.InfoContext(ctx, "policy reloaded; revision unchanged", slog.String("revision", id))
+	} else {
+		e.log.InfoContext(ctx, "policy revision loaded", slog.String("revision", id), slog.String("previous", old.id))
+	}
+	if e.opts.OnReload != nil {
+		e.opts.OnReload(id, nil)
+	}
+	return nil
+}
+
+func (e *Engine) reload(ctx context.Context, old *revision) (string, error) {
+	s, err := readSources(e.opts.PolicyDir, e.opts.Dir)
+	if err != nil {
+		return "", err
+	}
+	id := s.revisionID()
+	if id == old.id {
+		return id, nil
+	}
+	rev, err := buildRevision(ctx, s, id)
+	if err != nil {
+		return id, err
+	}
+	e.cur.Store(rev)
+	return id, nil
+}
+
+// decideInput builds the input document directly as an AST value, which
+// spares OPA a JSON round trip per decision.
+func decideInput(in Input) ast.Value {
+	ctxItems := [][2]*ast.Term{
+		ast.Item(ast.InternedTerm("current_time"), ast.StringTerm(in.Context.CurrentTime.Format(time.RFC3339Nano))),
+		ast.Item(ast.InternedTerm("secure_transport"), ast.InternedTerm(in.Context.SecureTransport)),
+		ast.Item(ast.InternedTerm("mfa_present"), ast.InternedTerm(in.Context.MFAPresent)),
+	}
+	if in.Context.SourceIP != "" {
+		ctxItems = append(ctxItems, ast.Item(ast.InternedTerm("source_ip"), ast.StringTerm(in.Context.SourceIP)))
+	}
+	r := in.Request
+	return ast.NewObject(
+		ast.Item(ast.InternedTerm("principal"), principalTerm(in.Principal)),
+		ast.Item(ast.InternedTerm("request"), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("region_id"), ast.StringTerm(r.RegionID)),
+			ast.Item(ast.InternedTerm("db_instance_id"), ast.StringTerm(r.DBInstanceID)),
+			ast.Item(ast.InternedTerm("connection_string"), ast.StringTerm(r.ConnectionString)),
+			ast.Item(ast.InternedTerm("network_type"), ast.StringTerm(r.NetworkType)),
+			ast.Item(ast.InternedTerm("justification"), ast.StringTerm(r.Justification)),
+			ast.Item(ast.InternedTerm("ticket"), ast.StringTerm(r.Ticket)),
+			ast.Item(ast.InternedTerm("break_glass"), ast.InternedTerm(r.BreakGlass)),
+		)),
+		ast.Item(ast.InternedTerm("context"), ast.ObjectTerm(ctxItems...)),
+		ast.Item(ast.InternedTerm("pending_requests"), ast.InternedTerm(in.PendingRequests)),
+	)
+}
+
+func approveInput(in ApproveInput) ast.Value {
+	reqs := make([]*ast.Term, len(in.Requirements))
+	for i, r := range in.Requirements {
+		reqs[i] = ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("group"), ast.StringTerm(r.Group)),
+			ast.Item(ast.InternedTerm("count"), ast.InternedTerm(r.Count)),
+		)
+	}
+	votes := make([]*ast.Term, len(in.Votes))
+	for i, v := range in.Votes {
+		votes[i] = ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("approver"), ast.StringTerm(v.Approver)),
+			ast.Item(ast.InternedTerm("group"), ast.StringTerm(v.Group)),
+			ast.Item(ast.InternedTerm("decision"), ast.StringTerm(v.Decision)),
+		)
+	}
+	return ast.NewObject(
+		ast.Item(ast.InternedTerm("approver"), principalTerm(in.Approver)),
+		ast.Item(ast.InternedTerm("requester"), ast.StringTerm(in.Requester)),
+		ast.Item(ast.InternedTerm("approver_requirements"), ast.ArrayTerm(reqs...)),
+		ast.Item(ast.InternedTerm("votes"), ast.ArrayTerm(votes...)),
+		ast.Item(ast.InternedTerm("environment"), ast.StringTerm(in.Environment)),
+	)
+}
+
+func principalTerm(p Principal) *ast.Term {
+	groups := make([]*ast.Term, len(p.Groups))
+	for i, g := range p.Groups {
+		groups[i] = ast.StringTerm(g)
+	}
+	return ast.ObjectTerm(
+		ast.Item(ast.InternedTerm("subject"), ast.StringTerm(p.Subject)),
+		ast.Item(ast.InternedTerm("groups"), ast.ArrayTerm(groups...)),
+	)
+}
+
+var errNoResult = errors.New("the policy produced no decision")
+
+func singleObject(rs rego.ResultSet) (map[string]any, error) {
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return nil, errNoResult
+	}
+	out, ok := rs[0].Expressions[0].Value.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("the policy produced %T, not an object", rs[0].Expressions[0].Value)
+	}
+	return out, nil
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func intOf(v any) int {
+	switch n := v.(type) {
+	case json.Number:
+		i, _ := n.Int64()
+		return int(i)
+	case int:
+		return n
+	case int64:
+		return int(n)
+	case float64:
+		return int(n)
+	}
+	return 0
+}
+
+func stringSlice(v any) []string {
+	items, _ := v.([]any)
+	if len(items) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(items))
+	for _, item := range items {
+		out = append(out, str(item))
+	}
+	return out
+}
+
+func requirementsOf(v any) []Requirement {
+	items, _ := v.([]any)
+	out := make([]Requirement, 0, len(items))
+	for _, item := range items {
+		m, _ := item.(map[string]any)
+		out = append(out, Requirement{Group: str(m["group"]), Count: intOf(m["count"])})
+	}
+	return out
+}

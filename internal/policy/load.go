@@ -1,0 +1,255 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown/cache"
+
+	"github.com/rdsgate/rdsgate/policies"
+)
+
+// The queries the engine prepares, and the decision-log paths they report.
+const (
+	decideQuery  = "data.rdsgate.release.decision"
+	approveQuery = "data.rdsgate.approve.decision"
+	// DecidePath is the Path of every Decision.
+	DecidePath = "rdsgate/release/decision"
+	// ApprovePath is the Path of every ApproveDecision.
+	ApprovePath = "rdsgate/approve/decision"
+)
+
+// Data file names in the data directory.
+const (
+	ramFileName = "ram.json"
+)
+
+var orgFileNames = []string{"org.json", "org.yaml", "org.yml"}
+
+// sources is everything one revision is made of, as read.
+type sources struct {
+	modules map[string][]byte // module path -> Rego source, tests excluded
+	system  []byte            // RAM system policies
+	ram     []byte
+	org     []byte
+	orgName string
+}
+
+// revisionID hashes the sources: the same modules and data bytes give the
+// same revision.
+func (s sources) revisionID() string {
+	h := sha256.New()
+	write := func(name string, b []byte) {
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(b))
+		h.Write(b)
+	}
+	names := make([]string, 0, len(s.modules))
+	for name := range s.modules {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		write("module:"+name, s.modules[name])
+	}
+	write("system", s.system)
+	write("data:"+ramFileName, s.ram)
+	write("data:"+s.orgName, s.org)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// readSources reads the Rego modules (from policyDir, or the embedded ones
+// when it is "") and the data (from dataDir, or the embedded examples).
+func readSources(policyDir, dataDir string) (sources, error) {
+	var s sources
+	policyFS := fs.FS(policies.FS)
+	if policyDir != "" {
+		policyFS = os.DirFS(policyDir)
+	}
+	modules, err := readModules(policyFS)
+	if err != nil {
+		return s, err
+	}
+	s.modules = modules
+	if s.system, err = fs.ReadFile(policyFS, policies.SystemPoliciesFile); errors.Is(err, fs.ErrNotExist) && policyDir != "" {
+		s.system, err = fs.ReadFile(policies.FS, policies.SystemPoliciesFile)
+	}
+	if err != nil {
+		return s, fmt.Errorf("read RAM system policies: %w", err)
+	}
+
+	dataFS, err := fs.Sub(policies.FS, policies.ExamplesDir)
+	if err != nil {
+		return s, fmt.Errorf("open embedded examples: %w", err)
+	}
+	if dataDir != "" {
+		dataFS = os.DirFS(dataDir)
+	}
+	if s.ram, err = fs.ReadFile(dataFS, ramFileName); err != nil {
+		return s, fmt.Errorf("read policy data: %w", err)
+	}
+	for _, name := range orgFileNames {
+		b, err := fs.ReadFile(dataFS, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return s, fmt.Errorf("read policy data: %w", err)
+		}
+		if s.orgName != "" {
+			return s, fmt.Errorf("read policy data: both %s and %s exist; keep one", s.orgName, name)
+		}
+		s.org, s.orgName = b, name
+	}
+	if s.orgName == "" {
+		return s, fmt.Errorf("read policy data: none of %s exists", strings.Join(orgFileNames, ", "))
+	}
+	return s, nil
+}
+
+// readModules reads every .rego file of fsys except the _test.rego ones.
+func readModules(fsys fs.FS) (map[string][]byte, error) {
+	modules := map[string][]byte{}
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || path.Ext(p) != ".rego" || strings.HasSuffix(p, "_test.rego") {
+			return nil
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		modules[p] = b
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read policies: %w", err)
+	}
+	if len(modules) == 0 {
+		return nil, errors.New("read policies: no .rego modules")
+	}
+	return modules, nil
+}
+
+// revision is one compiled and prepared set of policies and data.
+type revision struct {
+	id         string
+	decide     rego.PreparedEvalQuery
+	approve    rego.PreparedEvalQuery
+	cache      cache.InterQueryValueCache
+	data       map[string]any // data document, as loaded into the store
+	modules    map[string][]byte
+	users      []string
+	userGroups map[string][]string
+}
+
+// compiledData compiles the data files into the data document
+// {"ram": ..., "org": ...}.
+func compiledData(s sources) (map[string]any, ramData, error) {
+	var system map[string]json.RawMessage
+	if err := json.Unmarshal(s.system, &system); err != nil {
+		return nil, ramData{}, fmt.Errorf("RAM system policies: %w", err)
+	}
+	org, err := compileOrg(s.org, s.orgName != "org.json")
+	if err != nil {
+		return nil, ramData{}, err
+	}
+	ram, err := compileRAM(s.ram, system, org.tags)
+	if err != nil {
+		return nil, ramData{}, err
+	}
+	return map[string]any{"ram": ram.doc, "org": org.doc}, ram, nil
+}
+
+// compileModules parses and compiles Rego v1 modules in strict mode, with
+// only deterministic built-ins: a decision depends on its input and the
+// revision alone.
+func compileModules(modules map[string][]byte) (*ast.Compiler, error) {
+	parsed := make(map[string]*ast.Module, len(modules))
+	for name, src := range modules {
+		m, err := ast.ParseModuleWithOpts(name, string(src), ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", name, err)
+		}
+		parsed[name] = m
+	}
+	caps := ast.CapabilitiesForThisVersion()
+	deterministic := caps.Builtins[:0:0]
+	for _, b := range caps.Builtins {
+		if !b.Nondeterministic {
+			deterministic = append(deterministic, b)
+		}
+	}
+	caps.Builtins = deterministic
+	c := ast.NewCompiler().WithStrict(true).WithCapabilities(caps)
+	if c.Compile(parsed); c.Failed() {
+		return nil, fmt.Errorf("compile policies: %w", c.Errors)
+	}
+	return c, nil
+}
+
+// buildRevision compiles and prepares s.
+func buildRevision(ctx context.Context, s sources, id string) (*revision, error) {
+	data, ram, err := compiledData(s)
+	if err != nil {
+		return nil, err
+	}
+	value, err := ast.InterfaceToValue(data)
+	if err != nil {
+		return nil, fmt.Errorf("convert policy data: %w", err)
+	}
+	obj, ok := value.(ast.Object)
+	if !ok {
+		return nil, errors.New("convert policy data: not an object")
+	}
+	store := inmem.NewFromASTObject(obj)
+	compiler, err := compileModules(s.modules)
+	if err != nil {
+		return nil, err
+	}
+	prepare := func(query string) (rego.PreparedEvalQuery, error) {
+		pq, err := rego.New(
+			rego.Query(query),
+			rego.Compiler(compiler),
+			rego.Store(store),
+		).PrepareForEval(ctx)
+		if err != nil {
+			return pq, fmt.Errorf("prepare %s: %w", query, err)
+		}
+		return pq, nil
+	}
+	rev := &revision{
+		id:         id,
+		data:       data,
+		modules:    s.modules,
+		users:      ram.users,
+		userGroups: ram.userGroups,
+		// Patterns come from the data only, so the cache is bounded by the
+		// revision; unlimited (0) keeps every compiled glob and regex,
+		// where OPA's own fallback cache holds 100 and thrashes on 10,000
+		// users' patterns.
+		cache: cache.NewInterQueryValueCache(ctx, &cache.Config{
+			InterQueryBuiltinValueCache: cache.InterQueryBuiltinValueCacheConfig{MaxNumEntries: new(int)},
+		}),
+	}
+	if rev.decide, err = prepare(decideQuery); err != nil {
+		return nil, err
+	}
+	if rev.approve, err = prepare(approveQuery); err != nil {
+		return nil, err
+	}
+	return rev, nil
+}

@@ -1,0 +1,209 @@
+package policy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/gobwas/glob"
+	"github.com/open-policy-agent/opa/v1/util"
+)
+
+// orgFile is org.json (or org.yaml): the organisation's rules as data.
+type orgFile struct {
+	DefaultEnvironment     string                       `json:"default_environment"`
+	EnvironmentTag         string                       `json:"environment_tag"`
+	InstanceTags           map[string]map[string]string `json:"instance_tags"`
+	EnvironmentPatterns    []environmentPattern         `json:"environment_patterns"`
+	Environments           map[string]environmentRules  `json:"environments"`
+	FreezeWindows          []freezeWindow               `json:"freeze_windows"`
+	BreakGlass             breakGlass                   `json:"break_glass"`
+	JustificationMinLength int                          `json:"justification_min_length"`
+	TicketPattern          string                       `json:"ticket_pattern"`
+	MaxPendingRequests     int                          `json:"max_pending_requests"`
+}
+
+type environmentPattern struct {
+	Pattern     string `json:"pattern"`
+	Environment string `json:"environment"`
+}
+
+type environmentRules struct {
+	RequiredApprovals int           `json:"required_approvals"`
+	Approvers         []Requirement `json:"approvers"`
+}
+
+type freezeWindow struct {
+	Start        time.Time `json:"start"`
+	End          time.Time `json:"end"`
+	Reason       string    `json:"reason"`
+	Environments []string  `json:"environments"`
+}
+
+type breakGlass struct {
+	Approvers []Requirement `json:"approvers"`
+}
+
+// orgData is org.json compiled for rdsgate.org (data.org).
+type orgData struct {
+	doc  map[string]any
+	tags map[string]map[string]string
+}
+
+// compileOrg checks the org rules and compiles them for rdsgate.org: times
+// become nanoseconds, lists are never null. Every environment named anywhere
+// must have rules, patterns and the ticket pattern must compile, and a freeze
+// must end after it starts.
+func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
+	if yamlSyntax {
+		var generic any
+		if err := util.Unmarshal(raw, &generic); err != nil {
+			return orgData{}, fmt.Errorf("org: %w", err)
+		}
+		var err error
+		if raw, err = json.Marshal(generic); err != nil {
+			return orgData{}, fmt.Errorf("org: %w", err)
+		}
+	}
+	var f orgFile
+	if err := decodeStrict(raw, &f); err != nil {
+		return orgData{}, fmt.Errorf("org: %w", err)
+	}
+	if err := f.validate(); err != nil {
+		return orgData{}, fmt.Errorf("org: %w", err)
+	}
+
+	envs := make(map[string]any, len(f.Environments))
+	for name, rules := range f.Environments {
+		envs[name] = map[string]any{
+			"required_approvals": rules.RequiredApprovals,
+			"approvers":          requirementsAny(rules.Approvers),
+		}
+	}
+	patterns := make([]any, len(f.EnvironmentPatterns))
+	for i, p := range f.EnvironmentPatterns {
+		patterns[i] = map[string]any{"pattern": p.Pattern, "environment": p.Environment}
+	}
+	freezes := make([]any, len(f.FreezeWindows))
+	for i, w := range f.FreezeWindows {
+		freezes[i] = map[string]any{
+			"start":        w.Start.UTC().Format(time.RFC3339),
+			"end":          w.End.UTC().Format(time.RFC3339),
+			"start_ns":     w.Start.UnixNano(),
+			"end_ns":       w.End.UnixNano(),
+			"reason":       w.Reason,
+			"environments": stringsAny(w.Environments),
+		}
+	}
+	tags := make(map[string]any, len(f.InstanceTags))
+	for instance, kv := range f.InstanceTags {
+		m := make(map[string]any, len(kv))
+		for k, v := range kv {
+			m[k] = v
+		}
+		tags[instance] = m
+	}
+	return orgData{
+		tags: f.InstanceTags,
+		doc: map[string]any{
+			"default_environment":      f.DefaultEnvironment,
+			"environment_tag":          f.EnvironmentTag,
+			"instance_tags":            tags,
+			"environment_patterns":     patterns,
+			"environments":             envs,
+			"freeze_windows":           freezes,
+			"break_glass":              map[string]any{"approvers": requirementsAny(f.BreakGlass.Approvers)},
+			"justification_min_length": f.JustificationMinLength,
+			"ticket_pattern":           f.TicketPattern,
+			"max_pending_requests":     f.MaxPendingRequests,
+		},
+	}, nil
+}
+
+func (f orgFile) validate() error {
+	if len(f.Environments) == 0 {
+		return errors.New("environments: at least one environment is required")
+	}
+	known := func(env, where string) error {
+		if _, ok := f.Environments[env]; !ok {
+			return fmt.Errorf("%s: environment %q has no rules in environments", where, env)
+		}
+		return nil
+	}
+	if err := known(f.DefaultEnvironment, "default_environment"); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(f.Environments))
+	for name := range f.Environments {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		rules := f.Environments[name]
+		if rules.RequiredApprovals < 0 {
+			return fmt.Errorf("environments.%s: required_approvals must not be negative", name)
+		}
+		if err := validRequirements(rules.Approvers, "environments."+name+".approvers"); err != nil {
+			return err
+		}
+	}
+	for i, p := range f.EnvironmentPatterns {
+		where := fmt.Sprintf("environment_patterns[%d]", i)
+		if _, err := glob.Compile(p.Pattern); err != nil {
+			return fmt.Errorf("%s: pattern %q: %w", where, p.Pattern, err)
+		}
+		if err := known(p.Environment, where); err != nil {
+			return err
+		}
+	}
+	if f.EnvironmentTag != "" {
+		for instance, kv := range f.InstanceTags {
+			if env, ok := kv[f.EnvironmentTag]; ok {
+				if err := known(env, "instance_tags."+instance); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for i, w := range f.FreezeWindows {
+		where := fmt.Sprintf("freeze_windows[%d]", i)
+		if !w.End.After(w.Start) {
+			return fmt.Errorf("%s: end must be after start", where)
+		}
+		for _, env := range w.Environments {
+			if err := known(env, where); err != nil {
+				return err
+			}
+		}
+	}
+	if err := validRequirements(f.BreakGlass.Approvers, "break_glass.approvers"); err != nil {
+		return err
+	}
+	if f.JustificationMinLength < 0 || f.MaxPendingRequests < 0 {
+		return errors.New("justification_min_length and max_pending_requests must not be negative")
+	}
+	if _, err := regexp.Compile(f.TicketPattern); err != nil {
+		return fmt.Errorf("ticket_pattern: %w", err)
+	}
+	return nil
+}
+
+func validRequirements(reqs []Requirement, where string) error {
+	for i, r := range reqs {
+		if r.Group == "" || r.Count < 1 {
+			return fmt.Errorf("%s[%d]: a group and a count of at least 1 are required", where, i)
+		}
+	}
+	return nil
+}
+
+func requirementsAny(reqs []Requirement) []any {
+	out := make([]any, len(reqs))
+	for i, r := range reqs {
+		out[i] = map[string]any{"group": r.Group, "count": r.Count}
+	}
+	return out
+}

@@ -1,0 +1,384 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ramFile is ram.json: the account, its custom policies, users and groups.
+type ramFile struct {
+	AccountID string                     `json:"account_id"`
+	Policies  map[string]json.RawMessage `json:"policies"`
+	Users     map[string]ramUser         `json:"users"`
+	Groups    map[string]ramGroup        `json:"groups"`
+}
+
+type ramUser struct {
+	Groups   []string `json:"groups"`
+	Policies []string `json:"policies"`
+}
+
+type ramGroup struct {
+	Policies []string `json:"policies"`
+}
+
+// ramData is ram.json compiled for rdsgate.ram (data.ram), plus what the
+// engine answers from Go.
+type ramData struct {
+	doc        map[string]any      // data.ram
+	users      []string            // sorted user names
+	userGroups map[string][]string // user name -> groups
+}
+
+// compileRAM checks ram.json against the system policies and compiles it into
+// the shape policies/ram expects (see policies/README.md):
+//
+//	{"account_id": "...",
+//	 "users": {NAME: {"groups": [...], "policies": [own..., groups'...]}},
+//	 "policies": {NAME: {"deny": [STMT...], "allow": [STMT...]}},
+//	 "resource_tags": {INSTANCE: {lower(tag key): value}}}
+//
+// A policy name that neither ram.json nor the system policies define, a
+// malformed document or an unknown statement element refuses the data.
+func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]map[string]string) (ramData, error) {
+	var f ramFile
+	if err := decodeStrict(raw, &f); err != nil {
+		return ramData{}, fmt.Errorf("ram.json: %w", err)
+	}
+	if f.AccountID == "" {
+		return ramData{}, errors.New("ram.json: account_id is required")
+	}
+	docs := make(map[string]json.RawMessage, len(system)+len(f.Policies))
+	for name, doc := range system {
+		docs[name] = doc
+	}
+	for name, doc := range f.Policies {
+		if _, ok := system[name]; ok {
+			return ramData{}, fmt.Errorf("ram.json: policy %s has the name of a RAM system policy", name)
+		}
+		docs[name] = doc
+	}
+
+	// Compile only the policies someone uses, but check them all.
+	used := map[string]bool{}
+	resolve := func(user string, u ramUser) ([]string, error) {
+		var names []string
+		add := func(name, via string) error {
+			if _, ok := docs[name]; !ok {
+				return fmt.Errorf("ram.json: user %s%s: policy %s is not defined", user, via, name)
+			}
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+			used[name] = true
+			return nil
+		}
+		for _, p := range u.Policies {
+			if err := add(p, ""); err != nil {
+				return nil, err
+			}
+		}
+		for _, g := range u.Groups {
+			for _, p := range f.Groups[g].Policies {
+				if err := add(p, " (via group "+g+")"); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return names, nil
+	}
+
+	out := ramData{userGroups: make(map[string][]string, len(f.Users))}
+	users := make(map[string]any, len(f.Users))
+	for name, u := range f.Users {
+		names, err := resolve(name, u)
+		if err != nil {
+			return ramData{}, err
+		}
+		users[name] = map[string]any{"groups": stringsAny(u.Groups), "policies": stringsAny(names)}
+		out.userGroups[name] = slices.Clone(u.Groups)
+		out.users = append(out.users, name)
+	}
+	sort.Strings(out.users)
+	for g, grp := range f.Groups {
+		for _, p := range grp.Policies {
+			if _, ok := docs[p]; !ok {
+				return ramData{}, fmt.Errorf("ram.json: group %s: policy %s is not defined", g, p)
+			}
+		}
+	}
+
+	policies := make(map[string]any, len(used))
+	for name, doc := range docs {
+		compiled, err := compilePolicy(doc)
+		if err != nil {
+			return ramData{}, fmt.Errorf("ram.json: policy %s: %w", name, err)
+		}
+		if used[name] {
+			policies[name] = compiled
+		}
+	}
+
+	resourceTags := make(map[string]any, len(tags))
+	for instance, kv := range tags {
+		lowered := make(map[string]any, len(kv))
+		for k, v := range kv {
+			lowered[strings.ToLower(k)] = v
+		}
+		resourceTags[instance] = lowered
+	}
+
+	out.doc = map[string]any{
+		"account_id":    f.AccountID,
+		"users":         users,
+		"policies":      policies,
+		"resource_tags": resourceTags,
+	}
+	return out, nil
+}
+
+// compilePolicy compiles one RAM policy document into its deny and allow
+// statements, each numbered as in the document (from 1).
+func compilePolicy(raw json.RawMessage) (map[string]any, error) {
+	var doc map[string]json.RawMessage
+	if err := decodeStrict(raw, &doc); err != nil {
+		return nil, err
+	}
+	for k := range doc {
+		if k != "Version" && k != "Statement" {
+			return nil, fmt.Errorf("unknown policy element %q", k)
+		}
+	}
+	var version string
+	if err := json.Unmarshal(doc["Version"], &version); err != nil || version != "1" {
+		return nil, fmt.Errorf(`version must be "1"`)
+	}
+	var statements []map[string]json.RawMessage
+	if s := bytes.TrimSpace(doc["Statement"]); len(s) > 0 && s[0] == '{' {
+		var one map[string]json.RawMessage
+		if err := json.Unmarshal(s, &one); err != nil {
+			return nil, fmt.Errorf("statement: %w", err)
+		}
+		statements = append(statements, one)
+	} else if err := json.Unmarshal(s, &statements); err != nil {
+		return nil, fmt.Errorf("statement must be a list of objects: %w", err)
+	}
+	deny, allow := []any{}, []any{}
+	for i, st := range statements {
+		compiled, effect, err := compileStatement(st, i+1)
+		if err != nil {
+			return nil, fmt.Errorf("statement %d: %w", i+1, err)
+		}
+		if effect == "Deny" {
+			deny = append(deny, compiled)
+		} else {
+			allow = append(allow, compiled)
+		}
+	}
+	return map[string]any{"deny": deny, "allow": allow}, nil
+}
+
+func compileStatement(st map[string]json.RawMessage, index int) (map[string]any, string, error) {
+	for k := range st {
+		switch k {
+		case "Effect", "Action", "NotAction", "Resource", "Condition":
+		default:
+			return nil, "", fmt.Errorf("unsupported statement element %q", k)
+		}
+	}
+	var effect string
+	if err := json.Unmarshal(st["Effect"], &effect); err != nil || (effect != "Allow" && effect != "Deny") {
+		return nil, "", errors.New(`effect must be "Allow" or "Deny"`)
+	}
+	out := map[string]any{"index": index}
+
+	actionKey := "Action"
+	_, hasAction := st["Action"]
+	_, hasNotAction := st["NotAction"]
+	switch {
+	case hasAction == hasNotAction:
+		return nil, "", errors.New("exactly one of Action and NotAction is required")
+	case hasNotAction:
+		actionKey = "NotAction"
+		out["not_action"] = true
+	}
+	actions, err := stringList(st[actionKey])
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", actionKey, err)
+	}
+	exact, globs := map[string]any{}, []any{}
+	for _, a := range actions {
+		a = strings.ToLower(a)
+		if isPattern(a) {
+			globs = append(globs, globPattern(a))
+		} else {
+			exact[a] = true
+		}
+	}
+	setNonEmpty(out, "actions", exact)
+	setNonEmpty(out, "action_globs", globs)
+
+	if _, ok := st["Resource"]; !ok {
+		return nil, "", errors.New("resource is required")
+	}
+	resources, err := stringList(st["Resource"])
+	if err != nil {
+		return nil, "", fmt.Errorf("resource: %w", err)
+	}
+	exact, globs = map[string]any{}, []any{}
+	for _, r := range resources {
+		switch {
+		case strings.Trim(r, "*") == "":
+			out["any_resource"] = true
+		case isPattern(r):
+			globs = append(globs, globPattern(r))
+		default:
+			exact[r] = true
+		}
+	}
+	setNonEmpty(out, "resources", exact)
+	setNonEmpty(out, "resource_globs", globs)
+
+	if raw, ok := st["Condition"]; ok {
+		conds, err := compileConditions(raw)
+		if err != nil {
+			return nil, "", fmt.Errorf("condition: %w", err)
+		}
+		if len(conds) > 0 {
+			out["conditions"] = conds
+		}
+	}
+	return out, effect, nil
+}
+
+// compileConditions flattens {OPERATOR: {KEY: VALUES}} into a list of
+// {"op", "key", "values", "globs"} sorted by operator and key. Operators are
+// kept as written (rdsgate.ram decides which it knows); keys are lower-cased.
+func compileConditions(raw json.RawMessage) ([]any, error) {
+	var block map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &block); err != nil {
+		return nil, err
+	}
+	ops := make([]string, 0, len(block))
+	for op := range block {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	var out []any
+	for _, op := range ops {
+		keys := make([]string, 0, len(block[op]))
+		for k := range block[op] {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			values, err := stringList(block[op][k])
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", op, k, err)
+			}
+			globs := make([]any, len(values))
+			for i, v := range values {
+				globs[i] = globPattern(v)
+			}
+			out = append(out, map[string]any{
+				"op":     op,
+				"key":    strings.ToLower(k),
+				"values": stringsAny(values),
+				"globs":  globs,
+			})
+		}
+	}
+	return out, nil
+}
+
+// stringList reads a RAM value: a single value or a list of them. Numbers
+// and booleans, which condition values may be, become their JSON text.
+func stringList(raw json.RawMessage) ([]string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil, errors.New("a value is required")
+	}
+	var items []json.RawMessage
+	if raw[0] == '[' {
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, err
+		}
+	} else {
+		items = []json.RawMessage{raw}
+	}
+	if len(items) == 0 {
+		return nil, errors.New("a value is required")
+	}
+	out := make([]string, 0, len(items))
+	for _, item := range items {
+		var v any
+		if err := json.Unmarshal(item, &v); err != nil {
+			return nil, err
+		}
+		switch v := v.(type) {
+		case string:
+			out = append(out, v)
+		case float64:
+			out = append(out, string(bytes.TrimSpace(item)))
+		case bool:
+			out = append(out, strconv.FormatBool(v))
+		default:
+			return nil, fmt.Errorf("value %s is not a string, number or boolean", item)
+		}
+	}
+	return out, nil
+}
+
+// isPattern reports whether s uses RAM's wildcards.
+func isPattern(s string) bool { return strings.ContainsAny(s, "*?") }
+
+// globPattern turns a RAM wildcard pattern into a glob.match pattern (run
+// without delimiters): RAM's * and ? keep their meaning, and the characters
+// that are special only to glob.match ([ ] { } and the backslash; , ! and -
+// are special only inside brackets and braces) are escaped.
+func globPattern(s string) string {
+	if !strings.ContainsAny(s, `\[]{}`) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`\[]{}`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func setNonEmpty[T map[string]any | []any](m map[string]any, key string, v T) {
+	if len(v) > 0 {
+		m[key] = v
+	}
+}
+
+func stringsAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// decodeStrict decodes JSON, refusing unknown fields and trailing data.
+func decodeStrict(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("unexpected data after the JSON value")
+	}
+	return nil
+}

@@ -1,0 +1,296 @@
+package workflow_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rdsgate/rdsgate/internal/audit"
+	"github.com/rdsgate/rdsgate/internal/policy"
+	"github.com/rdsgate/rdsgate/internal/request"
+	"github.com/rdsgate/rdsgate/internal/testdb"
+	"github.com/rdsgate/rdsgate/internal/workflow"
+)
+
+// countingEnqueuer records enqueues inside the approving transaction, in a
+// table of the test database, so a rolled-back approval leaves no trace.
+type countingEnqueuer struct{ n atomic.Int64 }
+
+func (c *countingEnqueuer) EnqueueRelease(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+	_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS test_enqueued (id uuid PRIMARY KEY)`)
+	if err == nil {
+		_, err = tx.Exec(ctx, `INSERT INTO test_enqueued VALUES ($1)`, id)
+	}
+	c.n.Add(1)
+	return err
+}
+
+type bundle struct {
+	pool *pgxpool.Pool
+	svc  *workflow.Service
+	enq  *countingEnqueuer
+}
+
+func setup(t *testing.T) bundle {
+	t.Helper()
+	pool := testdb.New(t)
+	eng, err := policy.New(context.Background(), policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enq := &countingEnqueuer{}
+	return bundle{pool: pool, enq: enq, svc: workflow.New(workflow.Options{Pool: pool, Policy: eng, Enqueue: enq})}
+}
+
+var (
+	alice   = workflow.Actor{Subject: "alice", Groups: []string{"developers"}, SourceIP: "10.0.0.1"}
+	bob     = workflow.Actor{Subject: "bob", Groups: []string{"dba"}}
+	carol   = workflow.Actor{Subject: "carol", Groups: []string{"security"}}
+	erin    = workflow.Actor{Subject: "erin", Groups: []string{"dba", "admins"}}
+	mallory = workflow.Actor{Subject: "mallory", Groups: []string{"developers"}}
+)
+
+func spec(instance, host string) request.Spec {
+	return request.Spec{RegionID: "cn-hangzhou", DBInstanceID: instance, ConnectionString: host,
+		NetworkType: "0", Justification: "retiring the public endpoint after VPC migration", Ticket: "OPS-42"}
+}
+
+var (
+	devSpec  = spec("rm-bp1devexample01", "rm-bp1devexample01.mysql.rds.aliyuncs.com")
+	prodSpec = spec("rm-bp1prodexample1", "rm-bp1prodexample1.mysql.rds.aliyuncs.com")
+)
+
+func verifyChain(t *testing.T, pool *pgxpool.Pool) audit.Report {
+	t.Helper()
+	if _, err := audit.NewSealer(pool, nil, 0).SealAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(context.Background(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("chain broken: %+v", rep.Problem)
+	}
+	return rep
+}
+
+func kinds(t *testing.T, pool *pgxpool.Pool, id uuid.UUID) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT kind FROM audit_events WHERE request_id = $1 ORDER BY id`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks
+}
+
+func TestLifecycleDev(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	r, err := b.svc.Create(ctx, alice, devSpec, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != request.StatusPending || r.RequiredApprovals != 1 || r.Environment != "dev" {
+		t.Fatalf("created %+v", r)
+	}
+	if _, err := b.svc.Vote(ctx, alice, r.ID, workflow.VoteInput{Decision: request.Approve}); !errors.Is(err, request.ErrForbidden) {
+		t.Fatalf("self approval: %v", err)
+	}
+	if _, err := b.svc.Vote(ctx, carol, r.ID, workflow.VoteInput{Decision: request.Approve}); !errors.Is(err, request.ErrForbidden) {
+		t.Fatalf("security member approving a dev request needing dba: %v", err)
+	}
+	if _, err := b.svc.Vote(ctx, bob, r.ID, workflow.VoteInput{Decision: request.Approve, PayloadHash: "00"}); !errors.Is(err, request.ErrInvalid) {
+		t.Fatalf("stale payload hash: %v", err)
+	}
+	got, err := b.svc.Vote(ctx, bob, r.ID, workflow.VoteInput{Decision: request.Approve, Comment: "ok", PayloadHash: r.PayloadHash.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != request.StatusApproved || len(got.Votes) != 1 || got.Votes[0].Group != "dba" {
+		t.Fatalf("after vote %+v", got)
+	}
+	if _, err := b.svc.Vote(ctx, erin, r.ID, workflow.VoteInput{Decision: request.Approve}); !errors.Is(err, request.ErrConflict) {
+		t.Fatalf("vote on approved: %v", err)
+	}
+	if _, err := b.svc.Cancel(ctx, alice, r.ID, ""); !errors.Is(err, request.ErrConflict) {
+		t.Fatalf("cancel approved: %v", err)
+	}
+	if b.enq.n.Load() != 1 {
+		t.Fatalf("enqueued %d times", b.enq.n.Load())
+	}
+	want := []string{"policy.decided", "request.created", "approval.granted", "request.approved"}
+	if got := kinds(t, b.pool, r.ID); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("audit kinds %v, want %v", got, want)
+	}
+	verifyChain(t, b.pool)
+}
+
+func TestDeniedIsRecorded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r, err := b.svc.Create(context.Background(), mallory, prodSpec, false)
+	d, ok := workflow.IsDenied(err)
+	if !ok || len(d.Reasons) == 0 || r == nil || r.Status != request.StatusDenied {
+		t.Fatalf("create = %+v, %v", r, err)
+	}
+	stored, err := b.svc.Get(context.Background(), r.ID)
+	if err != nil || stored.Status != request.StatusDenied {
+		t.Fatalf("stored = %+v, %v", stored, err)
+	}
+	if got := kinds(t, b.pool, r.ID); fmt.Sprint(got) != "[policy.decided request.denied]" {
+		t.Fatalf("audit kinds %v", got)
+	}
+}
+
+func TestRejectAndCancel(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	r1, err := b.svc.Create(ctx, alice, devSpec, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.svc.Vote(ctx, bob, r1.ID, workflow.VoteInput{Decision: request.Reject, Comment: "not now"}); err != nil || got.Status != request.StatusRejected {
+		t.Fatalf("reject: %+v %v", got, err)
+	}
+	r2, err := b.svc.Create(ctx, alice, devSpec, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.Cancel(ctx, bob, r2.ID, ""); !errors.Is(err, request.ErrForbidden) {
+		t.Fatalf("cancel by other: %v", err)
+	}
+	if got, err := b.svc.Cancel(ctx, alice, r2.ID, "wrong instance"); err != nil || got.Status != request.StatusCancelled {
+		t.Fatalf("cancel: %+v %v", got, err)
+	}
+	if _, err := b.svc.Cancel(ctx, alice, r2.ID, ""); !errors.Is(err, request.ErrConflict) {
+		t.Fatalf("second cancel: %v", err)
+	}
+	if _, err := b.svc.Get(ctx, uuid.New()); !errors.Is(err, request.ErrNotFound) {
+		t.Fatalf("get unknown: %v", err)
+	}
+	if b.enq.n.Load() != 0 {
+		t.Fatal("nothing should be enqueued")
+	}
+	verifyChain(t, b.pool)
+}
+
+func TestExpire(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	r, err := b.svc.Create(ctx, alice, devSpec, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.svc.ExpireOlderThan(ctx, -1); err != nil || n != 1 {
+		t.Fatalf("expire: %d %v", n, err)
+	}
+	got, _ := b.svc.Get(ctx, r.ID)
+	if got.Status != request.StatusExpired {
+		t.Fatalf("status %s", got.Status)
+	}
+	if n, _ := b.svc.ExpireOlderThan(ctx, -1); n != 0 {
+		t.Fatalf("expired twice: %d", n)
+	}
+}
+
+// Two approvers at the same instant on a request that needs both: exactly
+// one of them completes the quorum, and the job is enqueued once.
+func TestConcurrentApprovalsReachQuorumOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	for round := 0; round < 5; round++ {
+		r, err := b.svc.Create(ctx, alice, prodSpec, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.RequiredApprovals != 2 {
+			t.Fatalf("production needs 2 approvals, got %d", r.RequiredApprovals)
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		results := make([]*request.Request, 2)
+		errs := make([]error, 2)
+		for i, a := range []workflow.Actor{bob, carol} {
+			wg.Add(1)
+			go func(i int, a workflow.Actor) {
+				defer wg.Done()
+				<-start
+				results[i], errs[i] = b.svc.Vote(ctx, a, r.ID, workflow.VoteInput{Decision: request.Approve})
+			}(i, a)
+		}
+		close(start)
+		wg.Wait()
+		approved := 0
+		for i := range errs {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			if results[i].Status == request.StatusApproved {
+				approved++
+			}
+		}
+		if approved != 1 {
+			t.Fatalf("round %d: quorum reached %d times", round, approved)
+		}
+	}
+	var n int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM test_enqueued`).Scan(&n); err != nil || n != 5 {
+		t.Fatalf("enqueued rows %d (%v), want 5", n, err)
+	}
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE kind = 'request.approved'`).Scan(&n); err != nil || n != 5 {
+		t.Fatalf("request.approved events %d (%v), want 5", n, err)
+	}
+}
+
+func TestFiftyConcurrentCreatesAndApprovals(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			// Distinct requesters keep the pending limit out of the way.
+			req := workflow.Actor{Subject: "alice", Groups: []string{"developers"}}
+			s := spec(fmt.Sprintf("rm-bp1demo0000%04d", i%20+1), fmt.Sprintf("rm-bp1demo0000%04d.mysql.rds.aliyuncs.com", i%20+1))
+			r, err := b.svc.Create(ctx, req, s, false)
+			if errors.Is(err, request.ErrDenied) {
+				return // pending limit: still recorded and audited
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			if _, err := b.svc.Vote(ctx, []workflow.Actor{bob, erin}[i%2], r.ID, workflow.VoteInput{Decision: request.Approve}); err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	rep := verifyChain(t, b.pool)
+	if rep.Checked < 100 {
+		t.Fatalf("only %d events chained", rep.Checked)
+	}
+}
