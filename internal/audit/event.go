@@ -24,6 +24,15 @@ const (
 	KindRequestCancelled = "request.cancelled"
 	KindRequestExpired   = "request.expired"
 	KindTokenCreated     = "token.created"
+	// Execution of an approved request against the Alibaba Cloud API. The
+	// outcome events carry the API's RequestId (AlibabaRequestID) and, on
+	// failure, its error code (ErrorCode).
+	KindExecutionStarted   = "execution.started"
+	KindExecutionSucceeded = "execution.succeeded"
+	KindExecutionFailed    = "execution.failed"
+	// Policy reloads by the running service.
+	KindPolicyReloaded     = "policy.reloaded"
+	KindPolicyReloadFailed = "policy.reload_failed"
 )
 
 // Event is one audit record. Seq, PrevHash and Hash are zero until the event

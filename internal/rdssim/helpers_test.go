@@ -133,7 +133,10 @@ func signedRequest(t testing.TB, b bundle, spec signSpec) *http.Request {
 		spec.version = "2014-08-15"
 	}
 	if spec.ak == "" {
-		spec.ak, spec.secret = testAK, testSecret
+		spec.ak = testAK
+	}
+	if spec.secret == "" {
+		spec.secret = testSecret
 	}
 	if spec.date.IsZero() {
 		spec.date = b.clock.Now()

@@ -1,0 +1,134 @@
+package aliyun_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
+	"github.com/alibabacloud-go/tea/tea"
+
+	"github.com/rdsgate/rdsgate/internal/aliyun"
+)
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	apiErr := &aliyun.APIError{Code: "Endpoint.NotFound", HTTPStatus: 404, Class: aliyun.ClassPermanent}
+	tests := []struct {
+		name string
+		err  error
+		want aliyun.Class
+	}{
+		{"nil", nil, ""},
+		{"APIError", apiErr, aliyun.ClassPermanent},
+		{"wrapped APIError", fmt.Errorf("execute: %w", apiErr), aliyun.ClassPermanent},
+		{"tea.SDKError throttling", &tea.SDKError{Code: tea.String("Throttling.User"), StatusCode: tea.Int(400)}, aliyun.ClassRetryable},
+		{"tea.SDKError 403", &tea.SDKError{Code: tea.String("Forbidden.RAM"), StatusCode: tea.Int(403)}, aliyun.ClassPermanent},
+		{"tea.SDKError 500", &tea.SDKError{Code: tea.String("InternalError"), StatusCode: tea.Int(500)}, aliyun.ClassRetryable},
+		{"tea.SDKError without status", &tea.SDKError{Code: tea.String("InvalidCredentials")}, aliyun.ClassPermanent},
+		{"openapi ThrottlingError", &openapi.ThrottlingError{Code: tea.String("Throttling"), StatusCode: tea.Int(400)}, aliyun.ClassRetryable},
+		{"openapi ClientError", &openapi.ClientError{Code: tea.String("SignatureDoesNotMatch"), StatusCode: tea.Int(400)}, aliyun.ClassPermanent},
+		{"openapi ServerError", &openapi.ServerError{Code: tea.String("ServiceUnavailable"), StatusCode: tea.Int(503)}, aliyun.ClassRetryable},
+		{"dial error", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, aliyun.ClassRetryable},
+		{"DNS error", &net.DNSError{Err: "no such host", Name: "x.invalid", IsNotFound: true}, aliyun.ClassRetryable},
+		{"read reset", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, aliyun.ClassUnknownOutcome},
+		{"deadline", context.DeadlineExceeded, aliyun.ClassUnknownOutcome},
+		{"anything else", errors.New("unexpected EOF"), aliyun.ClassUnknownOutcome},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := aliyun.Classify(tt.err); got != tt.want {
+				t.Fatalf("Classify = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAPIErrorString(t *testing.T) {
+	t.Parallel()
+	answered := &aliyun.APIError{
+		Action: "ReleaseInstanceConnection", Code: "Throttling.User", HTTPStatus: 400,
+		Message: aliyun.MessageFlowControl, RequestID: "65BDA532-28AF-4122-AA39-B382721EEE64",
+		Class: aliyun.ClassRetryable, RetryAfter: time.Second,
+	}
+	want := "rds ReleaseInstanceConnection: Throttling.User (HTTP 400, retryable): Request was denied due to user flow control. [request id 65BDA532-28AF-4122-AA39-B382721EEE64]"
+	if got := answered.Error(); got != want {
+		t.Fatalf("Error() = %q\nwant      %q", got, want)
+	}
+	transport := &aliyun.APIError{Action: "DescribeDBInstanceNetInfo", Message: "no answer: EOF", Class: aliyun.ClassUnknownOutcome, Err: errors.New("EOF")}
+	if got := transport.Error(); got != "rds DescribeDBInstanceNetInfo: unknown_outcome: no answer: EOF" {
+		t.Fatalf("Error() = %q", got)
+	}
+	if errors.Unwrap(transport) == nil {
+		t.Fatal("Unwrap lost the cause")
+	}
+}
+
+func TestCatalog(t *testing.T) {
+	t.Parallel()
+	entries := aliyun.Catalog()
+	documented, common := 0, 0
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if seen[e.Code] {
+			t.Errorf("duplicate %s", e.Code)
+		}
+		seen[e.Code] = true
+		switch e.Source {
+		case aliyun.SourceDocumented:
+			documented++
+		case aliyun.SourceCommon:
+			common++
+		default:
+			t.Errorf("%s: source %q", e.Code, e.Source)
+		}
+		if e.HTTPStatus < 400 || e.HTTPStatus > 599 || e.Message == "" {
+			t.Errorf("%s: status %d message %q", e.Code, e.HTTPStatus, e.Message)
+		}
+		got, ok := aliyun.LookupError(e.Code)
+		if !ok || got != e {
+			t.Errorf("LookupError(%s) = %+v, %v", e.Code, got, ok)
+		}
+	}
+	if documented != 61 {
+		t.Errorf("%d documented codes, want 61", documented)
+	}
+	for _, code := range []string{"Throttling", "Throttling.User", "Throttling.Api", "Forbidden.RAM", "NoPermission", "NotAuthorized", "SignatureDoesNotMatch", "InvalidAccessKeyId.NotFound", "SignatureNonceUsed"} {
+		if !seen[code] {
+			t.Errorf("common code %s missing", code)
+		}
+	}
+
+	spot := []aliyun.CatalogEntry{
+		{Code: "pay.noCreditCard", HTTPStatus: 400, Message: "Account not bound to credit card.", Class: aliyun.ClassPermanent, Source: aliyun.SourceDocumented},
+		{Code: "Pay.NoCreditCard", HTTPStatus: 400, Message: "No credit cards.", Class: aliyun.ClassPermanent, Source: aliyun.SourceDocumented},
+		{Code: "Endpoint.NotFound", HTTPStatus: 404, Message: "Specified endpoint is not existed.", Class: aliyun.ClassPermanent, Source: aliyun.SourceDocumented},
+		{Code: "InvokeProxyFailure", HTTPStatus: 500, Message: "The request processing has failed due to service failure of rds api.", Class: aliyun.ClassRetryable, Source: aliyun.SourceDocumented},
+		{Code: "Throttling.User", HTTPStatus: 400, Message: "Request was denied due to user flow control.", Class: aliyun.ClassRetryable, Source: aliyun.SourceCommon},
+		{Code: "NoPermission", HTTPStatus: 403, Message: "You are not authorized to do this action. You should be authorized by RAM.", Class: aliyun.ClassPermanent, Source: aliyun.SourceCommon},
+	}
+	for _, want := range spot {
+		if got, ok := aliyun.LookupError(want.Code); !ok || got != want {
+			t.Errorf("LookupError(%q) = %+v, %v\nwant %+v", want.Code, got, ok, want)
+		}
+	}
+	for _, code := range []string{"PAY.NOCREDITCARD", "endpoint.notfound", ""} {
+		if _, ok := aliyun.LookupError(code); ok {
+			t.Errorf("LookupError(%q) matched; codes are case-sensitive", code)
+		}
+	}
+	// Catalog returns a copy.
+	entries[0].Code = "mutated"
+	if aliyun.Catalog()[0].Code == "mutated" {
+		t.Fatal("Catalog exposes its backing array")
+	}
+	if !strings.Contains(aliyun.Catalog()[0].Code, ".") {
+		t.Fatalf("first entry %q is not the TSV's first row", aliyun.Catalog()[0].Code)
+	}
+}

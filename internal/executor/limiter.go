@@ -1,0 +1,162 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Limit is the quota of one API operation for one Alibaba Cloud account.
+type Limit struct {
+	// PerSecond is how many calls may start in any one-second window.
+	PerSecond float64
+}
+
+// Operations the executor calls, as the API names them; they key Limits.
+const (
+	OpRelease  = "ReleaseInstanceConnection"
+	OpDescribe = "DescribeDBInstanceNetInfo"
+)
+
+// DefaultLimits are the quotas used for operations missing from
+// Config.Limits. ReleaseInstanceConnection's is documented as 10/1(s); no
+// quota is documented for DescribeDBInstanceNetInfo, so it gets the same
+// conservative 10/s (the simulator enforces 10/s per action too).
+func DefaultLimits() map[string]Limit {
+	return map[string]Limit{OpRelease: {PerSecond: 10}, OpDescribe: {PerSecond: 10}}
+}
+
+// DefaultRateMargin widens the spacing between call slots by 2%; see the
+// package documentation for why some margin is needed.
+const DefaultRateMargin = 0.02
+
+// DefaultLimiterHorizon is how far ahead of now a slot may be reserved.
+const DefaultLimiterHorizon = 5 * time.Second
+
+// Limiter is the rate limiter shared by every replica through PostgreSQL:
+// one rate_limits row per (account, operation) holds next_at, the start of
+// the next free slot on the database's clock. Reserve advances it by one
+// slot spacing (1s/PerSecond, widened by the margin) in a single UPDATE, so
+// slots handed out by all replicas together are at least one spacing apart.
+// It is safe for concurrent use.
+type Limiter struct {
+	pool    *pgxpool.Pool
+	account string
+	spacing map[string]time.Duration
+	horizon time.Duration
+}
+
+// NewLimiter returns a Limiter for account. margin widens every spacing
+// (0.02 = 2%); horizon bounds how far ahead a slot may be reserved.
+func NewLimiter(pool *pgxpool.Pool, account string, limits map[string]Limit, margin float64, horizon time.Duration) (*Limiter, error) {
+	if margin < 0 || margin > 1 {
+		return nil, fmt.Errorf("rate limiter: margin %v: want 0..1", margin)
+	}
+	if horizon <= 0 {
+		return nil, fmt.Errorf("rate limiter: horizon %s: want > 0", horizon)
+	}
+	l := &Limiter{pool: pool, account: account, spacing: map[string]time.Duration{}, horizon: horizon}
+	for op, lim := range limits {
+		if lim.PerSecond <= 0 {
+			return nil, fmt.Errorf("rate limiter: %s: rate %v per second: want > 0", op, lim.PerSecond)
+		}
+		l.spacing[op] = time.Duration(float64(time.Second) / lim.PerSecond * (1 + margin))
+	}
+	return l, nil
+}
+
+// Spacing returns the minimum time between two slots of op.
+func (l *Limiter) Spacing(op string) time.Duration { return l.spacing[op] }
+
+// Reservation is a slot: the call may start after Wait (measured from the
+// moment Reserve returned). When OK is false no slot was taken, because the
+// next free one is beyond the horizon; Wait then says how long until one
+// may be.
+type Reservation struct {
+	OK   bool
+	Wait time.Duration
+}
+
+// ErrUnknownOperation is returned for an operation without a Limit.
+var ErrUnknownOperation = errors.New("no rate limit configured for operation")
+
+// reserveSQL takes the next slot when it is within the horizon. The wait is
+// computed in RETURNING, after the row lock is held, from clock_timestamp():
+// one clock for all replicas, read as late as possible.
+const reserveSQL = `
+UPDATE rate_limits
+SET next_at = greatest(next_at, clock_timestamp()) + $3 * interval '1 microsecond'
+WHERE account_id = $1 AND operation = $2
+  AND next_at <= clock_timestamp() + $4 * interval '1 microsecond'
+RETURNING (extract(epoch FROM (next_at - $3 * interval '1 microsecond' - clock_timestamp())) * 1000000)::bigint`
+
+// Reserve takes the next slot of op if it starts within the horizon.
+func (l *Limiter) Reserve(ctx context.Context, op string) (Reservation, error) {
+	spacing, ok := l.spacing[op]
+	if !ok {
+		return Reservation{}, fmt.Errorf("reserve %s: %w", op, ErrUnknownOperation)
+	}
+	for range 2 {
+		var waitUS int64
+		err := l.pool.QueryRow(ctx, reserveSQL, l.account, op, spacing.Microseconds(), l.horizon.Microseconds()).Scan(&waitUS)
+		if err == nil {
+			return Reservation{OK: true, Wait: max(0, time.Duration(waitUS)*time.Microsecond)}, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return Reservation{}, fmt.Errorf("reserve %s slot: %w", op, err)
+		}
+		// No row, or the next slot is beyond the horizon.
+		var beyondUS *int64
+		err = l.pool.QueryRow(ctx, `SELECT (extract(epoch FROM (next_at - clock_timestamp())) * 1000000)::bigint
+FROM rate_limits WHERE account_id = $1 AND operation = $2`, l.account, op).Scan(&beyondUS)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if _, err := l.pool.Exec(ctx, `INSERT INTO rate_limits (account_id, operation, next_at)
+VALUES ($1, $2, clock_timestamp() - interval '1 second') ON CONFLICT DO NOTHING`, l.account, op); err != nil {
+				return Reservation{}, fmt.Errorf("create %s rate limit: %w", op, err)
+			}
+			continue
+		case err != nil:
+			return Reservation{}, fmt.Errorf("read %s rate limit: %w", op, err)
+		}
+		wait := time.Duration(*beyondUS)*time.Microsecond - l.horizon
+		return Reservation{Wait: max(wait, spacing)}, nil
+	}
+	return Reservation{}, fmt.Errorf("reserve %s slot: rate limit row vanished", op)
+}
+
+// Wait blocks until a slot of op starts, reserving again as long as the
+// next free slot is beyond the horizon.
+func (l *Limiter) Wait(ctx context.Context, op string) error {
+	for {
+		r, err := l.Reserve(ctx, op)
+		if err != nil {
+			return err
+		}
+		if err := sleep(ctx, r.Wait); err != nil {
+			return err
+		}
+		if r.OK {
+			return nil
+		}
+	}
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

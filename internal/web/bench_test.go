@@ -1,0 +1,173 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rdsgate/rdsgate/internal/audit"
+	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/policy"
+	"github.com/rdsgate/rdsgate/internal/store"
+	"github.com/rdsgate/rdsgate/internal/testdb"
+	"github.com/rdsgate/rdsgate/internal/web"
+	"github.com/rdsgate/rdsgate/policies"
+	"github.com/rdsgate/rdsgate/internal/workflow"
+)
+
+// BenchmarkCreateRequest16 drives POST /api/v1/requests through the real
+// server over loopback HTTP with 16 concurrent clients, each its own
+// requester (so the pending-requests limit does not deny), and reports
+// requests/s and latency percentiles. The audit sealer runs as in serve.
+//
+// RDSGATE_BENCH_DATABASE_URL points it at an existing, migrated database
+// (scripts/bench.sh uses the one it runs pgbench against); otherwise it
+// makes a fresh one on the test server.
+func BenchmarkCreateRequest16(b *testing.B) {
+	ctx := context.Background()
+	var pool *pgxpool.Pool
+	if url := os.Getenv("RDSGATE_BENCH_DATABASE_URL"); url != "" {
+		p, err := store.Open(ctx, url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		if err := store.Migrate(ctx, p, discard()); err != nil {
+			b.Fatal(err)
+		}
+		pool = p
+	} else {
+		pool = testdb.New(b)
+	}
+	eng, err := policy.New(ctx, policy.Options{Dir: benchPolicyData(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sealer := audit.NewSealer(pool, discard(), 100*time.Millisecond)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go sealer.Run(sctx)
+	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng, Sealer: sealer})
+	srv := httptest.NewServer(web.New(web.Deps{Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng}))
+	defer srv.Close()
+
+	const clients = 16
+	tokens := make([]string, clients)
+	for i := range tokens {
+		err := store.InTx(ctx, pool, func(tx pgx.Tx) error {
+			// Each client is a RAM user of the example data with the
+			// developers group; the ticket and justification pass org rules.
+			t, err := store.CreateToken(ctx, tx, store.Identity{Subject: "alice", Groups: []string{"developers"}})
+			tokens[i] = t
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	body, _ := json.Marshal(map[string]any{"region_id": "cn-hangzhou", "db_instance_id": "rm-bp1devexample01",
+		"connection_string": "rm-bp1devexample01.mysql.rds.aliyuncs.com", "network_type": "0",
+		"justification": "benchmark: retiring the public endpoint", "ticket": "OPS-1"})
+	tr := &http.Transport{MaxIdleConnsPerHost: clients}
+	client := &http.Client{Transport: tr}
+	var (
+		next    atomic.Int64
+		mu      sync.Mutex
+		lat     []time.Duration
+		created atomic.Int64
+		denied  atomic.Int64
+	)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(tok string) {
+			defer wg.Done()
+			local := make([]time.Duration, 0, b.N/clients+1)
+			for next.Add(1) <= int64(b.N) {
+				req, _ := http.NewRequest("POST", srv.URL+"/api/v1/requests", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				local = append(local, time.Since(t0))
+				switch resp.StatusCode {
+				case 201:
+					created.Add(1)
+				case 403: // the example policy's pending limit: a full, audited path too
+					denied.Add(1)
+				default:
+					b.Errorf("status %d", resp.StatusCode)
+					return
+				}
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			mu.Unlock()
+		}(tokens[c])
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(denied.Load())/float64(b.N)*100, "denied-%")
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "created=%d denied=%d\n", created.Load(), denied.Load())
+	}
+}
+
+func discard() *slogLogger { return slogDiscard }
+
+// benchPolicyData copies the example policy data with the pending-requests
+// limit lifted, so every benchmark request takes the full allow path.
+func benchPolicyData(b *testing.B) string {
+	dir := b.TempDir()
+	for _, name := range []string{"ram.json", "org.json"} {
+		raw, err := policies.FS.ReadFile("examples/" + name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if name == "org.json" {
+			var org map[string]any
+			if err := json.Unmarshal(raw, &org); err != nil {
+				b.Fatal(err)
+			}
+			org["max_pending_requests"] = 1 << 30
+			raw, _ = json.Marshal(org)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), raw, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
+}
