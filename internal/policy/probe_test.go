@@ -24,7 +24,7 @@ func TestProbe(t *testing.T) {
 	if err != nil { t.Fatal(err) }
 	inputs := benchInputs(2000)
 	ctx := context.Background()
-	for _, q := range []string{"data.rdsgate.ram.user", "data.ram.users[input.principal.subject]", "input.principal.subject"} {
+	for _, q := range []string{"input.principal.subject", "data.rdsgate.ram.user", "data.rdsgate.ram.denies", "data.rdsgate.ram.allows", "data.rdsgate.ram.unsupported", "data.rdsgate.ram.result", "data.rdsgate.ram.reasons", "data.rdsgate.org.environment", "data.rdsgate.org.deny", "data.rdsgate.org.notes", "data.rdsgate.org.requirements", "data.rdsgate.release.decision"} {
 		pq, err := rego.New(rego.Query(q), rego.Compiler(c), rego.Store(store)).PrepareForEval(ctx)
 		if err != nil { t.Fatal(err) }
 		start := time.Now()
@@ -33,4 +33,15 @@ func TestProbe(t *testing.T) {
 		}
 		fmt.Printf("%-40s %v\n", q, time.Since(start)/time.Duration(10*len(inputs)))
 	}
+}
+
+func TestProbeLatency(t *testing.T) {
+	e := newBenchEngine(t)
+	inputs := benchInputs(20000)
+	ctx := context.Background()
+	for _, in := range inputs {
+		e.Decide(ctx, in)
+	}
+	l := latencies(t, inputs, func(in Input) error { _, err := e.Decide(ctx, in); return err })
+	fmt.Println("p50", percentile(l, 0.5), "p90", percentile(l, 0.9), "p99", percentile(l, 0.99))
 }
