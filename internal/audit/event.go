@@ -87,6 +87,11 @@ func NewHasher() *Hasher { return &Hasher{h: sha256.New(), buf: make([]byte, 0, 
 // RequestId and payload, each prefixed by its length as a uvarint. The
 // layout is unambiguous, so no two different events hash the same content.
 func (x *Hasher) Sum(prev []byte, e *Event) []byte {
+	return x.sumInto(nil, prev, e)
+}
+
+// sumInto is Sum appending to dst, which lets the caller reuse a buffer.
+func (x *Hasher) sumInto(dst, prev []byte, e *Event) []byte {
 	b := x.buf[:0]
 	b = append(b, hashVersion...)
 	b = append(b, prev...)
@@ -106,5 +111,5 @@ func (x *Hasher) Sum(prev []byte, e *Event) []byte {
 	x.buf = b
 	x.h.Reset()
 	x.h.Write(b)
-	return x.h.Sum(nil)
+	return x.h.Sum(dst)
 }

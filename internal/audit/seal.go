@@ -29,8 +29,11 @@ type Sealer struct {
 }
 
 // NewSealer returns a Sealer that polls every interval (for events committed
-// by other replicas) and whenever Kick is called.
+// by other replicas) and whenever Kick is called. log may be nil.
 func NewSealer(pool *pgxpool.Pool, log *slog.Logger, interval time.Duration) *Sealer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if interval <= 0 {
 		interval = 50 * time.Millisecond
 	}
@@ -75,17 +78,41 @@ func (s *Sealer) SealAll(ctx context.Context) (int, error) {
 	}
 }
 
+// Flush seals until no event committed before the call is left unsealed,
+// waiting for the lock when another sealer holds it. Commands that must see
+// everything chained (verify, export, checkpoint) call it first.
+func (s *Sealer) Flush(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := seal(ctx, s.pool, s.batch, true)
+		total += n
+		if err != nil || n < s.batch {
+			return total, err
+		}
+	}
+}
+
 // Seal chains up to limit unsealed events in one transaction, in id order,
 // after the current head. It returns 0 when another sealer holds the lock.
 func Seal(ctx context.Context, pool *pgxpool.Pool, limit int) (int, error) {
+	return seal(ctx, pool, limit, false)
+}
+
+func seal(ctx context.Context, pool *pgxpool.Pool, limit int, wait bool) (int, error) {
 	var n int
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		var locked bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, sealLockKey).Scan(&locked); err != nil {
-			return err
-		}
-		if !locked {
-			return nil
+		if wait {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, sealLockKey); err != nil {
+				return err
+			}
+		} else {
+			var locked bool
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, sealLockKey).Scan(&locked); err != nil {
+				return err
+			}
+			if !locked {
+				return nil
+			}
 		}
 		var headSeq int64
 		var headHash []byte

@@ -1,4 +1,9 @@
 // Package auth owns who a caller is: API bearer tokens (stored as SHA-256
-// only) and, for the browser, sign-in and sessions. It answers with an
-// Identity; what an identity may do is the policy's and the domain's call.
+// only), browser sign-in through OpenID Connect (or, for local runs only, a
+// dev sign-in), server-side sessions in PostgreSQL, and the mapping of
+// groups to the browser roles requester, approver, auditor and admin.
+//
+// It answers with an Identity or a User; what an identity may do with a
+// request is the policy's and the domain's call. It imports store and
+// request only.
 package auth

@@ -47,6 +47,7 @@ type Limiter struct {
 	pool    *pgxpool.Pool
 	account string
 	spacing map[string]time.Duration
+	margin  float64
 	horizon time.Duration
 }
 
@@ -59,7 +60,7 @@ func NewLimiter(pool *pgxpool.Pool, account string, limits map[string]Limit, mar
 	if horizon <= 0 {
 		return nil, fmt.Errorf("rate limiter: horizon %s: want > 0", horizon)
 	}
-	l := &Limiter{pool: pool, account: account, spacing: map[string]time.Duration{}, horizon: horizon}
+	l := &Limiter{pool: pool, account: account, spacing: map[string]time.Duration{}, margin: margin, horizon: horizon}
 	for op, lim := range limits {
 		if lim.PerSecond <= 0 {
 			return nil, fmt.Errorf("rate limiter: %s: rate %v per second: want > 0", op, lim.PerSecond)
@@ -71,6 +72,13 @@ func NewLimiter(pool *pgxpool.Pool, account string, limits map[string]Limit, mar
 
 // Spacing returns the minimum time between two slots of op.
 func (l *Limiter) Spacing(op string) time.Duration { return l.spacing[op] }
+
+// Tolerance is how late after its slot a call may still start: half the
+// slack the margin adds to a one-second window. Ten gaps of 1s/rate·(1+m)
+// span 1 s + m·1 s, so the slack is m·1 s whatever the rate (20 ms at 2%),
+// and the tolerance 10 ms. A caller running later than that must take a new
+// slot, or it would crowd the calls of the following slots into one window.
+func (l *Limiter) Tolerance() time.Duration { return time.Duration(l.margin * float64(time.Second) / 2) }
 
 // Reservation is a slot: the call may start after Wait (measured from the
 // moment Reserve returned). When OK is false no slot was taken, because the

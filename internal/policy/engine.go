@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -83,10 +84,13 @@ func (e *Engine) UserGroups(subject string) []string {
 // Data returns the compiled data document of the serving revision,
 // {"ram": ..., "org": ...}, as the policies read it under data. It is for
 // inspection and for serving the same data elsewhere; do not modify it.
-func (e *Engine) Data() map[string]any { return e.cur.Load().data }
+func (e *Engine) Data() (map[string]any, error) {
+	data, _, err := compiledData(e.cur.Load().src)
+	return data, err
+}
 
 // Modules returns the Rego modules of the serving revision, by path.
-func (e *Engine) Modules() map[string][]byte { return e.cur.Load().modules }
+func (e *Engine) Modules() map[string][]byte { return maps.Clone(e.cur.Load().src.modules) }
 
 // Decide decides a release request. It records nothing: the caller audits
 // the decision (see Decision.LogEntry). A zero in.Context.CurrentTime is the

@@ -150,8 +150,7 @@ type revision struct {
 	decide     rego.PreparedEvalQuery
 	approve    rego.PreparedEvalQuery
 	cache      cache.InterQueryValueCache
-	data       map[string]any // data document, as loaded into the store
-	modules    map[string][]byte
+	src        sources // to rebuild the data document on demand
 	users      []string
 	userGroups map[string][]string
 }
@@ -233,8 +232,7 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 	}
 	rev := &revision{
 		id:         id,
-		data:       data,
-		modules:    s.modules,
+		src:        s,
 		users:      ram.users,
 		userGroups: ram.userGroups,
 		// Patterns come from the data only, so the cache is bounded by the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"runtime"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -42,6 +43,25 @@ func TestProbeLatency(t *testing.T) {
 	for _, in := range inputs {
 		e.Decide(ctx, in)
 	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	fmt.Println("heap", ms.HeapAlloc>>20, "MiB; gc", ms.NumGC)
 	l := latencies(t, inputs, func(in Input) error { _, err := e.Decide(ctx, in); return err })
+	runtime.ReadMemStats(&ms)
+	fmt.Println("heap", ms.HeapAlloc>>20, "MiB; gc", ms.NumGC, "pause", time.Duration(ms.PauseTotalNs))
 	fmt.Println("p50", percentile(l, 0.5), "p90", percentile(l, 0.9), "p99", percentile(l, 0.99))
+}
+
+func BenchmarkProbeDecide(b *testing.B) {
+	e := newBenchEngine(b)
+	inputs := benchInputs(2000)
+	ctx := context.Background()
+	for _, in := range inputs {
+		e.Decide(ctx, in)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e.Decide(ctx, inputs[i%len(inputs)])
+	}
 }

@@ -9,7 +9,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gobwas/glob"
 )
+
+// GatedAction is the one RAM action rdsgate decides, lower-cased as the
+// compiled data holds actions. rdsgate.ram asks about the same action.
+const GatedAction = "rds:releaseinstanceconnection"
 
 // ramFile is ram.json: the account, its custom policies, users and groups.
 type ramFile struct {
@@ -114,15 +120,27 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 		}
 	}
 
+	// Keep only the policies someone uses that have a statement about the
+	// gated action; users then list only those.
 	policies := make(map[string]any, len(used))
 	for name, doc := range docs {
-		compiled, err := compilePolicy(doc)
+		compiled, relevant, err := compilePolicy(doc)
 		if err != nil {
 			return ramData{}, fmt.Errorf("ram.json: policy %s: %w", name, err)
 		}
-		if used[name] {
+		if used[name] && relevant {
 			policies[name] = compiled
 		}
+	}
+	for _, u := range users {
+		m := u.(map[string]any)
+		kept := []any{}
+		for _, p := range m["policies"].([]any) {
+			if _, ok := policies[p.(string)]; ok {
+				kept = append(kept, p)
+			}
+		}
+		m["policies"] = kept
 	}
 
 	resourceTags := make(map[string]any, len(tags))
@@ -143,58 +161,64 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 	return out, nil
 }
 
-// compilePolicy compiles one RAM policy document into its deny and allow
-// statements, each numbered as in the document (from 1).
-func compilePolicy(raw json.RawMessage) (map[string]any, error) {
+// compilePolicy checks one RAM policy document and compiles it into its deny
+// and allow statements, each numbered as in the document (from 1). Only
+// statements whose Action or NotAction can match GatedAction are kept, since
+// rdsgate never asks about another action; relevant reports whether any is.
+func compilePolicy(raw json.RawMessage) (_ map[string]any, relevant bool, _ error) {
 	var doc map[string]json.RawMessage
 	if err := decodeStrict(raw, &doc); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for k := range doc {
 		if k != "Version" && k != "Statement" {
-			return nil, fmt.Errorf("unknown policy element %q", k)
+			return nil, false, fmt.Errorf("unknown policy element %q", k)
 		}
 	}
 	var version string
 	if err := json.Unmarshal(doc["Version"], &version); err != nil || version != "1" {
-		return nil, fmt.Errorf(`version must be "1"`)
+		return nil, false, fmt.Errorf(`version must be "1"`)
 	}
 	var statements []map[string]json.RawMessage
 	if s := bytes.TrimSpace(doc["Statement"]); len(s) > 0 && s[0] == '{' {
 		var one map[string]json.RawMessage
 		if err := json.Unmarshal(s, &one); err != nil {
-			return nil, fmt.Errorf("statement: %w", err)
+			return nil, false, fmt.Errorf("statement: %w", err)
 		}
 		statements = append(statements, one)
 	} else if err := json.Unmarshal(s, &statements); err != nil {
-		return nil, fmt.Errorf("statement must be a list of objects: %w", err)
+		return nil, false, fmt.Errorf("statement must be a list of objects: %w", err)
 	}
 	deny, allow := []any{}, []any{}
 	for i, st := range statements {
-		compiled, effect, err := compileStatement(st, i+1)
+		compiled, effect, gated, err := compileStatement(st, i+1)
 		if err != nil {
-			return nil, fmt.Errorf("statement %d: %w", i+1, err)
+			return nil, false, fmt.Errorf("statement %d: %w", i+1, err)
 		}
-		if effect == "Deny" {
+		switch {
+		case !gated:
+		case effect == "Deny":
 			deny = append(deny, compiled)
-		} else {
+		default:
 			allow = append(allow, compiled)
 		}
 	}
-	return map[string]any{"deny": deny, "allow": allow}, nil
+	return map[string]any{"deny": deny, "allow": allow}, len(deny)+len(allow) > 0, nil
 }
 
-func compileStatement(st map[string]json.RawMessage, index int) (map[string]any, string, error) {
+// compileStatement compiles one statement; gated reports whether its
+// Action or NotAction can match GatedAction.
+func compileStatement(st map[string]json.RawMessage, index int) (_ map[string]any, effect string, gated bool, _ error) {
+	fail := func(err error) (map[string]any, string, bool, error) { return nil, "", false, err }
 	for k := range st {
 		switch k {
 		case "Effect", "Action", "NotAction", "Resource", "Condition":
 		default:
-			return nil, "", fmt.Errorf("unsupported statement element %q", k)
+			return fail(fmt.Errorf("unsupported statement element %q", k))
 		}
 	}
-	var effect string
 	if err := json.Unmarshal(st["Effect"], &effect); err != nil || (effect != "Allow" && effect != "Deny") {
-		return nil, "", errors.New(`effect must be "Allow" or "Deny"`)
+		return fail(errors.New(`effect must be "Allow" or "Deny"`))
 	}
 	out := map[string]any{"index": index}
 
@@ -203,33 +227,42 @@ func compileStatement(st map[string]json.RawMessage, index int) (map[string]any,
 	_, hasNotAction := st["NotAction"]
 	switch {
 	case hasAction == hasNotAction:
-		return nil, "", errors.New("exactly one of Action and NotAction is required")
+		return fail(errors.New("exactly one of Action and NotAction is required"))
 	case hasNotAction:
 		actionKey = "NotAction"
 		out["not_action"] = true
 	}
 	actions, err := stringList(st[actionKey])
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", actionKey, err)
+		return fail(fmt.Errorf("%s: %w", actionKey, err))
 	}
 	exact, globs := map[string]any{}, []any{}
+	listed := false
 	for _, a := range actions {
 		a = strings.ToLower(a)
 		if isPattern(a) {
-			globs = append(globs, globPattern(a))
+			g := globPattern(a)
+			globs = append(globs, g)
+			if p, err := glob.Compile(g); err != nil {
+				return fail(fmt.Errorf("%s %q: %w", actionKey, a, err))
+			} else if p.Match(GatedAction) {
+				listed = true
+			}
 		} else {
 			exact[a] = true
+			listed = listed || a == GatedAction
 		}
 	}
+	gated = listed != hasNotAction
 	setNonEmpty(out, "actions", exact)
 	setNonEmpty(out, "action_globs", globs)
 
 	if _, ok := st["Resource"]; !ok {
-		return nil, "", errors.New("resource is required")
+		return fail(errors.New("resource is required"))
 	}
 	resources, err := stringList(st["Resource"])
 	if err != nil {
-		return nil, "", fmt.Errorf("resource: %w", err)
+		return fail(fmt.Errorf("resource: %w", err))
 	}
 	exact, globs = map[string]any{}, []any{}
 	for _, r := range resources {
@@ -248,13 +281,13 @@ func compileStatement(st map[string]json.RawMessage, index int) (map[string]any,
 	if raw, ok := st["Condition"]; ok {
 		conds, err := compileConditions(raw)
 		if err != nil {
-			return nil, "", fmt.Errorf("condition: %w", err)
+			return fail(fmt.Errorf("condition: %w", err))
 		}
 		if len(conds) > 0 {
 			out["conditions"] = conds
 		}
 	}
-	return out, effect, nil
+	return out, effect, gated, nil
 }
 
 // compileConditions flattens {OPERATOR: {KEY: VALUES}} into a list of

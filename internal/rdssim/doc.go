@@ -79,5 +79,6 @@
 // account_id makes the instance visible to every account. testdata/instances.json
 // is the example used by demos.
 //
-// rdssim imports only the aliyun package's error catalog from rdsgate.
+// From rdsgate, rdssim imports only the aliyun package (its error catalog and
+// action and version constants); it must not import anything else of ours.
 package rdssim

@@ -26,7 +26,9 @@ type Fault struct {
 	DelayMS int `json:"delay_ms,omitempty"`
 	// DropAfterRelease performs the operation (for ReleaseInstanceConnection:
 	// the release) and then closes the connection without answering.
-	// Ignored when Code is set.
+	// Ignored when Code is set. It needs a real connection to hijack: under
+	// an httptest.ResponseRecorder the handler panics with
+	// http.ErrAbortHandler instead.
 	DropAfterRelease bool `json:"drop_after_release,omitempty"`
 	// Times is how many more calls the rule applies to; 0 means forever.
 	Times int `json:"times,omitempty"`

@@ -243,7 +243,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		call.Outcome = OutcomeDropped
 		call.Code, call.Status = res.code, res.status
 		s.record(r, call)
-		s.answer(w, r, &call, acct, res)
+		drop(w)
 		return
 	}
 	s.answer(w, r, &call, acct, res)

@@ -34,7 +34,10 @@ func statusOf(err error) (int, APIError) {
 	var den *workflow.DeniedError
 	var fe *workflow.ForbiddenError
 	var be *badRequest
+	var ce *csrfError
 	switch {
+	case errors.As(err, &ce):
+		return http.StatusForbidden, APIError{Code: "csrf", Message: ce.Error()}
 	case errors.As(err, &be):
 		return http.StatusBadRequest, APIError{Code: "bad_request", Message: be.msg, Field: be.field}
 	case errors.As(err, &ve):

@@ -37,6 +37,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// BodyLimit bounds request bodies (Echo's size syntax); default "64K".
 	BodyLimit string
+	// Browser, when set, adds the server-rendered pages; nil serves the
+	// JSON API and health endpoints only.
+	Browser *Browser
 }
 
 // Server is the configured Echo instance.
@@ -45,9 +48,13 @@ type Server struct {
 	d               Deps
 	log             *slog.Logger
 	renderErrorPage func(c echo.Context, status int, body APIError) error
+	// b and views are set when the pages are served.
+	b     *Browser
+	views *views
 }
 
-// New builds the server with its middleware and routes.
+// New builds the server with its middleware and routes. It panics when the
+// embedded templates do not parse (a build defect the render test catches).
 func New(d Deps) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -82,6 +89,11 @@ func New(d Deps) *Server {
 	api.POST("/requests/:id/approvals", s.voteRequest)
 	api.POST("/requests/:id/cancel", s.cancelRequest)
 	api.POST("/policy/simulate", s.simulatePolicy)
+	if d.Browser != nil {
+		if err := s.mountPages(d.Browser); err != nil {
+			panic("web: " + err.Error())
+		}
+	}
 	return s
 }
 

@@ -1,0 +1,142 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// SessionCookie is the name of the browser session cookie.
+const SessionCookie = "rdsgate_session"
+
+// Session defaults.
+const (
+	DefaultSessionLifetime = 12 * time.Hour
+	DefaultSessionIdle     = 2 * time.Hour
+)
+
+// SessionOptions configure Sessions.
+type SessionOptions struct {
+	// Secure marks the cookie Secure. Production must keep it on; only a
+	// plain-http run on loopback (rdsgate dev) turns it off.
+	Secure bool
+	// Lifetime bounds a session from sign-in; IdleTimeout ends it after
+	// that long without a request. Zero takes the defaults above.
+	Lifetime    time.Duration
+	IdleTimeout time.Duration
+	// CleanupInterval is how often expired sessions are deleted; zero
+	// means every five minutes, negative never (tests).
+	CleanupInterval time.Duration
+	// Logger receives session store errors; nil discards.
+	Logger *slog.Logger
+}
+
+// Sessions keeps browser sessions server-side in PostgreSQL (table
+// sessions, migrations/00005_sessions.sql) through scs and its pgxstore.
+// The cookie holds only the random token: HttpOnly, SameSite=Lax (the OIDC
+// callback is a cross-site top-level navigation that must carry it) and
+// Secure unless configured off; it is a browser-session cookie.
+type Sessions struct {
+	m     *scs.SessionManager
+	store *pgxstore.PostgresStore
+}
+
+// NewSessions returns Sessions stored in pool. Call Close to stop the
+// cleanup goroutine.
+func NewSessions(pool *pgxpool.Pool, o SessionOptions) *Sessions {
+	if o.Lifetime == 0 {
+		o.Lifetime = DefaultSessionLifetime
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultSessionIdle
+	}
+	switch {
+	case o.CleanupInterval == 0:
+		o.CleanupInterval = 5 * time.Minute
+	case o.CleanupInterval < 0:
+		o.CleanupInterval = 0
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	store := pgxstore.NewWithCleanupInterval(pool, o.CleanupInterval)
+	m := scs.New()
+	m.Store = store
+	m.Lifetime = o.Lifetime
+	m.IdleTimeout = o.IdleTimeout
+	m.Cookie.Name = SessionCookie
+	m.Cookie.HttpOnly = true
+	m.Cookie.SameSite = http.SameSiteLaxMode
+	m.Cookie.Secure = o.Secure
+	m.Cookie.Path = "/"
+	m.Cookie.Persist = false
+	m.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		log.ErrorContext(r.Context(), "session store", slog.Any("err", err))
+		http.Error(w, "the session store is unavailable; try again shortly", http.StatusInternalServerError)
+	}
+	return &Sessions{m: m, store: store}
+}
+
+// Close stops the background cleanup of expired sessions.
+func (s *Sessions) Close() {
+	if s.store != nil {
+		s.store.StopCleanup()
+	}
+}
+
+// LoadAndSave is the net/http middleware that loads the session named by
+// the cookie into the request context and saves it (and sets the cookie)
+// before the response is written.
+func (s *Sessions) LoadAndSave(next http.Handler) http.Handler { return s.m.LoadAndSave(next) }
+
+const userKey = "user"
+
+// SignIn starts an authenticated session for u. The session token is
+// renewed first, so a token planted before sign-in (session fixation) is
+// worthless afterwards.
+func (s *Sessions) SignIn(ctx context.Context, u User) error {
+	b, err := json.Marshal(u)
+	if err != nil {
+		return fmt.Errorf("sign in: %w", err)
+	}
+	if err := s.m.RenewToken(ctx); err != nil {
+		return fmt.Errorf("sign in: renew session token: %w", err)
+	}
+	s.m.Put(ctx, userKey, string(b))
+	return nil
+}
+
+// User returns the signed-in user of the session, if any.
+func (s *Sessions) User(ctx context.Context) (*User, bool) {
+	raw := s.m.GetString(ctx, userKey)
+	if raw == "" {
+		return nil, false
+	}
+	var u User
+	if err := json.Unmarshal([]byte(raw), &u); err != nil || u.Subject == "" {
+		return nil, false
+	}
+	return &u, true
+}
+
+// SignOut destroys the session: the row is deleted and the cookie expired.
+func (s *Sessions) SignOut(ctx context.Context) error {
+	if err := s.m.Destroy(ctx); err != nil {
+		return fmt.Errorf("sign out: %w", err)
+	}
+	return nil
+}
+
+// Put stores a string in the session (sign-in state, flash messages).
+func (s *Sessions) Put(ctx context.Context, key, value string) { s.m.Put(ctx, key, value) }
+
+// Pop returns a string stored by Put and removes it.
+func (s *Sessions) Pop(ctx context.Context, key string) string { return s.m.PopString(ctx, key) }

@@ -1,0 +1,61 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rdsgate/rdsgate/internal/request"
+	"github.com/rdsgate/rdsgate/internal/workflow"
+)
+
+// decide records an approver's Approve or Reject with its comment. The
+// form carries the payload hash the approver was shown; a vote on a request
+// whose content differs is refused. workflow.Vote checks state,
+// self-approval, double votes and the policy's eligibility again, whatever
+// the page offered.
+func (s *Server) decide(c echo.Context) error {
+	r, u, err := s.loadRequest(c)
+	if err != nil {
+		return err
+	}
+	decision := c.FormValue("decision")
+	if decision != request.Approve && decision != request.Reject {
+		return request.Invalid("decision", `must be "approve" or "reject"`)
+	}
+	hash := strings.TrimSpace(c.FormValue("payload_hash"))
+	if hash == "" {
+		return request.Invalid("payload_hash", "is required: vote from the request's page or the inbox")
+	}
+	out, err := s.d.Service.Vote(c.Request().Context(), pageActor(c, u), r.ID,
+		workflow.VoteInput{Decision: decision, Comment: c.FormValue("comment"), PayloadHash: hash})
+	if err != nil {
+		return err
+	}
+	verb := map[string]string{request.Approve: "approved", request.Reject: "rejected"}[decision]
+	msg := fmt.Sprintf("You %s the request for %s.", verb, out.DBInstanceID)
+	if out.Status != request.StatusPending {
+		msg += " " + summarize(out).Headline + " " + summarize(out).Next
+	}
+	s.flash(c, msg)
+	if c.FormValue("from") == "inbox" {
+		return c.Redirect(http.StatusSeeOther, "/inbox")
+	}
+	return c.Redirect(http.StatusSeeOther, "/requests/"+out.ID.String())
+}
+
+// cancel withdraws the requester's own pending request.
+func (s *Server) cancel(c echo.Context) error {
+	r, u, err := s.loadRequest(c)
+	if err != nil {
+		return err
+	}
+	out, err := s.d.Service.Cancel(c.Request().Context(), pageActor(c, u), r.ID, c.FormValue("reason"))
+	if err != nil {
+		return err
+	}
+	s.flash(c, "You cancelled the request for "+out.DBInstanceID+".")
+	return c.Redirect(http.StatusSeeOther, "/requests/"+out.ID.String())
+}

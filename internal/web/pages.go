@@ -1,0 +1,363 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/rdsgate/rdsgate/internal/aliyun"
+	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/request"
+	ui "github.com/rdsgate/rdsgate/web"
+)
+
+// csrfField is the hidden form field that carries the CSRF token.
+const csrfField = "_csrf"
+
+// csrfCookie is the cookie that holds the CSRF token (SameSite=Strict).
+const csrfCookie = "rdsgate_csrf"
+
+// contentSecurityPolicy allows nothing inline and nothing from elsewhere:
+// scripts and styles come from /static only.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// views are the parsed templates and the static assets, built once.
+type views struct {
+	pages  map[string]*template.Template
+	assets map[string]asset  // hashed file name -> content
+	urls   map[string]string // file name -> /static/<hashed name>
+}
+
+type asset struct {
+	body  []byte
+	ctype string
+}
+
+// loadViews hashes the static assets and parses layout.html with each page
+// file. It fails on any template error, so a broken template stops the
+// server at start-up (and the render test) rather than a user's request.
+func loadViews() (*views, error) {
+	v := &views{pages: map[string]*template.Template{}, assets: map[string]asset{}, urls: map[string]string{}}
+	files, err := fs.ReadDir(ui.Static, "static")
+	if err != nil {
+		return nil, fmt.Errorf("static assets: %w", err)
+	}
+	for _, f := range files {
+		body, err := fs.ReadFile(ui.Static, "static/"+f.Name())
+		if err != nil {
+			return nil, fmt.Errorf("static assets: %w", err)
+		}
+		sum := sha256.Sum256(body)
+		ext := path.Ext(f.Name())
+		hashed := strings.TrimSuffix(f.Name(), ext) + "." + hex.EncodeToString(sum[:5]) + ext
+		v.assets[hashed] = asset{body: body, ctype: mime.TypeByExtension(ext)}
+		v.urls[f.Name()] = "/static/" + hashed
+	}
+	layout, err := template.New("layout.html").Funcs(v.funcs()).ParseFS(ui.Templates, "templates/layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	pages, err := fs.Glob(ui.Templates, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	for _, p := range pages {
+		name := strings.TrimSuffix(path.Base(p), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(ui.Templates, p)
+		if err != nil {
+			return nil, fmt.Errorf("templates: %w", err)
+		}
+		v.pages[name] = t
+	}
+	return v, nil
+}
+
+func (v *views) funcs() template.FuncMap {
+	return template.FuncMap{
+		"static": func(name string) (string, error) {
+			u, ok := v.urls[name]
+			if !ok {
+				return "", fmt.Errorf("no static asset %q", name)
+			}
+			return u, nil
+		},
+		"has": func(u *auth.User, role string) bool { return u.Has(auth.Role(role)) },
+		"ts": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.UTC().Format("2006-01-02 15:04:05 UTC")
+		},
+		"tsp": func(t *time.Time) string {
+			if t == nil {
+				return ""
+			}
+			return t.UTC().Format("15:04:05.000")
+		},
+		"short": func(s string) string {
+			if len(s) > 12 {
+				return s[:12] + "…"
+			}
+			return s
+		},
+		"join":         strings.Join,
+		"statusText":   statusText,
+		"errorMessage": errorMessage,
+		"plural": func(n int, one, many string) string {
+			if n == 1 {
+				return one
+			}
+			return many
+		},
+	}
+}
+
+// statusText is a status in plain words.
+func statusText(s request.Status) string {
+	return map[request.Status]string{
+		request.StatusPending: "Waiting for approval", request.StatusApproved: "Approved — queued for release",
+		request.StatusExecuting: "Releasing now", request.StatusSucceeded: "Released",
+		request.StatusFailed: "Release failed", request.StatusRejected: "Rejected", request.StatusExpired: "Expired",
+		request.StatusCancelled: "Cancelled", request.StatusDenied: "Denied by policy",
+	}[s]
+}
+
+// errorMessage is the message Alibaba Cloud documents for an error code.
+func errorMessage(code string) string {
+	if e, ok := aliyun.LookupError(code); ok {
+		return e.Message
+	}
+	return ""
+}
+
+// page is what every template receives: the layout's fields and the page's
+// own Data.
+type page struct {
+	Title    string
+	Nav      string
+	User     *auth.User
+	CSRF     string
+	DevLogin bool
+	Flash    string
+	Data     any
+}
+
+// render writes the page name with status. The layout gets the user, the
+// CSRF token, the dev banner flag and the flash message.
+func (s *Server) render(c echo.Context, status int, name string, p page) error {
+	t, ok := s.views.pages[name]
+	if !ok {
+		return fmt.Errorf("render: no page %q", name)
+	}
+	p.User = userOf(c)
+	p.CSRF, _ = c.Get("csrf").(string)
+	p.DevLogin = s.b.DevLogin
+	if p.Flash == "" && c.Get(sessionLoaded) != nil {
+		p.Flash = s.b.Sessions.Pop(c.Request().Context(), flashKey)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		return fmt.Errorf("render %s: %w", name, err)
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// renderFragment writes one named template of a page without the layout.
+func (s *Server) renderFragment(c echo.Context, pageName, fragment string, data any) error {
+	var buf bytes.Buffer
+	if err := s.views.pages[pageName].ExecuteTemplate(&buf, fragment, data); err != nil {
+		return fmt.Errorf("render %s/%s: %w", pageName, fragment, err)
+	}
+	return c.HTMLBlob(http.StatusOK, buf.Bytes())
+}
+
+// errorPage renders the HTML error page (ErrorHandler's hook for pages).
+func (s *Server) errorPage(c echo.Context, status int, body APIError) error {
+	if c.Request().Method == http.MethodHead {
+		return c.NoContent(status)
+	}
+	if strings.HasSuffix(c.Request().URL.Path, ".json") {
+		return c.JSON(status, errorBody{Error: body})
+	}
+	c.Response().Header().Set("Content-Security-Policy", contentSecurityPolicy)
+	title := http.StatusText(status)
+	if title == "" {
+		title = "Error"
+	}
+	return s.render(c, status, "error", page{Title: title, Data: struct {
+		Status int
+		Error  APIError
+	}{status, body}})
+}
+
+const flashKey = "flash"
+
+// flash shows msg on the next page the user sees.
+func (s *Server) flash(c echo.Context, msg string) {
+	s.b.Sessions.Put(c.Request().Context(), flashKey, msg)
+}
+
+// Context keys set by the page middleware.
+const (
+	userKey       = "user"
+	sessionLoaded = "session"
+)
+
+func userOf(c echo.Context) *auth.User {
+	u, _ := c.Get(userKey).(*auth.User)
+	return u
+}
+
+// pageHeaders sets the Content-Security-Policy and keeps pages (which carry
+// personal data and CSRF tokens) out of shared caches.
+func pageHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set(echo.HeaderCacheControl, "no-store")
+		return next(c)
+	}
+}
+
+// withSession loads the session around the rest of the chain. Errors are
+// rendered inside, so that the session is saved and its cookie written
+// before the error page is.
+func (s *Server) withSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		s.b.Sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c.SetRequest(r)
+			c.Response().Writer = w
+			c.Set(sessionLoaded, true)
+			if u, ok := s.b.Sessions.User(r.Context()); ok {
+				c.Set(userKey, u)
+			}
+			if err := next(c); err != nil {
+				c.Error(err)
+			}
+		})).ServeHTTP(c.Response().Writer, c.Request())
+		return nil
+	}
+}
+
+// csrfError is a state-changing form that came without a valid token.
+type csrfError struct{ reason string }
+
+func (e *csrfError) Error() string {
+	return "this form could not be verified (" + e.reason + "); reload the page and submit it again"
+}
+
+// csrf checks the token of every state-changing request: Echo's CSRF
+// middleware with the token in a hidden form field and the cookie
+// SameSite=Strict. Echo (since 4.13) would also accept any same-origin
+// request on the Sec-Fetch-Site header alone and then issue no token; we
+// keep the token on every form (a browser that omits the header, or an
+// old one, is still protected), refuse cross-site requests on that header
+// here, and hide it from Echo's middleware.
+func (s *Server) csrf() echo.MiddlewareFunc {
+	mw := middleware.CSRFWithConfig(middleware.CSRFConfig{
+		TokenLookup:    "form:" + csrfField,
+		CookieName:     csrfCookie,
+		CookiePath:     "/",
+		CookieHTTPOnly: true,
+		CookieSecure:   s.b.SecureCookies,
+		CookieSameSite: http.SameSiteStrictMode,
+		CookieMaxAge:   int((12 * time.Hour).Seconds()),
+		ContextKey:     "csrf",
+		ErrorHandler: func(err error, c echo.Context) error {
+			reason := "invalid token"
+			if he, ok := err.(*echo.HTTPError); ok && he.Code == http.StatusBadRequest {
+				reason = "missing token"
+			}
+			return &csrfError{reason: reason}
+		},
+	})
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		checked := mw(next)
+		return func(c echo.Context) error {
+			h := c.Request().Header
+			safe := c.Request().Method == http.MethodGet || c.Request().Method == http.MethodHead
+			if site := h.Get(echo.HeaderSecFetchSite); site == "cross-site" && !safe {
+				return &csrfError{reason: "cross-site request"}
+			}
+			h.Del(echo.HeaderSecFetchSite)
+			return checked(c)
+		}
+	}
+}
+
+// require lets the request through when a user is signed in and holds one
+// of roles (any role at all when none are named). Anonymous GETs are sent
+// to the sign-in page and come back afterwards.
+func (s *Server) require(roles ...auth.Role) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			u := userOf(c)
+			if u == nil {
+				if m := c.Request().Method; m == http.MethodGet || m == http.MethodHead {
+					return c.Redirect(http.StatusSeeOther, "/signin?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+				}
+				return fmt.Errorf("sign in first: %w", request.ErrUnauthenticated)
+			}
+			if len(roles) == 0 && len(u.Roles) == 0 {
+				return fmt.Errorf("%s has no rdsgate role (groups: %s): %w", u.Subject, strings.Join(u.Groups, ", "), request.ErrForbidden)
+			}
+			if len(roles) > 0 && !u.HasAny(roles...) {
+				names := make([]string, len(roles))
+				for i, r := range roles {
+					names[i] = string(r)
+				}
+				return fmt.Errorf("this page is for the %s role; %s does not hold it: %w", strings.Join(names, " or "), u.Subject, request.ErrForbidden)
+			}
+			return next(c)
+		}
+	}
+}
+
+// serveStatic serves an embedded asset by its content-hashed name; the
+// name changes when the content does, so it may be cached for a year.
+func (s *Server) serveStatic(c echo.Context) error {
+	a, ok := s.views.assets[c.Param("file")]
+	if !ok {
+		return echo.ErrNotFound
+	}
+	c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=31536000, immutable")
+	return c.Blob(http.StatusOK, a.ctype, a.body)
+}
+
+// localPath returns next when it is a path on this site, else "/": the
+// sign-in's return address must not send anyone elsewhere.
+func localPath(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	if u, err := url.Parse(next); err != nil || u.Host != "" || u.Scheme != "" {
+		return "/"
+	}
+	return next
+}
+
+// writeJSON is c.JSON without Echo's indentation switch.
+func writeJSON(c echo.Context, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(http.StatusOK, b)
+}

@@ -1,0 +1,73 @@
+package web
+
+import (
+	"errors"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rdsgate/rdsgate/internal/auth"
+)
+
+// mountPages adds the browser routes. Who may use each (checked on the
+// server, whatever the page shows):
+//
+//	GET  /                          anyone signed in (anonymous: to /signin)
+//	GET  /signin                    public
+//	POST /signin/dev                public, only when the dev sign-in is on
+//	GET  /auth/login, /auth/callback public, only when OIDC is configured
+//	POST /signout                   anyone signed in
+//	GET  /requests/new, POST same   requester
+//	GET  /requests                  requester (their own requests)
+//	GET  /requests/:id (+ status.json, activity)
+//	                                its requester, approver, auditor
+//	POST /requests/:id/vote         approver, never the request's requester
+//	POST /requests/:id/cancel       requester, of their own pending request
+//	GET  /inbox                     approver
+//	GET  /audit (+ export.csv, export.jsonl)
+//	                                auditor
+//	GET  /policy/simulate           any role; others than oneself: approver, auditor
+//
+// Admin holds every role. Every POST needs the CSRF token.
+func (s *Server) mountPages(b *Browser) error {
+	if b.Sessions == nil || b.Roles == nil {
+		return errors.New("browser pages need Sessions and Roles")
+	}
+	v, err := loadViews()
+	if err != nil {
+		return err
+	}
+	s.b, s.views = b, v
+	s.renderErrorPage = s.errorPage
+	e := s.e
+	e.GET("/static/:file", s.serveStatic)
+
+	base := []echo.MiddlewareFunc{pageHeaders, s.withSession, s.csrf()}
+	with := func(extra ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
+		return append(base[:len(base):len(base)], extra...)
+	}
+	signedIn := s.require()
+	requester, approver, auditor := s.require(auth.RoleRequester), s.require(auth.RoleApprover), s.require(auth.RoleAuditor)
+
+	e.GET("/", s.home, with(signedIn)...)
+	e.GET("/signin", s.signinPage, with()...)
+	e.POST("/signin/dev", s.devSignin, with()...)
+	e.GET("/auth/login", s.oidcLogin, with()...)
+	e.GET("/auth/callback", s.oidcCallback, with()...)
+	e.POST("/signout", s.signout, with(signedIn)...)
+
+	e.GET("/requests/new", s.newRequestForm, with(requester)...)
+	e.POST("/requests/new", s.newRequestSubmit, with(requester)...)
+	e.GET("/requests", s.myRequests, with(requester)...)
+	e.GET("/requests/:id", s.showRequest, with(signedIn)...)
+	e.GET("/requests/:id/status.json", s.requestStatus, with(signedIn)...)
+	e.GET("/requests/:id/activity", s.requestActivity, with(signedIn)...)
+	e.POST("/requests/:id/vote", s.decide, with(approver)...)
+	e.POST("/requests/:id/cancel", s.cancel, with(requester)...)
+
+	e.GET("/inbox", s.inbox, with(approver)...)
+	e.GET("/audit", s.auditSearch, with(auditor)...)
+	e.GET("/audit/export.csv", s.auditExportCSV, with(auditor)...)
+	e.GET("/audit/export.jsonl", s.auditExportJSONL, with(auditor)...)
+	e.GET("/policy/simulate", s.simulate, with(signedIn)...)
+	return nil
+}

@@ -1,0 +1,13 @@
+-- +goose Up
+-- Browser sessions (github.com/alexedwards/scs/pgxstore; the table its README
+-- defines). The token is the random cookie value; data is the scs-encoded
+-- session (the signed-in user, the OIDC sign-in state, flash messages).
+CREATE TABLE sessions (
+    token  text        PRIMARY KEY,
+    data   bytea       NOT NULL,
+    expiry timestamptz NOT NULL
+);
+CREATE INDEX sessions_expiry_idx ON sessions (expiry);
+
+-- +goose Down
+DROP TABLE sessions;
