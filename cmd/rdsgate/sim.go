@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -28,17 +27,14 @@ const (
 func runSim(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	defaultState := ""
-	if _, err := os.Stat(simDefaultStateFile); err == nil {
-		defaultState = simDefaultStateFile
-	}
 	addr := fs.String("addr", "127.0.0.1:9090", "listen address; loopback only")
-	state := fs.String("state", defaultState, "instances state file, JSON {\"instances\":[...]} (default "+simDefaultStateFile+" when it exists)")
+	state := fs.String("state", "", "instances state file, JSON {\"instances\":[...]} (default: the embedded example, "+simDefaultStateFile+")")
 	akID := fs.String("access-key-id", envOr("RDSGATE_SIM_ACCESS_KEY_ID", simDefaultAccessKeyID), "AccessKey ID the simulator accepts (env RDSGATE_SIM_ACCESS_KEY_ID)")
 	akSecret := fs.String("access-key-secret", envOr("RDSGATE_SIM_ACCESS_KEY_SECRET", simDefaultAccessKeySecret), "AccessKey secret the simulator accepts (env RDSGATE_SIM_ACCESS_KEY_SECRET)")
 	accountID := fs.String("account-id", envOr("RDSGATE_ACCOUNT_ID", simDefaultAccountID), "account id of that key (env RDSGATE_ACCOUNT_ID)")
 	rate := fs.Int("rate", rdssim.DefaultRatePerSecond, "calls per second allowed per account and action")
 	faults := fs.String("faults", "", "fault rule file, a JSON array of {instance, action, code, delay_ms, drop_after_release, times}")
+	anyAddr := fs.Bool("allow-non-loopback", false, "allow a non-loopback --addr (containers only: the /_sim/ admin API still answers loopback clients only)")
 	logLevel := fs.String("log-level", envOr("RDSGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env RDSGATE_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -49,16 +45,18 @@ func runSim(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("sim: unexpected arguments %q", fs.Args())
 	}
-	if err := simCheckLoopback(*addr); err != nil {
-		return err
+	if !*anyAddr {
+		if err := simCheckLoopback(*addr); err != nil {
+			return err
+		}
 	}
 
-	var instances []rdssim.Instance
+	instances, err := rdssim.ExampleInstances()
 	if *state != "" {
-		var err error
-		if instances, err = rdssim.LoadInstances(*state); err != nil {
-			return fmt.Errorf("sim: %w", err)
-		}
+		instances, err = rdssim.LoadInstances(*state)
+	}
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
 	}
 	logger := newLogger(stdout, *logLevel)
 	sim, err := rdssim.New(rdssim.Config{

@@ -31,6 +31,10 @@ type GenerateOptions struct {
 	Span time.Duration
 	// Seed makes the content reproducible.
 	Seed uint64
+	// ExplicitTx wraps each Append in BEGIN … COMMIT (three round trips)
+	// instead of sending it as one statement, which PostgreSQL runs as one
+	// implicit transaction. Either way each batch is atomic.
+	ExplicitTx bool
 }
 
 // GenerateResult says what Generate appended.
@@ -97,7 +101,12 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, o GenerateOptions) (Gener
 					}
 					recs = append(recs, r)
 				}
-				err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return Append(ctx, tx, recs...) })
+				var err error
+				if o.ExplicitTx {
+					err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return Append(ctx, tx, recs...) })
+				} else {
+					err = Append(ctx, pool, recs...)
+				}
 				if err != nil {
 					if ctx.Err() == nil {
 						errOnce.Do(func() { firstErr = err; cancel() })
@@ -142,6 +151,19 @@ func (g *lifecycles) next() Record {
 	return r
 }
 
+// requestID is a UUIDv7 at the current generation time, as the service
+// makes them (time-ordered).
+func (g *lifecycles) requestID() uuid.UUID {
+	u := g.uuid()
+	ms := uint64(time.Now().UnixMilli())
+	for i := 0; i < 6; i++ {
+		u[i] = byte(ms >> (40 - 8*i))
+	}
+	u[6] = (u[6] & 0x0f) | 0x70
+	return u
+}
+
+// uuid is a random (version 4) UUID.
 func (g *lifecycles) uuid() uuid.UUID {
 	var u uuid.UUID
 	for i := 0; i < 16; i += 8 {
@@ -173,7 +195,7 @@ func (g *lifecycles) fill() {
 		}
 		return
 	}
-	id := g.uuid()
+	id := g.requestID()
 	requester := fmt.Sprintf("user%03d", r.IntN(300))
 	inst := fmt.Sprintf("rm-bp1%011d", r.IntN(2000))
 	spec := map[string]any{

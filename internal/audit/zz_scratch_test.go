@@ -33,6 +33,18 @@ func TestZZScratchGen(t *testing.T) {
 		n, err := s.Flush(ctx)
 		t.Logf("sealed rest %d in %v %v", n, time.Since(st), err)
 	}
+	if os.Getenv("SCRATCH_APPEND") != "" {
+		s := NewSealer(pool, slog.Default(), 100*time.Millisecond)
+		sctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { if os.Getenv("NOSEAL") == "" { s.Run(sctx) }; close(done) }()
+		res, err := Generate(ctx, pool, GenerateOptions{Duration: 10 * time.Second, Writers: 16, Batch: 1, ExplicitTx: os.Getenv("EXPLICIT") != ""})
+		t.Logf("append %+v %v: %.0f/s", res, err, float64(res.Events)/res.Took.Seconds())
+		cancel(); <-done
+		st := time.Now()
+		n, err := s.Flush(ctx)
+		t.Logf("sealed rest %d in %v %v", n, time.Since(st), err)
+	}
 	if os.Getenv("SCRATCH_FLUSH") != "" {
 		st := time.Now()
 		n, err := NewSealer(pool, nil, 0).Flush(ctx)

@@ -78,29 +78,36 @@ func (l *Limiter) Spacing(op string) time.Duration { return l.spacing[op] }
 // span 1 s + m·1 s, so the slack is m·1 s whatever the rate (20 ms at 2%),
 // and the tolerance 10 ms. A caller running later than that must take a new
 // slot, or it would crowd the calls of the following slots into one window.
-func (l *Limiter) Tolerance() time.Duration { return time.Duration(l.margin * float64(time.Second) / 2) }
+func (l *Limiter) Tolerance() time.Duration {
+	return time.Duration(l.margin * float64(time.Second) / 2)
+}
 
-// Reservation is a slot: the call may start after Wait (measured from the
-// moment Reserve returned). When OK is false no slot was taken, because the
-// next free one is beyond the horizon; Wait then says how long until one
-// may be.
+// Reservation is a slot. When OK, the call may start at At (this
+// process's clock), Wait after Reserve returned. When OK is false no slot was
+// taken, because the next free one is beyond the horizon; Wait then says how
+// long until one may be.
 type Reservation struct {
 	OK   bool
+	At   time.Time
 	Wait time.Duration
 }
 
 // ErrUnknownOperation is returned for an operation without a Limit.
 var ErrUnknownOperation = errors.New("no rate limit configured for operation")
 
-// reserveSQL takes the next slot when it is within the horizon. The wait is
-// computed in RETURNING, after the row lock is held, from clock_timestamp():
-// one clock for all replicas, read as late as possible.
+// reserveSQL takes the next slot when it is within the horizon and returns
+// how long after the statement's start the slot begins, on the database's
+// clock (one clock for all replicas). statement_timestamp() is when the
+// server received the statement, which the caller knows on its own clock as
+// the moment it sent it; the commit that follows (a WAL flush, whose
+// latency varies by tens of milliseconds on a busy disk) then does not move
+// the slot.
 const reserveSQL = `
 UPDATE rate_limits
 SET next_at = greatest(next_at, clock_timestamp()) + $3 * interval '1 microsecond'
 WHERE account_id = $1 AND operation = $2
   AND next_at <= clock_timestamp() + $4 * interval '1 microsecond'
-RETURNING (extract(epoch FROM (next_at - $3 * interval '1 microsecond' - clock_timestamp())) * 1000000)::bigint`
+RETURNING (extract(epoch FROM (next_at - $3 * interval '1 microsecond' - statement_timestamp())) * 1000000)::bigint`
 
 // Reserve takes the next slot of op if it starts within the horizon.
 func (l *Limiter) Reserve(ctx context.Context, op string) (Reservation, error) {
@@ -108,22 +115,31 @@ func (l *Limiter) Reserve(ctx context.Context, op string) (Reservation, error) {
 	if !ok {
 		return Reservation{}, fmt.Errorf("reserve %s: %w", op, ErrUnknownOperation)
 	}
+	// A connection first, so that the time the statement is sent is not
+	// blurred by waiting for one.
+	conn, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return Reservation{}, fmt.Errorf("reserve %s slot: %w", op, err)
+	}
+	defer conn.Release()
 	for range 2 {
-		var waitUS int64
-		err := l.pool.QueryRow(ctx, reserveSQL, l.account, op, spacing.Microseconds(), l.horizon.Microseconds()).Scan(&waitUS)
+		var startsUS int64
+		sent := time.Now()
+		err := conn.QueryRow(ctx, reserveSQL, l.account, op, spacing.Microseconds(), l.horizon.Microseconds()).Scan(&startsUS)
 		if err == nil {
-			return Reservation{OK: true, Wait: max(0, time.Duration(waitUS)*time.Microsecond)}, nil
+			at := sent.Add(time.Duration(startsUS) * time.Microsecond)
+			return Reservation{OK: true, At: at, Wait: max(0, time.Until(at))}, nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return Reservation{}, fmt.Errorf("reserve %s slot: %w", op, err)
 		}
 		// No row, or the next slot is beyond the horizon.
 		var beyondUS *int64
-		err = l.pool.QueryRow(ctx, `SELECT (extract(epoch FROM (next_at - clock_timestamp())) * 1000000)::bigint
+		err = conn.QueryRow(ctx, `SELECT (extract(epoch FROM (next_at - clock_timestamp())) * 1000000)::bigint
 FROM rate_limits WHERE account_id = $1 AND operation = $2`, l.account, op).Scan(&beyondUS)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			if _, err := l.pool.Exec(ctx, `INSERT INTO rate_limits (account_id, operation, next_at)
+			if _, err := conn.Exec(ctx, `INSERT INTO rate_limits (account_id, operation, next_at)
 VALUES ($1, $2, clock_timestamp() - interval '1 second') ON CONFLICT DO NOTHING`, l.account, op); err != nil {
 				return Reservation{}, fmt.Errorf("create %s rate limit: %w", op, err)
 			}
@@ -137,19 +153,36 @@ VALUES ($1, $2, clock_timestamp() - interval '1 second') ON CONFLICT DO NOTHING`
 	return Reservation{}, fmt.Errorf("reserve %s slot: rate limit row vanished", op)
 }
 
-// Wait blocks until a slot of op starts, reserving again as long as the
-// next free slot is beyond the horizon.
+// Wait blocks until a slot of op starts: Await of a fresh reservation.
 func (l *Limiter) Wait(ctx context.Context, op string) error {
+	r, err := l.Reserve(ctx, op)
+	if err != nil {
+		return err
+	}
+	return l.Await(ctx, op, r)
+}
+
+// Await blocks until r's slot starts. A slot the caller reaches more than
+// Tolerance late (a slow transaction since the reservation, a starved
+// process) is given up and a new one reserved, as is a reservation refused
+// for the horizon, after its wait.
+func (l *Limiter) Await(ctx context.Context, op string, r Reservation) error {
 	for {
-		r, err := l.Reserve(ctx, op)
-		if err != nil {
-			return err
+		if r.OK && time.Since(r.At) <= l.Tolerance() {
+			if err := sleep(ctx, time.Until(r.At)); err != nil {
+				return err
+			}
+			if time.Since(r.At) <= l.Tolerance() {
+				return nil
+			}
+		} else if !r.OK {
+			if err := sleep(ctx, r.Wait); err != nil {
+				return err
+			}
 		}
-		if err := sleep(ctx, r.Wait); err != nil {
+		var err error
+		if r, err = l.Reserve(ctx, op); err != nil {
 			return err
-		}
-		if r.OK {
-			return nil
 		}
 	}
 }

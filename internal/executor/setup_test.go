@@ -46,9 +46,13 @@ type bundle struct {
 // testLogger discards unless RDSGATE_TEST_LOG is set.
 func testLogger() *slog.Logger {
 	if os.Getenv("RDSGATE_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		return testLoggerTo(os.Stderr)
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func testLoggerTo(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 // fastConfig is an executor configuration with short delays for tests.
@@ -88,7 +92,7 @@ func newClient(t testing.TB, endpoint string, timeout time.Duration) *aliyun.Cli
 // setup returns a started executor; mod may change its configuration.
 func setup(t testing.TB, mod func(*executor.Config)) *bundle {
 	t.Helper()
-	pool := testdb.New(t)
+	pool := testdbNew(t)
 	sim, addr := newSim(t)
 	b := &bundle{pool: pool, sim: sim, client: newClient(t, addr, 5*time.Second)}
 	b.cfg = fastConfig(pool, b.client)
@@ -355,7 +359,34 @@ func sealAndVerify(t testing.TB, pool *pgxpool.Pool) audit.Report {
 	return rep
 }
 
-func testdbNew(t testing.TB) *pgxpool.Pool { return testdb.New(t) }
+// testdbNew returns a pool on a fresh, migrated database, sized for an
+// executor's workers plus River's own connections (pgxpool's default of
+// max(4, CPUs) would make workers queue for connections).
+func testdbNew(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	return openPool(t, testdb.NewURL(t), true)
+}
+
+func openPool(t testing.TB, url string, migrate bool) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 40
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if migrate {
+		if err := store.Migrate(ctx, pool, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pool
+}
 
 // newHTTPServer serves h on a loopback listener and returns its address.
 func newHTTPServer(t testing.TB, h http.Handler) string {

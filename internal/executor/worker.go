@@ -112,7 +112,6 @@ func (e *Executor) release(ctx context.Context, log *slog.Logger, r *request.Req
 	if err != nil {
 		return err
 	}
-	reserved := time.Now()
 	if !slot.OK {
 		return river.JobSnooze(slot.Wait)
 	}
@@ -154,15 +153,9 @@ func (e *Executor) release(ctx context.Context, log *slog.Logger, r *request.Req
 		return err
 	}
 	log = log.With(slog.Int("attempt", attempt))
-	wait := slot.Wait - time.Since(reserved)
-	if -wait > e.limiter.Tolerance() {
-		// The transaction outlasted the wait (cold connections, a slow
-		// database): this slot is gone, take the next free one.
-		err = e.limiter.Wait(ctx, OpRelease)
-	} else {
-		err = sleep(ctx, wait)
-	}
-	if err != nil {
+	// If the transaction outlasted the wait (cold connections, a slow
+	// database), Await takes the next free slot instead.
+	if err := e.limiter.Await(ctx, OpRelease, slot); err != nil {
 		return e.notSent(ctx, log, r, attempt, err)
 	}
 	callCtx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
@@ -317,7 +310,7 @@ func (e *Executor) reconcile(ctx context.Context, log *slog.Logger, r *request.R
 	if !slot.OK {
 		return river.JobSnooze(slot.Wait)
 	}
-	if err := sleep(ctx, slot.Wait); err != nil {
+	if err := e.limiter.Await(ctx, OpDescribe, slot); err != nil {
 		return river.JobSnooze(0)
 	}
 	started := time.Now()

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // Options configure an Engine.
@@ -86,7 +87,19 @@ func (e *Engine) UserGroups(subject string) []string {
 // inspection and for serving the same data elsewhere; do not modify it.
 func (e *Engine) Data() (map[string]any, error) {
 	data, _, err := compiledData(e.cur.Load().src)
-	return data, err
+	if err != nil {
+		return nil, err
+	}
+	v, err := ast.InterfaceToValue(data)
+	if err != nil {
+		return nil, fmt.Errorf("policy data: %w", err)
+	}
+	j, err := ast.JSON(v)
+	if err != nil {
+		return nil, fmt.Errorf("policy data: %w", err)
+	}
+	m, _ := j.(map[string]any)
+	return m, nil
 }
 
 // Modules returns the Rego modules of the serving revision, by path.
@@ -101,9 +114,12 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if in.Context.CurrentTime.IsZero() {
 		in.Context.CurrentTime = now
 	}
+	cancel, stop := cancelWith(ctx)
+	defer stop()
 	rs, err := rev.decide.Eval(ctx,
 		rego.EvalParsedInput(decideInput(in)),
 		rego.EvalInterQueryBuiltinValueCache(rev.cache),
+		rego.EvalExternalCancel(cancel),
 	)
 	if err != nil {
 		return Decision{}, fmt.Errorf("decide: %w", err)
@@ -137,9 +153,12 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 func (e *Engine) MayApprove(ctx context.Context, in ApproveInput) (ApproveDecision, error) {
 	rev := e.cur.Load()
 	now := e.now().UTC()
+	cancel, stop := cancelWith(ctx)
+	defer stop()
 	rs, err := rev.approve.Eval(ctx,
 		rego.EvalParsedInput(approveInput(in)),
 		rego.EvalInterQueryBuiltinValueCache(rev.cache),
+		rego.EvalExternalCancel(cancel),
 	)
 	if err != nil {
 		return ApproveDecision{}, fmt.Errorf("may approve: %w", err)
@@ -265,6 +284,22 @@ func principalTerm(p Principal) *ast.Term {
 		ast.Item(ast.InternedTerm("subject"), ast.StringTerm(p.Subject)),
 		ast.Item(ast.InternedTerm("groups"), ast.ArrayTerm(groups...)),
 	)
+}
+
+// neverCancelled stands in for OPA's per-evaluation cancellation goroutine
+// when ctx cannot be cancelled: starting and waking that goroutine costs more
+// than a whole decision on a busy machine.
+var neverCancelled = topdown.NewCancel()
+
+// cancelWith returns the cancellation for an evaluation under ctx, and the
+// function to call when the evaluation is over: nothing to watch for an
+// uncancellable context, otherwise a Cancel that fires when ctx is done.
+func cancelWith(ctx context.Context) (topdown.Cancel, func() bool) {
+	if ctx.Done() == nil {
+		return neverCancelled, func() bool { return false }
+	}
+	c := topdown.NewCancel()
+	return c, context.AfterFunc(ctx, c.Cancel)
 }
 
 var errNoResult = errors.New("the policy produced no decision")

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gobwas/glob"
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // GatedAction is the one RAM action rdsgate decides, lower-cased as the
@@ -37,17 +38,25 @@ type ramGroup struct {
 // ramData is ram.json compiled for rdsgate.ram (data.ram), plus what the
 // engine answers from Go.
 type ramData struct {
-	doc        map[string]any      // data.ram
+	doc        map[string]any      // data.ram; statements are ast values
 	users      []string            // sorted user names
 	userGroups map[string][]string // user name -> groups
 }
 
+// compiledPolicy is a policy's statements about GatedAction, converted to
+// AST values once and shared by every user the policy is attached to.
+type compiledPolicy struct {
+	byAction []any // statements listing GatedAction exactly
+	wildcard []any // statements matching it by wildcard or NotAction
+}
+
 // compileRAM checks ram.json against the system policies and compiles it into
-// the shape policies/ram expects (see policies/README.md):
+// the shape policies/ram expects (policies/README.md describes it):
 //
 //	{"account_id": "...",
-//	 "users": {NAME: {"groups": [...], "policies": [own..., groups'...]}},
-//	 "policies": {NAME: {"deny": [STMT...], "allow": [STMT...]}},
+//	 "users": {NAME: {"groups": [...], "policies": [own..., groups'...],
+//	                  "by_action": {"rds:releaseinstanceconnection": [STMT...]},
+//	                  "wildcard": [STMT...]}},
 //	 "resource_tags": {INSTANCE: {lower(tag key): value}}}
 //
 // A policy name that neither ram.json nor the system policies define, a
@@ -70,48 +79,14 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 		}
 		docs[name] = doc
 	}
-
-	// Compile only the policies someone uses, but check them all.
-	used := map[string]bool{}
-	resolve := func(user string, u ramUser) ([]string, error) {
-		var names []string
-		add := func(name, via string) error {
-			if _, ok := docs[name]; !ok {
-				return fmt.Errorf("ram.json: user %s%s: policy %s is not defined", user, via, name)
-			}
-			if !slices.Contains(names, name) {
-				names = append(names, name)
-			}
-			used[name] = true
-			return nil
-		}
-		for _, p := range u.Policies {
-			if err := add(p, ""); err != nil {
-				return nil, err
-			}
-		}
-		for _, g := range u.Groups {
-			for _, p := range f.Groups[g].Policies {
-				if err := add(p, " (via group "+g+")"); err != nil {
-					return nil, err
-				}
-			}
-		}
-		return names, nil
-	}
-
-	out := ramData{userGroups: make(map[string][]string, len(f.Users))}
-	users := make(map[string]any, len(f.Users))
-	for name, u := range f.Users {
-		names, err := resolve(name, u)
+	compiled := make(map[string]compiledPolicy, len(docs))
+	for name, doc := range docs {
+		c, err := compilePolicy(name, doc)
 		if err != nil {
-			return ramData{}, err
+			return ramData{}, fmt.Errorf("ram.json: policy %s: %w", name, err)
 		}
-		users[name] = map[string]any{"groups": stringsAny(u.Groups), "policies": stringsAny(names)}
-		out.userGroups[name] = slices.Clone(u.Groups)
-		out.users = append(out.users, name)
+		compiled[name] = c
 	}
-	sort.Strings(out.users)
 	for g, grp := range f.Groups {
 		for _, p := range grp.Policies {
 			if _, ok := docs[p]; !ok {
@@ -120,28 +95,40 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 		}
 	}
 
-	// Keep only the policies someone uses that have a statement about the
-	// gated action; users then list only those.
-	policies := make(map[string]any, len(used))
-	for name, doc := range docs {
-		compiled, relevant, err := compilePolicy(doc)
-		if err != nil {
-			return ramData{}, fmt.Errorf("ram.json: policy %s: %w", name, err)
-		}
-		if used[name] && relevant {
-			policies[name] = compiled
-		}
-	}
-	for _, u := range users {
-		m := u.(map[string]any)
-		kept := []any{}
-		for _, p := range m["policies"].([]any) {
-			if _, ok := policies[p.(string)]; ok {
-				kept = append(kept, p)
+	out := ramData{userGroups: make(map[string][]string, len(f.Users))}
+	users := make(map[string]any, len(f.Users))
+	for name, u := range f.Users {
+		var names []string
+		for _, p := range u.Policies {
+			if _, ok := docs[p]; !ok {
+				return ramData{}, fmt.Errorf("ram.json: user %s: policy %s is not defined", name, p)
+			}
+			if !slices.Contains(names, p) {
+				names = append(names, p)
 			}
 		}
-		m["policies"] = kept
+		for _, g := range u.Groups {
+			for _, p := range f.Groups[g].Policies {
+				if !slices.Contains(names, p) {
+					names = append(names, p)
+				}
+			}
+		}
+		byAction, wildcard := []any{}, []any{}
+		for _, p := range names {
+			byAction = append(byAction, compiled[p].byAction...)
+			wildcard = append(wildcard, compiled[p].wildcard...)
+		}
+		users[name] = map[string]any{
+			"groups":    stringsAny(u.Groups),
+			"policies":  stringsAny(names),
+			"by_action": map[string]any{GatedAction: byAction},
+			"wildcard":  wildcard,
+		}
+		out.userGroups[name] = slices.Clone(u.Groups)
+		out.users = append(out.users, name)
 	}
+	sort.Strings(out.users)
 
 	resourceTags := make(map[string]any, len(tags))
 	for instance, kv := range tags {
@@ -151,143 +138,157 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 		}
 		resourceTags[instance] = lowered
 	}
-
 	out.doc = map[string]any{
 		"account_id":    f.AccountID,
 		"users":         users,
-		"policies":      policies,
 		"resource_tags": resourceTags,
 	}
 	return out, nil
 }
 
-// compilePolicy checks one RAM policy document and compiles it into its deny
-// and allow statements, each numbered as in the document (from 1). Only
-// statements whose Action or NotAction can match GatedAction are kept, since
-// rdsgate never asks about another action; relevant reports whether any is.
-func compilePolicy(raw json.RawMessage) (_ map[string]any, relevant bool, _ error) {
+// compilePolicy checks one RAM policy document and compiles its statements
+// about GatedAction, each numbered as in the document (from 1). Statements
+// whose Action or NotAction cannot match GatedAction are dropped, since
+// rdsgate never asks about another action.
+func compilePolicy(name string, raw json.RawMessage) (compiledPolicy, error) {
+	var out compiledPolicy
 	var doc map[string]json.RawMessage
 	if err := decodeStrict(raw, &doc); err != nil {
-		return nil, false, err
+		return out, err
 	}
 	for k := range doc {
 		if k != "Version" && k != "Statement" {
-			return nil, false, fmt.Errorf("unknown policy element %q", k)
+			return out, fmt.Errorf("unknown policy element %q", k)
 		}
 	}
 	var version string
 	if err := json.Unmarshal(doc["Version"], &version); err != nil || version != "1" {
-		return nil, false, fmt.Errorf(`version must be "1"`)
+		return out, fmt.Errorf(`version must be "1"`)
 	}
 	var statements []map[string]json.RawMessage
 	if s := bytes.TrimSpace(doc["Statement"]); len(s) > 0 && s[0] == '{' {
 		var one map[string]json.RawMessage
 		if err := json.Unmarshal(s, &one); err != nil {
-			return nil, false, fmt.Errorf("statement: %w", err)
+			return out, fmt.Errorf("statement: %w", err)
 		}
 		statements = append(statements, one)
 	} else if err := json.Unmarshal(s, &statements); err != nil {
-		return nil, false, fmt.Errorf("statement must be a list of objects: %w", err)
+		return out, fmt.Errorf("statement must be a list of objects: %w", err)
 	}
-	deny, allow := []any{}, []any{}
 	for i, st := range statements {
-		compiled, effect, gated, err := compileStatement(st, i+1)
+		compiled, match, err := compileStatement(st)
 		if err != nil {
-			return nil, false, fmt.Errorf("statement %d: %w", i+1, err)
+			return out, fmt.Errorf("statement %d: %w", i+1, err)
 		}
-		switch {
-		case !gated:
-		case effect == "Deny":
-			deny = append(deny, compiled)
-		default:
-			allow = append(allow, compiled)
+		if match == noMatch {
+			continue
+		}
+		compiled["policy"] = name
+		compiled["index"] = i + 1
+		v, err := ast.InterfaceToValue(compiled)
+		if err != nil {
+			return out, fmt.Errorf("statement %d: %w", i+1, err)
+		}
+		if match == exactMatch {
+			out.byAction = append(out.byAction, v)
+		} else {
+			out.wildcard = append(out.wildcard, v)
 		}
 	}
-	return map[string]any{"deny": deny, "allow": allow}, len(deny)+len(allow) > 0, nil
+	return out, nil
 }
 
-// compileStatement compiles one statement; gated reports whether its
-// Action or NotAction can match GatedAction.
-func compileStatement(st map[string]json.RawMessage, index int) (_ map[string]any, effect string, gated bool, _ error) {
-	fail := func(err error) (map[string]any, string, bool, error) { return nil, "", false, err }
+// How a statement's Action or NotAction relates to GatedAction.
+type actionMatch int
+
+const (
+	noMatch       actionMatch = iota
+	exactMatch                // Action lists GatedAction itself
+	wildcardMatch             // a wildcard or NotAction matches it
+)
+
+// compileStatement compiles one statement for rdsgate.ram and says how its
+// action matches GatedAction.
+func compileStatement(st map[string]json.RawMessage) (map[string]any, actionMatch, error) {
 	for k := range st {
 		switch k {
 		case "Effect", "Action", "NotAction", "Resource", "Condition":
 		default:
-			return fail(fmt.Errorf("unsupported statement element %q", k))
+			return nil, noMatch, fmt.Errorf("unsupported statement element %q", k)
 		}
 	}
+	var effect string
 	if err := json.Unmarshal(st["Effect"], &effect); err != nil || (effect != "Allow" && effect != "Deny") {
-		return fail(errors.New(`effect must be "Allow" or "Deny"`))
+		return nil, noMatch, errors.New(`effect must be "Allow" or "Deny"`)
 	}
-	out := map[string]any{"index": index}
+	out := map[string]any{"effect": effect}
 
 	actionKey := "Action"
 	_, hasAction := st["Action"]
 	_, hasNotAction := st["NotAction"]
 	switch {
 	case hasAction == hasNotAction:
-		return fail(errors.New("exactly one of Action and NotAction is required"))
+		return nil, noMatch, errors.New("exactly one of Action and NotAction is required")
 	case hasNotAction:
 		actionKey = "NotAction"
 		out["not_action"] = true
 	}
 	actions, err := stringList(st[actionKey])
 	if err != nil {
-		return fail(fmt.Errorf("%s: %w", actionKey, err))
+		return nil, noMatch, fmt.Errorf("%s: %w", actionKey, err)
 	}
 	exact, globs := map[string]any{}, []any{}
-	listed := false
+	listedExactly, listedByGlob := false, false
 	for _, a := range actions {
 		a = strings.ToLower(a)
-		if isPattern(a) {
-			g := globPattern(a)
-			globs = append(globs, g)
-			if p, err := glob.Compile(g); err != nil {
-				return fail(fmt.Errorf("%s %q: %w", actionKey, a, err))
-			} else if p.Match(GatedAction) {
-				listed = true
-			}
-		} else {
+		if !isPattern(a) {
 			exact[a] = true
-			listed = listed || a == GatedAction
+			listedExactly = listedExactly || a == GatedAction
+			continue
 		}
+		g := globPattern(a)
+		globs = append(globs, g)
+		p, err := glob.Compile(g)
+		if err != nil {
+			return nil, noMatch, fmt.Errorf("%s %q: %w", actionKey, a, err)
+		}
+		listedByGlob = listedByGlob || p.Match(GatedAction)
 	}
-	gated = listed != hasNotAction
 	setNonEmpty(out, "actions", exact)
 	setNonEmpty(out, "action_globs", globs)
+	match := noMatch
+	switch {
+	case !hasNotAction && listedExactly:
+		match = exactMatch
+		delete(out, "actions")
+		delete(out, "action_globs")
+	case !hasNotAction && listedByGlob, hasNotAction && !listedExactly && !listedByGlob:
+		match = wildcardMatch
+	}
 
 	if _, ok := st["Resource"]; !ok {
-		return fail(errors.New("resource is required"))
+		return nil, noMatch, errors.New("resource is required")
 	}
 	resources, err := stringList(st["Resource"])
 	if err != nil {
-		return fail(fmt.Errorf("resource: %w", err))
+		return nil, noMatch, fmt.Errorf("resource: %w", err)
 	}
-	exact, globs = map[string]any{}, []any{}
-	for _, r := range resources {
-		switch {
-		case strings.Trim(r, "*") == "":
-			out["any_resource"] = true
-		case isPattern(r):
-			globs = append(globs, globPattern(r))
-		default:
-			exact[r] = true
-		}
+	patterns := make([]any, len(resources))
+	for i, r := range resources {
+		patterns[i] = globPattern(r)
 	}
-	setNonEmpty(out, "resources", exact)
-	setNonEmpty(out, "resource_globs", globs)
+	out["resources"] = patterns
 
 	if raw, ok := st["Condition"]; ok {
 		conds, err := compileConditions(raw)
 		if err != nil {
-			return fail(fmt.Errorf("condition: %w", err))
+			return nil, noMatch, fmt.Errorf("condition: %w", err)
 		}
 		if len(conds) > 0 {
 			out["conditions"] = conds
 		}
 	}
-	return out, effect, gated, nil
+	return out, match, nil
 }
 
 // compileConditions flattens {OPERATOR: {KEY: VALUES}} into a list of

@@ -25,8 +25,8 @@ import (
 	"github.com/rdsgate/rdsgate/internal/store"
 	"github.com/rdsgate/rdsgate/internal/testdb"
 	"github.com/rdsgate/rdsgate/internal/web"
-	"github.com/rdsgate/rdsgate/policies"
 	"github.com/rdsgate/rdsgate/internal/workflow"
+	"github.com/rdsgate/rdsgate/policies"
 )
 
 // BenchmarkCreateRequest16 drives POST /api/v1/requests through the real

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -109,8 +108,9 @@ func (v *views) funcs() template.FuncMap {
 			if t == nil {
 				return ""
 			}
-			return t.UTC().Format("15:04:05.000")
+			return t.UTC().Format("2006-01-02 15:04:05 UTC")
 		},
+		"int": func(n int64) int { return int(n) },
 		"short": func(s string) string {
 			if len(s) > 12 {
 				return s[:12] + "…"
@@ -351,13 +351,4 @@ func localPath(next string) string {
 		return "/"
 	}
 	return next
-}
-
-// writeJSON is c.JSON without Echo's indentation switch.
-func writeJSON(c echo.Context, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return c.JSONBlob(http.StatusOK, b)
 }

@@ -55,33 +55,37 @@ conditions_hold(st) if {
 }
 
 condition_holds(c) if {
-	operators[c.op]
-	value := context_value(c.key)
+	value := context_values[c.key]
 	value_matches(c.op, c, value)
 }
 
 condition_holds(c) if {
 	negated_operators[c.op]
 	known_key(c.key)
-	not context_value(c.key)
+	not context_values[c.key]
 }
 
-# context_value is the request's value for a condition key, as a string.
-context_value("acs:sourceip") := input.context.source_ip if input.context.source_ip != ""
+# context_values are the request's values of the condition keys, as strings:
+# the global keys from input.context and rds:ResourceTag/<key> from the
+# instance's tags. An absent value has no key.
+context_values := object.union(
+	{key: value |
+		some key, value in {
+			"acs:sourceip": object.get(input.context, "source_ip", ""),
+			"acs:currenttime": object.get(input.context, "current_time", ""),
+			"acs:securetransport": bool_string(object.get(input.context, "secure_transport", false)),
+			"acs:mfapresent": bool_string(object.get(input.context, "mfa_present", false)),
+		}
+		value != ""
+	},
+	{concat("", [tag_key_prefix, key]): value |
+		some key, value in data.ram.resource_tags[input.request.db_instance_id]
+	},
+)
 
-context_value("acs:currenttime") := input.context.current_time
+bool_string(b) := "true" if b == true
 
-context_value("acs:securetransport") := bool_string(object.get(input.context, "secure_transport", false))
-
-context_value("acs:mfapresent") := bool_string(object.get(input.context, "mfa_present", false))
-
-context_value(key) := data.ram.resource_tags[input.request.db_instance_id][substring(key, count(tag_key_prefix), -1)] if {
-	startswith(key, tag_key_prefix)
-}
-
-bool_string(true) := "true"
-
-bool_string(false) := "false"
+bool_string(b) := "false" if b != true
 
 value_matches("StringEquals", c, value) if value in c.values
 

@@ -6,12 +6,14 @@
 #   Allow is an implicit deny.
 #
 #   It reads data.ram, the compiled form of ram.json that internal/policy
-#   builds when it loads the data (see policies/README.md). The compiler
-#   already turned single values into lists, lower-cased actions, split exact
-#   values from wildcard patterns, resolved each user's policies (its own,
-#   then its groups') and split each policy's statements by effect, so that
-#   this package looks the user up by key and scans only that user's
-#   statements.
+#   builds when it loads the data (policies/README.md describes it). The
+#   compiler has resolved each user's policies (its own, then its groups'),
+#   turned single values into lists, lower-cased actions, escaped resource
+#   patterns for glob.match, and indexed each user's statements by the exact
+#   actions they list; statements that name actions only by wildcard or by
+#   NotAction are kept apart, in `wildcard`. It drops statements that cannot
+#   match the action decided here. So this package looks the user up by key
+#   and reads only that user's statements about this action.
 package rdsgate.ram
 
 # action is the RAM action rdsgate asks about, lower-cased because RAM matches
@@ -25,31 +27,26 @@ resource := concat("", [
 	":dbinstance/", input.request.db_instance_id,
 ])
 
-subject := input.principal.subject
-
 # user is the requester's entry in the RAM data; undefined for an unknown
 # subject, which RAM denies implicitly.
-user := data.ram.users[subject]
+user := data.ram.users[input.principal.subject]
 
-# denies lists the Deny statements that apply, in policy order.
-denies := [{"policy": name, "statement": st.index} |
-	some name in user.policies
-	some st in data.ram.policies[name].deny
-	applies(st)
-]
-
-# allows lists the Allow statements that apply, in policy order.
-allows := [{"policy": name, "statement": st.index} |
-	some name in user.policies
-	some st in data.ram.policies[name].allow
-	applies(st)
-]
-
-applies(st) if {
-	action_matches(st)
-	resource_matches(st)
-	conditions_hold(st)
-}
+# candidates are the user's statements whose action and resource match:
+# those listing the action exactly, then those matching it by wildcard or
+# NotAction, each in policy order. Their conditions decide.
+candidates := array.concat(
+	[st |
+		some st in user.by_action[action]
+		some pattern in st.resources
+		glob.match(pattern, null, resource)
+	],
+	[st |
+		some st in user.wildcard
+		action_matches(st)
+		some pattern in st.resources
+		glob.match(pattern, null, resource)
+	],
+)
 
 action_matches(st) if {
 	not st.not_action
@@ -68,45 +65,44 @@ action_listed(st) if {
 	glob.match(pattern, null, action)
 }
 
-resource_matches(st) if st.any_resource
+# denies and allows are the candidates whose conditions hold, by effect.
+denies := [st |
+	some st in candidates
+	st.effect == "Deny"
+	conditions_hold(st)
+]
 
-resource_matches(st) if st.resources[resource]
+allows := [st |
+	some st in candidates
+	st.effect == "Allow"
+	conditions_hold(st)
+]
 
-resource_matches(st) if {
-	some pattern in st.resource_globs
-	glob.match(pattern, null, resource)
-}
-
-# unsupported names every condition that RAM semantics cannot evaluate here
-# (an unknown operator or key) in a statement whose action and resource
-# match. Such a statement never matches; the decision reports it.
-unsupported contains sprintf("policy %s statement %d: %s", [name, st.index, problem]) if {
-	some name in user.policies
-	some effect in ["deny", "allow"]
-	some st in data.ram.policies[name][effect]
-	st.conditions
-	action_matches(st)
-	resource_matches(st)
+# unsupported names every condition of a candidate that RAM semantics cannot
+# evaluate here (an unknown operator or key). Such a condition never holds,
+# so its statement never matches; the decision reports it.
+unsupported contains sprintf("policy %s statement %d: %s", [st.policy, st.index, problem]) if {
+	some st in candidates
 	some c in st.conditions
 	problem := condition_problem(c)
 }
 
-# result is the RAM verdict: the effect and the policy and statement (1-based)
+# result is the RAM verdict: the effect and the policy and statement (from 1)
 # that decided it.
 result := {
 	"effect": "ExplicitDeny",
-	"policy": d.policy,
-	"statement": d.statement,
+	"policy": denies[0].policy,
+	"statement": denies[0].index,
 	"unsupported": unsupported,
 } if {
-	d := denies[0]
+	denies[0]
 } else := {
 	"effect": "Allow",
-	"policy": a.policy,
-	"statement": a.statement,
+	"policy": allows[0].policy,
+	"statement": allows[0].index,
 	"unsupported": unsupported,
 } if {
-	a := allows[0]
+	allows[0]
 } else := {
 	"effect": "ImplicitDeny",
 	"policy": "",
@@ -117,10 +113,13 @@ result := {
 # reasons explains result in sentences, the verdict first.
 reasons := array.concat([verdict], [sprintf("RAM: %s; the statement was ignored", [u]) | some u in unsupported])
 
-verdict := sprintf("RAM: user %q is not defined in the RAM data, so RAM denies implicitly", [subject]) if {
+verdict := sprintf("RAM: user %q is not defined in the RAM data, so RAM denies implicitly", [input.principal.subject]) if {
 	not user
 } else := sprintf("RAM: explicit deny by policy %s statement %d", [result.policy, result.statement]) if {
 	result.effect == "ExplicitDeny"
 } else := sprintf("RAM: allowed by policy %s statement %d", [result.policy, result.statement]) if {
 	result.effect == "Allow"
-} else := sprintf("RAM: implicit deny: no statement in the policies of %s allows rds:ReleaseInstanceConnection on %s", [subject, resource])
+} else := sprintf(
+	"RAM: implicit deny: no statement in the policies of %s allows rds:ReleaseInstanceConnection on %s",
+	[input.principal.subject, resource],
+)

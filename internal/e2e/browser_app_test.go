@@ -1,0 +1,241 @@
+package e2e
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rdsgate/rdsgate/internal/aliyun"
+	"github.com/rdsgate/rdsgate/internal/audit"
+	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/executor"
+	"github.com/rdsgate/rdsgate/internal/policy"
+	"github.com/rdsgate/rdsgate/internal/rdssim"
+	"github.com/rdsgate/rdsgate/internal/testdb"
+	"github.com/rdsgate/rdsgate/internal/web"
+	"github.com/rdsgate/rdsgate/internal/workflow"
+)
+
+// The simulator's development key (not a secret: it opens only the
+// in-process simulator).
+const (
+	simKeyID     = "LTAIe2etest00000000000"
+	simKeySecret = "e2e-secret"
+	simAccount   = "1234567890123456"
+)
+
+// app is rdsgate running in-process on 127.0.0.1:0 as `make run` wires it:
+// real PostgreSQL, the policy engine with the example data, the executor
+// calling the RDS simulator through the aliyun client, the audit sealer,
+// and the pages with the dev sign-in.
+type app struct {
+	url  string
+	pool *pgxpool.Pool
+	sim  *rdssim.Server
+}
+
+func startApp(t *testing.T) *app {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	log := slog.New(slog.DiscardHandler)
+	pool := testdb.New(t)
+
+	sim, err := rdssim.New(rdssim.Config{Accounts: []rdssim.Account{{AccessKeyID: simKeyID, AccessKeySecret: simKeySecret, AccountID: simAccount}},
+		Instances: mustExampleInstances(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+	client, err := aliyun.New(aliyun.Config{Endpoint: simSrv.Listener.Addr().String(), Protocol: "http", RegionID: "cn-hangzhou",
+		Timeout: 10 * time.Second, AccessKeyID: simKeyID, AccessKeySecret: simKeySecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sealer := audit.NewSealer(pool, log, 50*time.Millisecond)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = sealer.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	exec, err := executor.New(executor.Config{Pool: pool, Client: client, AccountID: simAccount, Logger: log, Sealer: sealer,
+		Workers: 2, MaxAttempts: 4, CallTimeout: 10 * time.Second, LimiterHorizon: 2 * time.Second,
+		BackoffBase: 200 * time.Millisecond, BackoffMax: time.Second, ReconcileDelay: 200 * time.Millisecond,
+		JobTimeout: 30 * time.Second, RescueAfter: 45 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer scancel()
+		_ = exec.Stop(sctx)
+	})
+
+	eng, err := policy.New(ctx, policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng, Enqueue: exec, Sealer: sealer, Logger: log})
+	sessions := auth.NewSessions(pool, auth.SessionOptions{Secure: false, CleanupInterval: -1})
+	srv := web.New(web.Deps{Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng, Logger: log, Browser: &web.Browser{
+		Sessions: sessions, Roles: auth.MustParseRoleMap(auth.DefaultRoleGroups), DevLogin: true,
+		Directory: eng, Eligibility: eng,
+		Audit: web.AuditSQL{DB: pool}, Timeline: web.AuditSQL{DB: pool}, Integrity: web.AuditVerifier{DB: pool},
+		Attempts:  web.ExecutorAttempts{DB: pool},
+		Instances: web.AliyunLookup(func(string) (web.NetInfoClient, error) { return client, nil }),
+	}})
+	hs := httptest.NewServer(srv) // 127.0.0.1:0
+	t.Cleanup(hs.Close)
+	return &app{url: hs.URL, pool: pool, sim: sim}
+}
+
+func mustExampleInstances(t *testing.T) []rdssim.Instance {
+	t.Helper()
+	insts, err := rdssim.ExampleInstances()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return insts
+}
+
+// chromium finds Debian's chromium; the browser tests fail (never skip)
+// without it.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("the browser tests need Debian's chromium on PATH: apt-get install chromium (CI installs it); not found")
+	return ""
+}
+
+// profile is one person's browser: its own chromium process and a fresh
+// user-data-dir, so cookies never leak between people.
+type profile struct {
+	t       *testing.T
+	name    string
+	base    string
+	ctx     context.Context
+	stop    func()
+	dialogs atomic.Int32
+	dlDir   string
+}
+
+func (a *app) browser(t *testing.T, name string) *profile {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true), chromedp.Flag("disable-default-apps", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	p := &profile{t: t, name: name, base: a.url, ctx: ctx, dlDir: t.TempDir()}
+	p.stop = func() { cancel(); cancelAlloc() }
+	t.Cleanup(p.stop)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("%s: start chromium: %v", name, err)
+	}
+	// Any alert() would be an XSS that ran: count it, and dismiss it so the
+	// page does not hang.
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for _, err := range dialogs {
+			if err != nil {
+				return
+			}
+			p.dialogs.Add(1)
+			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	return p
+}
+
+// do runs steps with a deadline; a failure names the profile and the step.
+func (p *profile) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		p.t.Fatalf("%s: %s: %v", p.name, what, err)
+	}
+}
+
+// submit clicks sel and waits for the document it navigates to.
+func (p *profile) submit(what string, sel chromedp.ID) *network.Response {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(sel))
+	if err != nil {
+		p.t.Fatalf("%s: %s: %v", p.name, what, err)
+	}
+	return resp
+}
+
+func run[T any](p *profile, what string, a chromedp.Action[T]) T {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		p.t.Fatalf("%s: %s: %v", p.name, what, err)
+	}
+	return v
+}
+
+func (p *profile) open(path string) {
+	p.t.Helper()
+	p.do("open "+path, chromedp.Navigate(p.base+path))
+}
+
+// signIn uses the dev sign-in's button for user.
+func (p *profile) signIn(user string) {
+	p.t.Helper()
+	p.open("/signin")
+	p.do("sign-in page", chromedp.WaitVisible(chromedp.ID("signin-"+user)))
+	p.submit("sign in as "+user, chromedp.ID("signin-"+user))
+	p.do("signed in", chromedp.WaitVisible(chromedp.ID("whoami")))
+	if who := run(p, "who am I", chromedp.Text(chromedp.ID("whoami"))); who != user {
+		p.t.Fatalf("%s: signed in as %q", p.name, who)
+	}
+}
+
+// screenshot saves the whole page as docs/screenshots/<name>.png.
+func (p *profile) screenshot(name string) {
+	p.t.Helper()
+	buf := run(p, "screenshot "+name, chromedp.FullScreenshot(100))
+	dir := filepath.Join("..", "..", "docs", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *profile) text(sel string) string {
+	p.t.Helper()
+	return strings.TrimSpace(run(p, "text of "+sel, chromedp.TextContent(chromedp.CSS(sel))))
+}
