@@ -3,23 +3,241 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/store"
 )
+
+const auditUsage = `Usage: rdsgate audit <command> [flags]
+
+Commands:
+  verify       check the hash chain and the signed checkpoints, online (the database) or
+               offline (--file export.jsonl, no database); exit 0 only when everything checks
+  export       write the sealed trail with its checkpoints as JSON Lines (or --format csv)
+  checkpoint   seal pending events and sign the chain head now
+  generate     append realistic events through the service's append path (benchmarks)
+
+Run rdsgate audit <command> -h for its flags. docs/AUDIT.md describes the formats.
+`
+
+// runAudit dispatches the audit subcommands.
+func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	sub := ""
+	if len(args) > 0 {
+		sub, args = args[0], args[1:]
+	}
+	switch sub {
+	case "verify":
+		return runAuditVerify(ctx, args, stdout, stderr)
+	case "export":
+		return runAuditExport(ctx, args, stdout, stderr)
+	case "checkpoint":
+		return runAuditCheckpoint(ctx, args, stdout, stderr)
+	case "generate":
+		return runAuditGenerate(ctx, args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, auditUsage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "rdsgate: unknown audit command %q\n\n%s", sub, auditUsage)
+	return exitError(2)
+}
+
+// auditKeyFlags are the key and directory settings the audit commands
+// share with serve (env RDSGATE_AUDIT_SIGNING_KEY, RDSGATE_AUDIT_CHECKPOINT_DIR).
+type auditKeyFlags struct {
+	signingKey    string
+	checkpointDir string
+}
+
+func (k *auditKeyFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&k.signingKey, "signing-key", os.Getenv("RDSGATE_AUDIT_SIGNING_KEY"),
+		"Ed25519 private key, PEM PKCS#8 (env RDSGATE_AUDIT_SIGNING_KEY)")
+	fs.StringVar(&k.checkpointDir, "checkpoint-dir", os.Getenv("RDSGATE_AUDIT_CHECKPOINT_DIR"),
+		"directory of the checkpoint copies kept outside the database (env RDSGATE_AUDIT_CHECKPOINT_DIR)")
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// verifyOutput is the --json output of audit verify.
+type verifyOutput struct {
+	audit.Report
+	OK       bool   `json:"ok"`
+	Complete bool   `json:"complete"`
+	Source   string `json:"source"`
+	TookMS   int64  `json:"took_ms"`
+}
 
 func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
 	commonFlags(fs, &c)
+	var keys auditKeyFlags
+	keys.register(fs)
+	var pubs stringList
+	fs.Var(&pubs, "public-key", "trusted checkpoint key, PEM (repeatable); default: the public half of --signing-key")
+	file := fs.String("file", "", "verify this export (JSON Lines or CSV, - for stdin) instead of the database")
+	partial := fs.Bool("partial", false, "the export was resumed (--from-seq): accept a trail that starts after seq 1")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	noSeal := fs.Bool("no-seal", false, "do not chain pending events before verifying")
+	noSeal := fs.Bool("no-seal", false, "online: do not chain pending events before verifying")
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
+	}
+	opts := audit.VerifyOptions{Partial: *partial}
+	for _, p := range pubs {
+		pub, err := audit.LoadPublicKey(p)
+		if err != nil {
+			return err
+		}
+		opts.Keys = append(opts.Keys, pub)
+	}
+	if len(opts.Keys) == 0 && keys.signingKey != "" {
+		pub, err := audit.LoadPublicKey(keys.signingKey)
+		if err != nil {
+			return err
+		}
+		opts.Keys = append(opts.Keys, pub)
+	}
+	if keys.checkpointDir != "" {
+		// An explicit flag must name a directory; the environment's may
+		// not exist yet where nothing was signed.
+		_, err := os.Stat(keys.checkpointDir)
+		switch {
+		case err == nil:
+			opts.CheckpointDir = keys.checkpointDir
+		case !errors.Is(err, os.ErrNotExist) || flagSet(fs, "checkpoint-dir"):
+			return fmt.Errorf("checkpoint directory: %w", err)
+		}
+	}
+
+	var (
+		rep    audit.Report
+		source string
+		took   time.Duration
+	)
+	if *file != "" {
+		r := io.Reader(os.Stdin)
+		source = "stdin"
+		if *file != "-" {
+			f, err := os.Open(*file)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			r, source = f, *file
+		}
+		start := time.Now()
+		var err error
+		if rep, err = audit.VerifyStream(r, opts); err != nil {
+			return err
+		}
+		took = time.Since(start)
+	} else {
+		if err := c.validate(); err != nil {
+			return err
+		}
+		pool, err := store.Open(ctx, c.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		source = "database " + redactURL(c.DatabaseURL)
+		if !*noSeal {
+			// Chain what has committed but not been sealed yet, exactly as
+			// the running service would; idempotent and safe beside it.
+			if _, err := audit.NewSealer(pool, nil, 0).Flush(ctx); err != nil {
+				return err
+			}
+		}
+		start := time.Now()
+		if rep, err = audit.VerifyWith(ctx, pool, opts); err != nil {
+			return err
+		}
+		took = time.Since(start)
+	}
+
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(verifyOutput{Report: rep, OK: rep.OK(), Complete: rep.Complete(), Source: source, TookMS: took.Milliseconds()})
+	} else {
+		printReport(stdout, rep, source, opts, took)
+	}
+	if !rep.Complete() {
+		return exitError(1)
+	}
+	return nil
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func printReport(w io.Writer, rep audit.Report, source string, opts audit.VerifyOptions, took time.Duration) {
+	rate := ""
+	if s := took.Seconds(); s > 0 && rep.Checked > 0 {
+		rate = fmt.Sprintf(", %.0f events/s", float64(rep.Checked)/s)
+	}
+	fmt.Fprintf(w, "source: %s\n", source)
+	if !rep.OK() {
+		fmt.Fprintf(w, "audit trail BROKEN: %v\n", rep.Problem)
+		fmt.Fprintf(w, "%d events and %d checkpoints checked before it (%s%s)\n", rep.Checked, rep.Checkpoints, took.Round(time.Millisecond), rate)
+		return
+	}
+	fmt.Fprintf(w, "audit chain intact: %d events checked (%s%s), head seq %d, head hash %x\n",
+		rep.Checked, took.Round(time.Millisecond), rate, rep.HeadSeq, []byte(rep.HeadHash))
+	switch {
+	case rep.Checkpoints == 0:
+		fmt.Fprintln(w, "no signed checkpoint yet: nothing protects the tail against truncation")
+	case rep.SignaturesUnchecked > 0:
+		fmt.Fprintf(w, "%d checkpoints consistent, but their signatures were NOT checked: pass --public-key or set RDSGATE_AUDIT_SIGNING_KEY\n",
+			rep.Checkpoints)
+	default:
+		fmt.Fprintf(w, "%d checkpoints signed by trusted keys; the last (%d) covers seq %d, signed %s by key %s\n",
+			rep.Checkpoints, rep.LastCheckpoint.Seq, rep.LastCheckpoint.HeadSeq, rep.LastCheckpoint.CreatedAt.Format(time.RFC3339), rep.LastCheckpoint.KeyID)
+	}
+	if opts.CheckpointDir != "" {
+		fmt.Fprintf(w, "checkpoint copies in %s agree\n", opts.CheckpointDir)
+	}
+	if rep.Unsigned > 0 {
+		fmt.Fprintf(w, "%d events after the last checkpoint are chained but not signed yet\n", rep.Unsigned)
+	}
+	if rep.Unsealed > 0 {
+		fmt.Fprintf(w, "%d events committed but not yet sealed\n", rep.Unsealed)
+	}
+}
+
+func runAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	commonFlags(fs, &c)
+	format := fs.String("format", audit.FormatJSONL, "jsonl or csv")
+	out := fs.String("out", "", "write to this file (atomically, when complete) instead of stdout")
+	fromSeq := fs.Int64("from-seq", 1, "resume: export events from this seq on (and the checkpoints covering them)")
+	noSeal := fs.Bool("no-seal", false, "do not chain pending events before exporting")
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	if *format != audit.FormatJSONL && *format != audit.FormatCSV {
+		return fmt.Errorf("--format %q: want jsonl or csv", *format)
 	}
 	if err := c.validate(); err != nil {
 		return err
@@ -30,31 +248,186 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	defer pool.Close()
 	if !*noSeal {
-		// Chain what has committed but not been sealed yet, exactly as the
-		// running service would; idempotent and safe beside it.
-		if _, err := audit.NewSealer(pool, nil, 0).SealAll(ctx); err != nil {
+		if _, err := audit.NewSealer(pool, nil, 0).Flush(ctx); err != nil {
 			return err
 		}
 	}
-	rep, err := audit.Verify(ctx, pool)
+	w, commit, abort, err := openOutput(*out, stdout)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rep)
-	} else if rep.OK() {
-		fmt.Fprintf(stdout, "audit chain intact: %d events checked, head seq %d, head hash %x", rep.Checked, rep.HeadSeq, []byte(rep.HeadHash))
-		if rep.Unsealed > 0 {
-			fmt.Fprintf(stdout, " (%d events committed but not yet sealed)", rep.Unsealed)
+	res, err := audit.Export(ctx, pool, w, audit.ExportOptions{Format: *format, FromSeq: *fromSeq})
+	if err != nil {
+		abort()
+		return err
+	}
+	if err := commit(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "exported %d events and %d checkpoints", res.Events, res.Checkpoints)
+	if res.Events > 0 {
+		fmt.Fprintf(stderr, " (seq %d to %d); resume with --from-seq %d", max(*fromSeq, 1), res.LastSeq, res.LastSeq+1)
+	}
+	if res.Unsealed > 0 {
+		fmt.Fprintf(stderr, "; %d events not sealed yet, not exported", res.Unsealed)
+	}
+	fmt.Fprintln(stderr)
+	return nil
+}
+
+// openOutput returns stdout, or a temporary file beside path that commit
+// renames to path (so a failed export never leaves a shorter file that
+// could pass for a complete one) and abort removes.
+func openOutput(path string, stdout io.Writer) (w io.Writer, commit func() error, abort func(), err error) {
+	if path == "" || path == "-" {
+		return stdout, func() error { return nil }, func() {}, nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("export: %w", err)
+	}
+	abort = func() {
+		f.Close()
+		os.Remove(f.Name())
+	}
+	commit = func() error {
+		if err := f.Close(); err != nil {
+			os.Remove(f.Name())
+			return fmt.Errorf("export: %w", err)
 		}
-		fmt.Fprintln(stdout)
+		if err := os.Rename(f.Name(), path); err != nil {
+			os.Remove(f.Name())
+			return fmt.Errorf("export: %w", err)
+		}
+		return nil
+	}
+	return f, commit, abort, nil
+}
+
+func runAuditCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("audit checkpoint", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	commonFlags(fs, &c)
+	var keys auditKeyFlags
+	keys.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if keys.signingKey == "" {
+		return errors.New("no signing key: set RDSGATE_AUDIT_SIGNING_KEY or pass --signing-key (docs/AUDIT.md says how to make one)")
+	}
+	key, err := audit.LoadSigningKey(keys.signingKey)
+	if err != nil {
+		return err
+	}
+	pool, err := store.Open(ctx, c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := audit.NewSealer(pool, nil, 0).Flush(ctx); err != nil {
+		return err
+	}
+	cp, created, err := audit.NewCheckpointer(pool, newLogger(stderr, c.LogLevel), key, keys.checkpointDir, 0).Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(stderr, "signed checkpoint %d at head seq %d\n", cp.Seq, cp.HeadSeq)
 	} else {
-		fmt.Fprintf(stdout, "audit chain BROKEN: %v\n%d events checked before it\n", rep.Problem, rep.Checked)
+		fmt.Fprintf(stderr, "the head has not moved since checkpoint %d (seq %d)\n", cp.Seq, cp.HeadSeq)
 	}
-	if !rep.OK() {
-		return exitError(1)
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(cp)
+}
+
+// generateOutput is the --json output of audit generate.
+type generateOutput struct {
+	audit.GenerateResult
+	Writers      int     `json:"writers"`
+	Batch        int     `json:"batch"`
+	ExplicitTx   bool    `json:"explicit_tx"`
+	EventsPerSec float64 `json:"events_per_sec"`
+	TookMS       int64   `json:"took_ms"`
+	// SealRestMS is how long sealing what the concurrent sealer had not
+	// reached yet took after the writers stopped.
+	SealRestMS int64 `json:"seal_rest_ms"`
+	Sealed     int64 `json:"sealed_after"`
+}
+
+func runAuditGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("audit generate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	commonFlags(fs, &c)
+	var o audit.GenerateOptions
+	fs.Int64Var(&o.Count, "count", 0, "events to append")
+	fs.DurationVar(&o.Duration, "duration", 0, "append for this long (with or instead of --count)")
+	fs.IntVar(&o.Writers, "writers", 16, "concurrent writers, each with its own connection")
+	fs.IntVar(&o.Batch, "batch", 50, "events per transaction")
+	fs.BoolVar(&o.ExplicitTx, "explicit-tx", false, "wrap each append in BEGIN … COMMIT instead of one implicit-transaction statement")
+	fs.DurationVar(&o.Span, "span", 90*24*time.Hour, "with --count: spread occurred_at over this much past time")
+	fs.Uint64Var(&o.Seed, "seed", 1, "content seed")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
 	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if o.Count <= 0 && o.Duration <= 0 {
+		return errors.New("--count or --duration is required")
+	}
+	log := newLogger(stderr, c.LogLevel)
+	cfg, err := pgxpool.ParseConfig(c.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	// One connection per writer, one for the sealer, one spare.
+	cfg.MaxConns = max(cfg.MaxConns, int32(o.Writers)+2)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect to database: %w", err)
+	}
+	defer pool.Close()
+	if err := store.Migrate(ctx, pool, newLogger(io.Discard, "error")); err != nil {
+		return err
+	}
+
+	// The service's sealer runs beside the writers, as in serve.
+	sealer := audit.NewSealer(pool, log, 100*time.Millisecond)
+	sctx, stopSealer := context.WithCancel(ctx)
+	sealerDone := make(chan struct{})
+	go func() {
+		defer close(sealerDone)
+		_ = sealer.Run(sctx)
+	}()
+	res, genErr := audit.Generate(ctx, pool, o)
+	stopSealer()
+	<-sealerDone
+	if genErr != nil {
+		return genErr
+	}
+	start := time.Now()
+	sealed, err := sealer.Flush(ctx)
+	if err != nil {
+		return err
+	}
+	out := generateOutput{GenerateResult: res, Writers: o.Writers, Batch: o.Batch, ExplicitTx: o.ExplicitTx,
+		TookMS: res.Took.Milliseconds(), SealRestMS: time.Since(start).Milliseconds(), Sealed: int64(sealed)}
+	if s := res.Took.Seconds(); s > 0 {
+		out.EventsPerSec = float64(res.Events) / s
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(out)
+	}
+	fmt.Fprintf(stdout, "appended %d events in %d transactions in %s (%.0f events/s, %d writers, %d per transaction); sealed the last %d in %s\n",
+		res.Events, res.Transactions, res.Took.Round(time.Millisecond), out.EventsPerSec, o.Writers, o.Batch,
+		sealed, time.Duration(out.SealRestMS)*time.Millisecond)
 	return nil
 }

@@ -23,7 +23,10 @@ Commands:
   migrate               apply database migrations (idempotent)
   dev                   one-command local run: find or start PostgreSQL, simulator, dev users, serve
   token create          mint an API token: --subject NAME --groups g1,g2
-  audit verify          verify the audit hash chain
+  audit verify          verify the audit trail, online or from an export (--file)
+  audit export          export the audit trail with its signed checkpoints (JSON Lines or CSV)
+  audit checkpoint      seal pending events and sign the chain head now
+  audit generate        append realistic audit events (benchmarks)
   policy eval           evaluate the policy for an input file: --input FILE
   sim                   run the local RDS API simulator
   help                  this text
@@ -70,8 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDev(ctx, rest, stdout, stderr)
 	case cmd == "token" && sub == "create":
 		return runTokenCreate(ctx, rest[1:], stdout, stderr)
-	case cmd == "audit" && sub == "verify":
-		return runAuditVerify(ctx, rest[1:], stdout, stderr)
+	case cmd == "audit":
+		return runAudit(ctx, rest, stdout, stderr)
 	case cmd == "policy" && sub == "eval":
 		return runPolicyEval(ctx, rest[1:], stdout, stderr)
 	case cmd == "sim":

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/auth"
 	"github.com/rdsgate/rdsgate/internal/policy"
 	"github.com/rdsgate/rdsgate/internal/web"
@@ -110,24 +111,26 @@ func loopbackAddr(addr string) bool {
 // client (discovery at start-up), the dev sign-in over the policy's users,
 // and the adapters of the audit trail and the executor's attempts. base is
 // the server's URL, for the default OIDC redirect URL. instances may be
-// nil (the Look up button is then not offered). Call the returned func at
-// shutdown.
+// nil (the Look up button is then not offered); monitor may be nil (one
+// without trusted keys is made; pass the API's so both share its cache and
+// keys). Call the returned func at shutdown.
 func newBrowser(ctx context.Context, w webConfig, base string, pool *pgxpool.Pool, eng *policy.Engine,
-	instances web.InstanceLookup, log *slog.Logger) (*web.Browser, func(), error) {
+	instances web.InstanceLookup, monitor *audit.Monitor, log *slog.Logger) (*web.Browser, func(), error) {
 	b := &web.Browser{
 		Sessions:      auth.NewSessions(pool, auth.SessionOptions{Secure: w.SecureCookie, Logger: log}),
 		Roles:         w.Roles,
 		DevLogin:      w.DevLogin,
 		Directory:     eng,
 		Eligibility:   eng,
-		Integrity:     web.AuditVerifier{DB: pool},
 		Attempts:      web.ExecutorAttempts{DB: pool},
 		Instances:     instances,
 		SecureCookies: w.SecureCookie,
 	}
-	// TODO(audit): switch to package audit's search and timeline once
-	// they land; web.AuditSQL is the interim reader.
-	b.Audit, b.Timeline = web.AuditSQL{DB: pool}, web.AuditSQL{DB: pool}
+	if monitor == nil {
+		monitor = audit.NewMonitor(pool, audit.VerifyOptions{}, 0)
+	}
+	trail := web.AuditTrail{DB: pool, Monitor: monitor}
+	b.Audit, b.Timeline, b.Integrity = trail, trail, trail
 	if w.OIDC.Issuer != "" {
 		oc := w.OIDC
 		if oc.RedirectURL == "" {

@@ -298,7 +298,9 @@ func (c *Checkpointer) checkExtends(ctx context.Context, tx pgx.Tx, last *Checkp
 	return nil
 }
 
-func (c *Checkpointer) path(seq int64) string { return filepath.Join(c.dir, strconv.FormatInt(seq, 10)+".json") }
+func (c *Checkpointer) path(seq int64) string {
+	return filepath.Join(c.dir, strconv.FormatInt(seq, 10)+".json")
+}
 
 func fileExists(p string) bool {
 	_, err := os.Stat(p)

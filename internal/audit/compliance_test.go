@@ -622,7 +622,7 @@ func TestSearchFilters(t *testing.T) {
 	for i := 0; i < 120; i++ {
 		r := audit.Record{Kind: []string{audit.KindRequestCreated, audit.KindApprovalGranted, audit.KindExecutionFailed}[i%3],
 			Actor: fmt.Sprintf("user%d", i%4), RequestID: rids[i%3], DBInstanceID: fmt.Sprintf("rm-%d", i%5),
-			At: base.Add(time.Duration(i/2) * time.Minute), // pairs share a timestamp: the id breaks the tie
+			At:      base.Add(time.Duration(i/2) * time.Minute), // pairs share a timestamp: the id breaks the tie
 			Payload: map[string]int{"i": i}}
 		if r.Kind == audit.KindExecutionFailed {
 			r.ErrorCode = []string{"Throttling", "IncorrectDBInstanceState"}[i%2]

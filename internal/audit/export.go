@@ -446,6 +446,7 @@ type exportLine struct {
 type jsonlDecoder struct {
 	r    *bufio.Reader
 	line int
+	fast lineParser
 	l    exportLine
 	e    Event
 	cp   Checkpoint
@@ -466,8 +467,11 @@ func (d *jsonlDecoder) next() (*Event, *Checkpoint, error) {
 			continue
 		}
 		d.l = exportLine{}
-		if err := json.Unmarshal(b, &d.l); err != nil {
-			return nil, nil, fmt.Errorf("line %d: %w", d.line, err)
+		if !d.fast.parse(b, &d.l) {
+			d.l = exportLine{}
+			if err := json.Unmarshal(b, &d.l); err != nil {
+				return nil, nil, fmt.Errorf("line %d: %w", d.line, err)
+			}
 		}
 		l := &d.l
 		switch l.Type {

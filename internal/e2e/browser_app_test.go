@@ -93,12 +93,14 @@ func startApp(t *testing.T) *app {
 	}
 	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng, Enqueue: exec, Sealer: sealer, Logger: log})
 	sessions := auth.NewSessions(pool, auth.SessionOptions{Secure: false, CleanupInterval: -1})
+	trail := web.AuditTrail{DB: pool, Monitor: audit.NewMonitor(pool, audit.VerifyOptions{}, time.Nanosecond)}
 	srv := web.New(web.Deps{Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng, Logger: log, Browser: &web.Browser{
 		Sessions: sessions, Roles: auth.MustParseRoleMap(auth.DefaultRoleGroups), DevLogin: true,
 		Directory: eng, Eligibility: eng,
-		Audit: web.AuditSQL{DB: pool}, Timeline: web.AuditSQL{DB: pool}, Integrity: web.AuditVerifier{DB: pool},
-		Attempts:  web.ExecutorAttempts{DB: pool},
-		Instances: web.AliyunLookup(func(string) (web.NetInfoClient, error) { return client, nil }),
+		Audit: trail, Timeline: trail, Integrity: trail,
+		Attempts: web.ExecutorAttempts{DB: pool},
+		Instances: web.AliyunLookup{ClientFor: func(string) (web.NetInfoClient, error) { return client, nil },
+			Wait: func(ctx context.Context) error { return exec.Limiter().Wait(ctx, executor.OpDescribe) }},
 	}})
 	hs := httptest.NewServer(srv) // 127.0.0.1:0
 	t.Cleanup(hs.Close)

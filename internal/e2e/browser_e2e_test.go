@@ -182,7 +182,7 @@ WHERE kind = 'execution.succeeded'`).Scan(&ali); err != nil || ali == "" {
 	}
 	csvText := dave.download("export CSV", chromedp.ID("export-csv"))
 	rows, err := csv.NewReader(strings.NewReader(csvText)).ReadAll()
-	if err != nil || len(rows) < 2 || rows[0][0] != "seq" || !strings.Contains(csvText, ali) || !strings.Contains(csvText, "execution.succeeded") {
+	if err != nil || len(rows) < 2 || rows[0][0] != "type" || !strings.Contains(csvText, ali) || !strings.Contains(csvText, "execution.succeeded") {
 		t.Fatalf("the CSV export (%v):\n%s", err, csvText)
 	}
 

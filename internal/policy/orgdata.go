@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gobwas/glob"
@@ -78,14 +80,30 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 
 	envs := make(map[string]any, len(f.Environments))
 	for name, rules := range f.Environments {
-		envs[name] = map[string]any{
-			"required_approvals": rules.RequiredApprovals,
-			"approvers":          requirementsAny(rules.Approvers),
-		}
+		path := approvalPath(rules.RequiredApprovals, rules.Approvers)
+		path["break_glass"] = approvalPath(rules.RequiredApprovals, mergeRequirements(rules.Approvers, f.BreakGlass.Approvers))
+		envs[name] = path
 	}
-	patterns := make([]any, len(f.EnvironmentPatterns))
-	for i, p := range f.EnvironmentPatterns {
-		patterns[i] = map[string]any{"pattern": p.Pattern, "environment": p.Environment}
+	// Patterns without wildcards that no earlier pattern matches are looked
+	// up by name; the rest are tried in order. First match wins either way.
+	exact := map[string]any{}
+	patterns := []any{}
+	var earlier []*glob.Pattern
+	for _, p := range f.EnvironmentPatterns {
+		g := glob.MustCompile(p.Pattern)
+		shadowed := false
+		for _, e := range earlier {
+			shadowed = shadowed || e.Match(p.Pattern)
+		}
+		if _, dup := exact[p.Pattern]; !dup && !shadowed && glob.QuoteMeta(p.Pattern) == p.Pattern {
+			exact[p.Pattern] = p.Environment
+			continue
+		}
+		if _, dup := exact[p.Pattern]; dup {
+			continue
+		}
+		earlier = append(earlier, g)
+		patterns = append(patterns, map[string]any{"pattern": p.Pattern, "environment": p.Environment})
 	}
 	freezes := make([]any, len(f.FreezeWindows))
 	for i, w := range f.FreezeWindows {
@@ -112,10 +130,11 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 			"default_environment":      f.DefaultEnvironment,
 			"environment_tag":          f.EnvironmentTag,
 			"instance_tags":            tags,
+			"environment_names":        exact,
 			"environment_patterns":     patterns,
 			"environments":             envs,
 			"freeze_windows":           freezes,
-			"break_glass":              map[string]any{"approvers": requirementsAny(f.BreakGlass.Approvers)},
+			"break_glass":              map[string]any{"approvers": requirementsAny(f.BreakGlass.Approvers), "summary": describeRequirements(f.BreakGlass.Approvers)},
 			"justification_min_length": f.JustificationMinLength,
 			"ticket_pattern":           f.TicketPattern,
 			"max_pending_requests":     f.MaxPendingRequests,
@@ -198,6 +217,48 @@ func validRequirements(reqs []Requirement, where string) error {
 		}
 	}
 	return nil
+}
+
+// approvalPath is one way through approval, as rdsgate.org reads it: the
+// requirements, the number of approvals (the configured count or the sum of
+// the requirements, whichever is larger) and a summary for the reasons.
+func approvalPath(configured int, reqs []Requirement) map[string]any {
+	total := 0
+	for _, r := range reqs {
+		total += r.Count
+	}
+	return map[string]any{
+		"approvers":          requirementsAny(reqs),
+		"required_approvals": max(configured, total),
+		"summary":            describeRequirements(reqs),
+	}
+}
+
+// mergeRequirements appends extra to reqs, adding up the counts of
+// requirements that name the same group, in order of first appearance.
+func mergeRequirements(reqs, extra []Requirement) []Requirement {
+	out := slices.Clone(reqs)
+	for _, r := range extra {
+		if i := slices.IndexFunc(out, func(o Requirement) bool { return o.Group == r.Group }); i >= 0 {
+			out[i].Count += r.Count
+		} else {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// describeRequirements reads requirements as "1 from dba and 1 from
+// security".
+func describeRequirements(reqs []Requirement) string {
+	if len(reqs) == 0 {
+		return "no particular group"
+	}
+	parts := make([]string, len(reqs))
+	for i, r := range reqs {
+		parts[i] = fmt.Sprintf("%d from %s", r.Count, r.Group)
+	}
+	return strings.Join(parts, " and ")
 }
 
 func requirementsAny(reqs []Requirement) []any {

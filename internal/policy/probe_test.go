@@ -6,6 +6,8 @@ import (
 	"testing"
 	"runtime"
 	"syscall"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -178,4 +180,79 @@ func TestProbeBest(t *testing.T) {
 	pq, _ := rego.New(rego.Query("input.principal.subject")).PrepareForEval(ctx)
 	tl := latencies(t, inputs[:2000], func(Input) error { _, err := pq.Eval(ctx, rego.EvalParsedInput(decideInput(in)), rego.EvalInterQueryBuiltinValueCache(rev.cache), rego.EvalExternalCancel(neverCancelled)); return err })
 	fmt.Println("trivial p50", percentile(tl, 0.5), "min", tl[0])
+}
+
+func TestProbeHeap(t *testing.T) {
+	e := newBenchEngine(t)
+	inputs := benchInputs(20000)
+	ctx := context.Background()
+	for _, in := range inputs {
+		e.Decide(ctx, in)
+	}
+	runtime.GC()
+	f, _ := os.Create("/tmp/heap.out")
+	pprof.WriteHeapProfile(f)
+	f.Close()
+	runtime.KeepAlive(e)
+}
+
+func BenchmarkProbeSmall(b *testing.B) {
+	ctx := context.Background()
+	e, _ := New(ctx, Options{})
+	in := Input{Principal: Principal{Subject: "alice"}, Request: RequestInput{RegionID: "cn-hangzhou", DBInstanceID: "rm-bp1demo00000003", Justification: "long enough text", Ticket: "OPS-1"}, Context: Context{CurrentTime: time.Now()}}
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Decide(ctx, in)
+	}
+}
+
+func TestProbeParts(t *testing.T) {
+	e := newBenchEngine(t)
+	rev := e.cur.Load()
+	inputs := benchInputs(2000)
+	ctx := context.Background()
+	s := rev.src
+	data, _, _ := compiledData(s)
+	v, _ := ast.InterfaceToValue(data)
+	store := inmem.NewFromASTObject(v.(ast.Object))
+	c, _ := compileModules(s.modules)
+	for _, q := range []string{"input.principal.subject", "data.rdsgate.ram.user", "data.rdsgate.ram.candidates", "data.rdsgate.ram.allows", "data.rdsgate.ram.unsupported", "data.rdsgate.ram.result", "data.rdsgate.ram.reasons", "data.rdsgate.org.environment", "data.rdsgate.org.now_ns", "data.rdsgate.org.deny", "data.rdsgate.org.requirements", "data.rdsgate.org.notes", "data.rdsgate.release.reasons", "data.rdsgate.release.decision"} {
+		pq, err := rego.New(rego.Query(q), rego.Compiler(c), rego.Store(store)).PrepareForEval(ctx)
+		if err != nil { t.Fatal(err) }
+		best := time.Hour
+		for r := 0; r < 5; r++ {
+			l := latencies(t, inputs, func(in Input) error {
+				_, err := pq.Eval(ctx, rego.EvalParsedInput(decideInput(in)), rego.EvalInterQueryBuiltinValueCache(rev.cache), rego.EvalExternalCancel(neverCancelled))
+				return err
+			})
+			best = min(best, percentile(l, 0.5))
+		}
+		fmt.Printf("%-40s p50 %v\n", q, best)
+	}
+}
+
+func TestProbePartsSmall(t *testing.T) {
+	e, _ := New(context.Background(), Options{})
+	rev := e.cur.Load()
+	inputs := benchInputs(2000)
+	for i := range inputs { inputs[i].Principal.Subject = "alice"; inputs[i].Request.DBInstanceID = "rm-bp1demo00000003" }
+	ctx := context.Background()
+	s := rev.src
+	data, _, _ := compiledData(s)
+	v, _ := ast.InterfaceToValue(data)
+	store := inmem.NewFromASTObject(v.(ast.Object))
+	c, _ := compileModules(s.modules)
+	for _, q := range []string{"input.principal.subject", "data.rdsgate.ram.user", "data.rdsgate.ram.candidates", "data.rdsgate.ram.allows", "data.rdsgate.ram.unsupported", "data.rdsgate.ram.result", "data.rdsgate.ram.reasons", "data.rdsgate.org.environment", "data.rdsgate.org.now_ns", "data.rdsgate.org.deny", "data.rdsgate.org.requirements", "data.rdsgate.org.notes", "data.rdsgate.release.reasons", "data.rdsgate.release.decision"} {
+		pq, err := rego.New(rego.Query(q), rego.Compiler(c), rego.Store(store)).PrepareForEval(ctx)
+		if err != nil { t.Fatal(err) }
+		best := time.Hour
+		for r := 0; r < 5; r++ {
+			l := latencies(t, inputs, func(in Input) error {
+				_, err := pq.Eval(ctx, rego.EvalParsedInput(decideInput(in)), rego.EvalInterQueryBuiltinValueCache(rev.cache), rego.EvalExternalCancel(neverCancelled))
+				return err
+			})
+			best = min(best, percentile(l, 0.5))
+		}
+		fmt.Printf("%-40s p50 %v\n", q, best)
+	}
 }

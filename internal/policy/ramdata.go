@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gobwas/glob"
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -46,8 +48,9 @@ type ramData struct {
 // compiledPolicy is a policy's statements about GatedAction, converted to
 // AST values once and shared by every user the policy is attached to.
 type compiledPolicy struct {
-	byAction []any // statements listing GatedAction exactly
-	wildcard []any // statements matching it by wildcard or NotAction
+	byAction  []any // statements whose Action lists GatedAction exactly
+	byGlob    []any // statements whose Action matches it by a wildcard only
+	notAction []any // NotAction statements that do not exclude it
 }
 
 // compileRAM checks ram.json against the system policies and compiles it into
@@ -56,7 +59,7 @@ type compiledPolicy struct {
 //	{"account_id": "...",
 //	 "users": {NAME: {"groups": [...], "policies": [own..., groups'...],
 //	                  "by_action": {"rds:releaseinstanceconnection": [STMT...]},
-//	                  "wildcard": [STMT...]}},
+//	                  "by_glob": [STMT...], "not_action": [STMT...]}},
 //	 "resource_tags": {INSTANCE: {lower(tag key): value}}}
 //
 // A policy name that neither ram.json nor the system policies define, a
@@ -114,16 +117,18 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 				}
 			}
 		}
-		byAction, wildcard := []any{}, []any{}
+		byAction, byGlob, notAction := []any{}, []any{}, []any{}
 		for _, p := range names {
 			byAction = append(byAction, compiled[p].byAction...)
-			wildcard = append(wildcard, compiled[p].wildcard...)
+			byGlob = append(byGlob, compiled[p].byGlob...)
+			notAction = append(notAction, compiled[p].notAction...)
 		}
 		users[name] = map[string]any{
-			"groups":    stringsAny(u.Groups),
-			"policies":  stringsAny(names),
-			"by_action": map[string]any{GatedAction: byAction},
-			"wildcard":  wildcard,
+			"groups":     stringsAny(u.Groups),
+			"policies":   stringsAny(names),
+			"by_action":  map[string]any{GatedAction: byAction},
+			"by_glob":    byGlob,
+			"not_action": notAction,
 		}
 		out.userGroups[name] = slices.Clone(u.Groups)
 		out.users = append(out.users, name)
@@ -189,10 +194,13 @@ func compilePolicy(name string, raw json.RawMessage) (compiledPolicy, error) {
 		if err != nil {
 			return out, fmt.Errorf("statement %d: %w", i+1, err)
 		}
-		if match == exactMatch {
+		switch match {
+		case exactMatch:
 			out.byAction = append(out.byAction, v)
-		} else {
-			out.wildcard = append(out.wildcard, v)
+		case globMatch:
+			out.byGlob = append(out.byGlob, v)
+		default:
+			out.notAction = append(out.notAction, v)
 		}
 	}
 	return out, nil
@@ -202,9 +210,10 @@ func compilePolicy(name string, raw json.RawMessage) (compiledPolicy, error) {
 type actionMatch int
 
 const (
-	noMatch       actionMatch = iota
-	exactMatch                // Action lists GatedAction itself
-	wildcardMatch             // a wildcard or NotAction matches it
+	noMatch        actionMatch = iota
+	exactMatch                 // Action lists GatedAction itself
+	globMatch                  // a wildcard of Action matches it
+	notActionMatch             // NotAction does not exclude it
 )
 
 // compileStatement compiles one statement for rdsgate.ram and says how its
@@ -231,7 +240,6 @@ func compileStatement(st map[string]json.RawMessage) (map[string]any, actionMatc
 		return nil, noMatch, errors.New("exactly one of Action and NotAction is required")
 	case hasNotAction:
 		actionKey = "NotAction"
-		out["not_action"] = true
 	}
 	actions, err := stringList(st[actionKey])
 	if err != nil {
@@ -262,8 +270,11 @@ func compileStatement(st map[string]json.RawMessage) (map[string]any, actionMatc
 		match = exactMatch
 		delete(out, "actions")
 		delete(out, "action_globs")
-	case !hasNotAction && listedByGlob, hasNotAction && !listedExactly && !listedByGlob:
-		match = wildcardMatch
+	case !hasNotAction && listedByGlob:
+		match = globMatch
+		delete(out, "actions")
+	case hasNotAction && !listedExactly && !listedByGlob:
+		match = notActionMatch
 	}
 
 	if _, ok := st["Resource"]; !ok {
@@ -317,18 +328,54 @@ func compileConditions(raw json.RawMessage) ([]any, error) {
 				return nil, fmt.Errorf("%s %s: %w", op, k, err)
 			}
 			globs := make([]any, len(values))
+			numbers, dates, cidrs := []any{}, []any{}, []any{}
 			for i, v := range values {
 				globs[i] = globPattern(v)
+				if n, err := strconv.ParseFloat(v, 64); err == nil {
+					numbers = append(numbers, json.Number(strconv.FormatFloat(n, 'f', -1, 64)))
+				}
+				if t, ok := parseDate(v); ok {
+					dates = append(dates, t.UnixNano())
+				}
+				if c, ok := parseCIDR(v); ok {
+					cidrs = append(cidrs, c)
+				}
 			}
 			out = append(out, map[string]any{
-				"op":     op,
-				"key":    strings.ToLower(k),
-				"values": stringsAny(values),
-				"globs":  globs,
+				"op":      op,
+				"key":     strings.ToLower(k),
+				"values":  stringsAny(values),
+				"globs":   globs,
+				"numbers": numbers,
+				"dates":   dates,
+				"cidrs":   cidrs,
 			})
 		}
 	}
 	return out, nil
+}
+
+// parseDate reads an ISO 8601 time as RAM conditions write them: RFC 3339,
+// or a plain date (midnight UTC).
+func parseDate(s string) (time.Time, bool) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z0700", "2006-01-02T15:04Z07:00", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// parseCIDR reads an IP address (as a one-address network) or a network.
+func parseCIDR(s string) (string, bool) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.String(), true
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return "", false
+	}
+	return netip.PrefixFrom(a, a.BitLen()).String(), true
 }
 
 // stringList reads a RAM value: a single value or a list of them. Numbers

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/google/uuid"
@@ -56,32 +57,13 @@ type Eligibility interface {
 	MayApprove(ctx context.Context, in policy.ApproveInput) (policy.ApproveDecision, error)
 }
 
-// AuditQuery selects audit events. Zero fields do not filter. From is
-// inclusive and To exclusive.
-type AuditQuery struct {
-	From, To         time.Time
-	Actor            string
-	DBInstanceID     string
-	Kind             string
-	ErrorCode        string
-	AlibabaRequestID string
-	RequestID        uuid.UUID
-	// Cursor is a previous page's NextCursor (keyset pagination).
-	Cursor string
-	Limit  int
-}
-
-// AuditPage is one page of events and the cursor of the next ("" at the
-// end).
-type AuditPage struct {
-	Events     []audit.Event
-	NextCursor string
-}
-
-// AuditSearcher searches the audit trail (package audit's search, adapted
-// by the caller).
+// AuditSearcher searches the audit trail (package audit's Search and
+// ExportSearch; AuditTrail adapts them).
 type AuditSearcher interface {
-	Search(ctx context.Context, q AuditQuery) (AuditPage, error)
+	Search(ctx context.Context, f audit.Filter) (audit.Page, error)
+	// Export writes every event matching f (cursor and limit ignored) to w
+	// in format audit.FormatCSV or audit.FormatJSONL.
+	Export(ctx context.Context, w io.Writer, format string, f audit.Filter) (int64, error)
 }
 
 // AuditTimeline returns the events of one request, oldest first.
@@ -89,9 +71,9 @@ type AuditTimeline interface {
 	Timeline(ctx context.Context, requestID uuid.UUID) ([]audit.Event, error)
 }
 
-// AuditIntegrity verifies the hash chain.
+// AuditIntegrity reports the hash chain's last verification.
 type AuditIntegrity interface {
-	Integrity(ctx context.Context) (audit.Report, error)
+	Integrity(ctx context.Context) (audit.Integrity, error)
 }
 
 // Attempt is one call the executor made for a request (package executor's

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/request"
 	"github.com/rdsgate/rdsgate/internal/workflow"
 )
@@ -35,7 +36,10 @@ func statusOf(err error) (int, APIError) {
 	var fe *workflow.ForbiddenError
 	var be *badRequest
 	var ce *csrfError
+	var afe *audit.FilterError
 	switch {
+	case errors.As(err, &afe):
+		return http.StatusUnprocessableEntity, APIError{Code: "invalid", Message: afe.Error(), Field: afe.Field}
 	case errors.As(err, &ce):
 		return http.StatusForbidden, APIError{Code: "csrf", Message: ce.Error()}
 	case errors.As(err, &be):

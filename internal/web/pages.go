@@ -302,19 +302,27 @@ func (s *Server) csrf() echo.MiddlewareFunc {
 	}
 }
 
-// require lets the request through when a user is signed in and holds one
-// of roles (any role at all when none are named). Anonymous GETs are sent
-// to the sign-in page and come back afterwards.
+// signedIn lets the request through when a user is signed in, whatever
+// their roles. Anonymous GETs are sent to the sign-in page and come back
+// afterwards; other anonymous requests are refused.
+func signedIn(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if userOf(c) == nil {
+			if m := c.Request().Method; m == http.MethodGet || m == http.MethodHead {
+				return c.Redirect(http.StatusSeeOther, "/signin?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+			}
+			return fmt.Errorf("sign in first: %w", request.ErrUnauthenticated)
+		}
+		return next(c)
+	}
+}
+
+// require lets the request through when the signed-in user holds one of
+// roles (any role at all when none are named).
 func (s *Server) require(roles ...auth.Role) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
+		return signedIn(func(c echo.Context) error {
 			u := userOf(c)
-			if u == nil {
-				if m := c.Request().Method; m == http.MethodGet || m == http.MethodHead {
-					return c.Redirect(http.StatusSeeOther, "/signin?next="+url.QueryEscape(c.Request().URL.RequestURI()))
-				}
-				return fmt.Errorf("sign in first: %w", request.ErrUnauthenticated)
-			}
 			if len(roles) == 0 && len(u.Roles) == 0 {
 				return fmt.Errorf("%s has no rdsgate role (groups: %s): %w", u.Subject, strings.Join(u.Groups, ", "), request.ErrForbidden)
 			}
@@ -326,7 +334,7 @@ func (s *Server) require(roles ...auth.Role) echo.MiddlewareFunc {
 				return fmt.Errorf("this page is for the %s role; %s does not hold it: %w", strings.Join(names, " or "), u.Subject, request.ErrForbidden)
 			}
 			return next(c)
-		}
+		})
 	}
 }
 

@@ -10,13 +10,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rdsgate/rdsgate/internal/audit"
@@ -31,13 +30,12 @@ import (
 
 // pagesEnv is a running server with the browser pages and the dev sign-in.
 type pagesEnv struct {
-	t     *testing.T
-	url   string
-	pool  *pgxpool.Pool
-	eng   *policy.Engine
-	svc   *workflow.Service
-	audit *fakeAudit
-	web   *web.Server
+	t    *testing.T
+	url  string
+	pool *pgxpool.Pool
+	eng  *policy.Engine
+	svc  *workflow.Service
+	web  *web.Server
 }
 
 // pagesOptions tweak setupPages.
@@ -60,10 +58,10 @@ func setupPages(t *testing.T, o pagesOptions) *pagesEnv {
 	}
 	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng})
 	sessions := auth.NewSessions(pool, auth.SessionOptions{Secure: o.secureCookies, CleanupInterval: -1})
-	fa := &fakeAudit{}
+	trail := web.AuditTrail{DB: pool, Monitor: audit.NewMonitor(pool, audit.VerifyOptions{}, time.Nanosecond)}
 	b := &web.Browser{
 		Sessions: sessions, Roles: auth.MustParseRoleMap(auth.DefaultRoleGroups), OIDC: o.oidc, DevLogin: true,
-		Directory: eng, Eligibility: eng, Audit: fa, Timeline: web.AuditSQL{DB: pool}, Integrity: fa, Attempts: fakeAttempts{},
+		Directory: eng, Eligibility: eng, Audit: trail, Timeline: trail, Integrity: trail, Attempts: fakeAttempts{},
 		Instances: fakeLookup{}, SecureCookies: o.secureCookies,
 	}
 	if o.configure != nil {
@@ -77,7 +75,7 @@ func setupPages(t *testing.T, o pagesOptions) *pagesEnv {
 	hs.Config.Handler = srv
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return &pagesEnv{t: t, url: hs.URL, pool: pool, eng: eng, svc: svc, audit: fa, web: srv}
+	return &pagesEnv{t: t, url: hs.URL, pool: pool, eng: eng, svc: svc, web: srv}
 }
 
 func setupPagesWithOIDC(t *testing.T, oidcFor func(base string) *auth.OIDC) *pagesEnv {
@@ -185,68 +183,30 @@ func (e *pagesEnv) cancelPending(user string) {
 	}
 }
 
-// fakeAudit serves a fixed trail, two events a page, and remembers the
-// last query.
-type fakeAudit struct {
-	mu   sync.Mutex
-	last web.AuditQuery
-}
-
-var fakeEvents = func() []audit.Event {
+// seedAudit appends events the request flow does not make (an executor
+// failure with an Alibaba RequestId, an actor name with markup) plus n
+// filler events, and seals them.
+func (e *pagesEnv) seedAudit(n int) {
+	e.t.Helper()
+	ctx := context.Background()
+	rid := uuid.MustParse("0193b7b0-0000-7000-8000-000000000001")
 	t0 := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
-	rid := uuid.NullUUID{UUID: uuid.MustParse("0193b7b0-0000-7000-8000-000000000001"), Valid: true}
-	return []audit.Event{
-		{ID: 5, Seq: 5, OccurredAt: t0.Add(4 * time.Minute), Kind: "execution.failed", Actor: "rdsgate", RequestID: rid,
-			DBInstanceID: "rm-bp1devexample01", ErrorCode: "Throttling.User", AlibabaRequestID: "6B2F0C9E-AAAA-4C7E-9A51-0123456789AB",
-			Payload: []byte(`{"attempt":1,"http_status":400}`)},
-		{ID: 4, Seq: 4, OccurredAt: t0.Add(3 * time.Minute), Kind: "approval.granted", Actor: "<script>alert('actor')</script>",
-			RequestID: rid, DBInstanceID: "rm-bp1devexample01", Payload: []byte(`{"comment":"<b>ok</b>"}`)},
-		{ID: 3, Seq: 3, OccurredAt: t0.Add(2 * time.Minute), Kind: "request.created", Actor: "alice", RequestID: rid,
-			DBInstanceID: "rm-bp1devexample01", Payload: []byte(`{}`)},
-		{ID: 2, Seq: 2, OccurredAt: t0.Add(time.Minute), Kind: "policy.decided", Actor: "alice", RequestID: rid,
-			DBInstanceID: "rm-bp1devexample01", Payload: []byte(`{"result":{"allow":true}}`)},
-		{ID: 1, Seq: 1, OccurredAt: t0, Kind: "token.created", Actor: "cli", Payload: []byte(`{"subject":"alice"}`)},
+	recs := []audit.Record{
+		{Kind: "execution.failed", Actor: "rdsgate", RequestID: rid, DBInstanceID: "rm-bp1devexample01", ErrorCode: "Throttling.User",
+			AlibabaRequestID: "6B2F0C9E-AAAA-4C7E-9A51-0123456789AB", Payload: map[string]any{"attempt": 1, "http_status": 400}, At: t0.Add(4 * time.Minute)},
+		{Kind: "approval.granted", Actor: "<script>alert('actor')</script>", RequestID: rid, DBInstanceID: "rm-bp1devexample01",
+			Payload: map[string]any{"comment": "<b>ok</b>"}, At: t0.Add(3 * time.Minute)},
 	}
-}()
-
-func (f *fakeAudit) Search(_ context.Context, q web.AuditQuery) (web.AuditPage, error) {
-	f.mu.Lock()
-	f.last = q
-	f.mu.Unlock()
-	var match []audit.Event
-	for _, e := range fakeEvents {
-		if (q.Actor == "" || e.Actor == q.Actor) && (q.Kind == "" || e.Kind == q.Kind) &&
-			(q.ErrorCode == "" || e.ErrorCode == q.ErrorCode) && (q.AlibabaRequestID == "" || e.AlibabaRequestID == q.AlibabaRequestID) &&
-			(q.DBInstanceID == "" || e.DBInstanceID == q.DBInstanceID) && (q.From.IsZero() || !e.OccurredAt.Before(q.From)) &&
-			(q.To.IsZero() || e.OccurredAt.Before(q.To)) {
-			match = append(match, e)
-		}
+	for i := 0; i < n; i++ {
+		recs = append(recs, audit.Record{Kind: "token.created", Actor: "cli", Payload: map[string]any{"n": i}, At: t0.Add(-time.Duration(i+1) * time.Minute)})
 	}
-	start := 0
-	if q.Cursor != "" {
-		n, err := strconv.Atoi(q.Cursor)
-		if err != nil {
-			return web.AuditPage{}, request.Invalid("cursor", "bad")
-		}
-		start = n
+	err := store.InTx(ctx, e.pool, func(tx pgx.Tx) error { return audit.Append(ctx, tx, recs...) })
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	size := min(q.Limit, 2)
-	end := min(start+size, len(match))
-	pg := web.AuditPage{Events: match[start:end]}
-	if end < len(match) {
-		pg.NextCursor = strconv.Itoa(end)
+	if _, err := audit.Seal(ctx, e.pool, 10000); err != nil {
+		e.t.Fatal(err)
 	}
-	return pg, nil
-}
-
-func (f *fakeAudit) lastQuery() web.AuditQuery {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.last
-}
-
-func (f *fakeAudit) Integrity(context.Context) (audit.Report, error) {
-	return audit.Report{Checked: 5, HeadSeq: 5, HeadHash: []byte{0xab, 0xcd}}, nil
 }
 
 // fakeAttempts reports one throttled attempt for every request.

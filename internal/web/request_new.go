@@ -86,9 +86,8 @@ func (s *Server) renderNewRequest(c echo.Context, status int, d newRequestData) 
 func (s *Server) newRequestSubmit(c echo.Context) error {
 	f := readRequestForm(c)
 	if c.FormValue("lookup") != "" {
-		d := newRequestData{Form: f, Lookup: s.lookup(c, &f)}
-		d.Form = f
-		return s.renderNewRequest(c, http.StatusOK, d)
+		res := s.lookup(c, &f)
+		return s.renderNewRequest(c, http.StatusOK, newRequestData{Form: f, Lookup: res})
 	}
 	r, err := s.d.Service.Create(c.Request().Context(), pageActor(c, userOf(c)), f.spec(), f.BreakGlass)
 	var ve *request.ValidationError
@@ -113,9 +112,11 @@ func (s *Server) lookup(c echo.Context, f *requestForm) lookupResult {
 		res.Error = "Instance lookup is not configured on this server; type the connection string."
 		return res
 	}
-	spec := request.Spec{RegionID: f.RegionID, DBInstanceID: f.DBInstanceID, ConnectionString: "example.com", NetworkType: "0", Justification: "-"}
-	if err := spec.Normalize().Validate(); err != nil {
-		res.Error = "Fill in a valid region and instance id first: " + err.Error()
+	// Validate checks the region and the instance id first: an error on
+	// any later field means those two are fine.
+	var ve *request.ValidationError
+	if err := f.spec().Normalize().Validate(); errors.As(err, &ve) && (ve.Field == "region_id" || ve.Field == "db_instance_id") {
+		res.Error = "Fill in a valid region and instance id first: " + ve.Error()
 		return res
 	}
 	info, err := s.b.Instances.NetInfo(c.Request().Context(), f.RegionID, f.DBInstanceID)

@@ -5,13 +5,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/auth"
 )
 
 // mountPages adds the browser routes. Who may use each (checked on the
 // server, whatever the page shows):
 //
-//	GET  /                          anyone signed in (anonymous: to /signin)
+//	GET  /                          anyone signed in, even without a role (anonymous: to /signin)
 //	GET  /signin                    public
 //	POST /signin/dev                public, only when the dev sign-in is on
 //	GET  /auth/login, /auth/callback public, only when OIDC is configured
@@ -19,7 +20,7 @@ import (
 //	GET  /requests/new, POST same   requester
 //	GET  /requests                  requester (their own requests)
 //	GET  /requests/:id (+ status.json, activity)
-//	                                its requester, approver, auditor
+//	                                its requester, approvers, auditors
 //	POST /requests/:id/vote         approver, never the request's requester
 //	POST /requests/:id/cancel       requester, of their own pending request
 //	GET  /inbox                     approver
@@ -45,7 +46,7 @@ func (s *Server) mountPages(b *Browser) error {
 	with := func(extra ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
 		return append(base[:len(base):len(base)], extra...)
 	}
-	signedIn := s.require()
+	anyRole := s.require()
 	requester, approver, auditor := s.require(auth.RoleRequester), s.require(auth.RoleApprover), s.require(auth.RoleAuditor)
 
 	e.GET("/", s.home, with(signedIn)...)
@@ -58,16 +59,16 @@ func (s *Server) mountPages(b *Browser) error {
 	e.GET("/requests/new", s.newRequestForm, with(requester)...)
 	e.POST("/requests/new", s.newRequestSubmit, with(requester)...)
 	e.GET("/requests", s.myRequests, with(requester)...)
-	e.GET("/requests/:id", s.showRequest, with(signedIn)...)
-	e.GET("/requests/:id/status.json", s.requestStatus, with(signedIn)...)
-	e.GET("/requests/:id/activity", s.requestActivity, with(signedIn)...)
+	e.GET("/requests/:id", s.showRequest, with(anyRole)...)
+	e.GET("/requests/:id/status.json", s.requestStatus, with(anyRole)...)
+	e.GET("/requests/:id/activity", s.requestActivity, with(anyRole)...)
 	e.POST("/requests/:id/vote", s.decide, with(approver)...)
 	e.POST("/requests/:id/cancel", s.cancel, with(requester)...)
 
 	e.GET("/inbox", s.inbox, with(approver)...)
 	e.GET("/audit", s.auditSearch, with(auditor)...)
-	e.GET("/audit/export.csv", s.auditExportCSV, with(auditor)...)
-	e.GET("/audit/export.jsonl", s.auditExportJSONL, with(auditor)...)
-	e.GET("/policy/simulate", s.simulate, with(signedIn)...)
+	e.GET("/audit/export.csv", s.auditExport(audit.FormatCSV, "text/csv; charset=utf-8"), with(auditor)...)
+	e.GET("/audit/export.jsonl", s.auditExport(audit.FormatJSONL, "application/x-ndjson"), with(auditor)...)
+	e.GET("/policy/simulate", s.simulate, with(anyRole)...)
 	return nil
 }

@@ -91,7 +91,7 @@ func TestOIDCCustomGroupsClaimAndNoRole(t *testing.T) {
 	m.QueueUser(&mockoidc.MockUser{Subject: "nobody", Email: "visitors"})
 	c := env.followClient()
 	_, body = c.get("/auth/login")
-	if !strings.Contains(body, "grant no rdsgate role") {
+	if !strings.Contains(body, "grant no rdsgate role") || !strings.Contains(body, "No role yet") {
 		t.Errorf("a user without a role is not told:\n%s", excerpt(body))
 	}
 	if st, _ := c.get("/policy/simulate"); st != http.StatusForbidden {

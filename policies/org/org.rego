@@ -5,29 +5,36 @@
 #   data.org (the compiled org.json): which environment an instance belongs
 #   to, who must approve, change freezes and break glass, and the hygiene of
 #   the request itself (justification, ticket, pending requests).
+#
+#   The compiler has worked out each environment's approval paths (the usual
+#   one and the break-glass one: requirements, number of approvals and a
+#   summary), and split the name patterns without wildcards into a lookup.
 package rdsgate.org
-
-instance := input.request.db_instance_id
 
 # now_ns is the request's time; without a valid time every freeze would be
 # skipped, so `deny` refuses such a request instead.
 now_ns := time.parse_rfc3339_ns(input.context.current_time)
 
-# environment: an instance's tag first, then the first matching name
-# pattern, then the default (production in the examples: fail safe).
+# environment: the instance's tag first, then its name (exact names, then
+# the patterns in order), then the default (production in the examples:
+# fail safe).
 environment := env if {
-	env := data.org.instance_tags[instance][data.org.environment_tag]
+	env := data.org.instance_tags[input.request.db_instance_id][data.org.environment_tag]
+} else := env if {
+	env := data.org.environment_names[input.request.db_instance_id]
 } else := env if {
 	env := pattern_matches[0].environment
 } else := data.org.default_environment
 
 pattern_matches := [rule |
 	some rule in data.org.environment_patterns
-	glob.match(rule.pattern, null, instance)
+	glob.match(rule.pattern, null, input.request.db_instance_id)
 ]
 
-environment_source := sprintf("tag %s=%s", [data.org.environment_tag, environment]) if {
-	data.org.instance_tags[instance][data.org.environment_tag]
+environment_source := sprintf("tag %s", [data.org.environment_tag]) if {
+	data.org.instance_tags[input.request.db_instance_id][data.org.environment_tag]
+} else := "its name" if {
+	data.org.environment_names[input.request.db_instance_id]
 } else := sprintf("name pattern %s", [pattern_matches[0].pattern]) if {
 	pattern_matches[0]
 } else := "the default for unknown instances"
@@ -48,38 +55,20 @@ freeze_applies(f) if environment in f.environments
 
 break_glass if {
 	input.request.break_glass == true
-	count(freezes) > 0
+	freezes[0]
 }
 
-# requirements are the AND-composed approver requirements: the
-# environment's, plus the break-glass approvers during a freeze.
-requirements := merge(array.concat(rules.approvers, data.org.break_glass.approvers)) if {
+# approval is the path this request takes: the break-glass one during a
+# freeze, the usual one otherwise.
+approval := rules.break_glass if {
 	break_glass
-} else := rules.approvers if {
+} else := rules if {
 	rules
-} else := []
+} else := {"approvers": [], "required_approvals": 0, "summary": "no particular group"}
 
-required_approvals := max([object.get(rules, "required_approvals", 0), sum([r.count | some r in requirements])])
+requirements := approval.approvers
 
-# merge adds up the counts of requirements naming the same group, keeping the
-# order in which groups first appear.
-merge(reqs) := [{"group": g, "count": sum([r.count | some r in reqs; r.group == g])} |
-	some i, r in reqs
-	g := r.group
-	not seen_before(reqs, i, g)
-]
-
-seen_before(reqs, i, g) if {
-	some j, r in reqs
-	j < i
-	r.group == g
-}
-
-justification := trim_space(object.get(input.request, "justification", ""))
-
-ticket := object.get(input.request, "ticket", "")
-
-pending := object.get(input, "pending_requests", 0)
+required_approvals := approval.required_approvals
 
 # deny holds the org rules this request breaks, one sentence each.
 deny contains "org: the request has no valid current_time (RFC 3339), so change freezes cannot be checked" if {
@@ -96,31 +85,29 @@ deny contains sprintf("org: change freeze %q (%s to %s) is in effect for %s; onl
 }
 
 deny contains sprintf("org: justification shorter than %d characters", [data.org.justification_min_length]) if {
-	count(justification) < data.org.justification_min_length
+	count(trim_space(object.get(input.request, "justification", ""))) < data.org.justification_min_length
 }
 
 deny contains sprintf("org: ticket %q does not match the required pattern %s", [ticket, data.org.ticket_pattern]) if {
 	data.org.ticket_pattern != ""
+	ticket := object.get(input.request, "ticket", "")
 	not regex.match(data.org.ticket_pattern, ticket)
 }
 
 deny contains sprintf("org: %s already has %d pending requests (limit %d)", [input.principal.subject, pending, data.org.max_pending_requests]) if {
 	data.org.max_pending_requests > 0
+	pending := object.get(input, "pending_requests", 0)
 	pending >= data.org.max_pending_requests
 }
 
 # notes explain an allowed request's approval path.
-notes := array.concat(
-	[
-		sprintf("org: %s is in environment %s (%s)", [instance, environment, environment_source]),
-		sprintf("org: %s needs %d approval(s): %s", [environment, required_approvals, describe(requirements)]),
-	],
-	[sprintf("org: break glass during change freeze %q adds %s", [f.reason, describe(data.org.break_glass.approvers)]) |
-		break_glass
-		some f in freezes
-	],
-)
-
-describe(reqs) := "any approver" if {
-	count(reqs) == 0
-} else := concat(" and ", [sprintf("%d from %s", [r.count, r.group]) | some r in reqs])
+notes := [
+	sprintf("org: %s is in environment %s (by %s)", [input.request.db_instance_id, environment, environment_source]),
+	sprintf("org: %s needs %d approval(s): %s", [environment, required_approvals, approval.summary]),
+	sprintf("org: break glass during change freeze %q adds %s", [freezes[0].reason, data.org.break_glass.summary]),
+] if {
+	break_glass
+} else := [
+	sprintf("org: %s is in environment %s (by %s)", [input.request.db_instance_id, environment, environment_source]),
+	sprintf("org: %s needs %d approval(s): %s", [environment, required_approvals, approval.summary]),
+]

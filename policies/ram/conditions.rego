@@ -55,38 +55,39 @@ conditions_hold(st) if {
 }
 
 condition_holds(c) if {
-	value := context_values[c.key]
+	value := context_value(c.key)
 	value_matches(c.op, c, value)
 }
 
 condition_holds(c) if {
 	negated_operators[c.op]
 	known_key(c.key)
-	not context_values[c.key]
+	not context_value(c.key)
 }
 
-# context_values are the request's values of the condition keys, as strings:
-# the global keys from input.context and rds:ResourceTag/<key> from the
-# instance's tags. An absent value has no key.
-context_values := object.union(
-	{key: value |
-		some key, value in {
-			"acs:sourceip": object.get(input.context, "source_ip", ""),
-			"acs:currenttime": object.get(input.context, "current_time", ""),
-			"acs:securetransport": bool_string(object.get(input.context, "secure_transport", false)),
-			"acs:mfapresent": bool_string(object.get(input.context, "mfa_present", false)),
-		}
-		value != ""
-	},
-	{concat("", [tag_key_prefix, key]): value |
-		some key, value in data.ram.resource_tags[input.request.db_instance_id]
-	},
-)
+# context_value is the request's value of a condition key, as a string: the
+# global keys come from input.context, rds:ResourceTag/<key> from the
+# instance's tags. It is undefined for a value the request does not have.
+context_value("acs:sourceip") := input.context.source_ip if input.context.source_ip != ""
 
-bool_string(b) := "true" if b == true
+context_value("acs:currenttime") := input.context.current_time
 
-bool_string(b) := "false" if b != true
+context_value("acs:securetransport") := "true" if {
+	input.context.secure_transport == true
+} else := "false"
 
+context_value("acs:mfapresent") := "true" if {
+	input.context.mfa_present == true
+} else := "false"
+
+context_value(key) := data.ram.resource_tags[input.request.db_instance_id][substring(key, count(tag_key_prefix), -1)] if {
+	startswith(key, tag_key_prefix)
+}
+
+# value_matches applies operator op of condition c to the request's value.
+# The compiler has parsed the condition's values once: c.numbers, c.dates
+# (nanoseconds since the epoch) and c.cidrs hold those that parse as
+# numbers, ISO 8601 times and IP addresses or networks.
 value_matches("StringEquals", c, value) if value in c.values
 
 value_matches("StringNotEquals", c, value) if not value in c.values
@@ -101,41 +102,39 @@ value_matches("StringNotLike", c, value) if not like(c.globs, value)
 
 value_matches("Bool", c, value) if equals_ignore_case(c.values, value)
 
-value_matches("IpAddress", c, value) if ip_in(c.values, value)
+value_matches("IpAddress", c, value) if ip_in(c.cidrs, value)
 
-value_matches("NotIpAddress", c, value) if not ip_in(c.values, value)
+value_matches("NotIpAddress", c, value) if not ip_in(c.cidrs, value)
 
-value_matches(op, c, value) if {
-	startswith(op, "Numeric")
-	comparison := trim_prefix(op, "Numeric")
-	comparison != "NotEquals"
-	n := to_number(value)
-	some v in c.values
-	compare(comparison, n, to_number(v))
-}
+value_matches("NumericEquals", c, value) if to_number(value) in c.numbers
 
 value_matches("NumericNotEquals", c, value) if {
 	n := to_number(value)
-	every v in c.values {
-		to_number(v) != n
-	}
+	not n in c.numbers
 }
 
-value_matches(op, c, value) if {
-	startswith(op, "Date")
-	comparison := trim_prefix(op, "Date")
-	comparison != "NotEquals"
-	t := date_ns(value)
-	some v in c.values
-	compare(comparison, t, date_ns(v))
-}
+value_matches("NumericLessThan", c, value) if to_number(value) < max(c.numbers)
+
+value_matches("NumericLessThanEquals", c, value) if to_number(value) <= max(c.numbers)
+
+value_matches("NumericGreaterThan", c, value) if to_number(value) > min(c.numbers)
+
+value_matches("NumericGreaterThanEquals", c, value) if to_number(value) >= min(c.numbers)
+
+value_matches("DateEquals", c, value) if date_ns(value) in c.dates
 
 value_matches("DateNotEquals", c, value) if {
 	t := date_ns(value)
-	every v in c.values {
-		date_ns(v) != t
-	}
+	not t in c.dates
 }
+
+value_matches("DateLessThan", c, value) if date_ns(value) < max(c.dates)
+
+value_matches("DateLessThanEquals", c, value) if date_ns(value) <= max(c.dates)
+
+value_matches("DateGreaterThan", c, value) if date_ns(value) > min(c.dates)
+
+value_matches("DateGreaterThanEquals", c, value) if date_ns(value) >= min(c.dates)
 
 equals_ignore_case(values, value) if {
 	some v in values
@@ -147,35 +146,10 @@ like(globs, value) if {
 	glob.match(pattern, null, value)
 }
 
-ip_in(values, ip) if {
-	some v in values
-	net.cidr_contains(cidr(v), ip)
+ip_in(cidrs, ip) if {
+	some cidr in cidrs
+	net.cidr_contains(cidr, ip)
 }
 
-# cidr turns a single address into a one-address network.
-cidr(v) := v if contains(v, "/")
-
-cidr(v) := concat("", [v, "/32"]) if {
-	not contains(v, "/")
-	not contains(v, ":")
-}
-
-cidr(v) := concat("", [v, "/128"]) if {
-	not contains(v, "/")
-	contains(v, ":")
-}
-
-# date_ns reads an ISO 8601 time (RFC 3339) or a plain date (UTC midnight).
-date_ns(s) := time.parse_rfc3339_ns(s) if contains(s, "T")
-
-date_ns(s) := time.parse_ns("2006-01-02", s) if not contains(s, "T")
-
-compare("Equals", a, b) if a == b
-
-compare("LessThan", a, b) if a < b
-
-compare("LessThanEquals", a, b) if a <= b
-
-compare("GreaterThan", a, b) if a > b
-
-compare("GreaterThanEquals", a, b) if a >= b
+# date_ns reads the request's time, RFC 3339.
+date_ns(s) := time.parse_rfc3339_ns(s)

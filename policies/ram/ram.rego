@@ -10,10 +10,11 @@
 #   compiler has resolved each user's policies (its own, then its groups'),
 #   turned single values into lists, lower-cased actions, escaped resource
 #   patterns for glob.match, and indexed each user's statements by the exact
-#   actions they list; statements that name actions only by wildcard or by
-#   NotAction are kept apart, in `wildcard`. It drops statements that cannot
-#   match the action decided here. So this package looks the user up by key
-#   and reads only that user's statements about this action.
+#   actions they list (by_action); statements that name the action only by a
+#   wildcard (by_glob) or by NotAction (not_action) are kept apart. It drops
+#   statements that cannot match the action decided here. So this package
+#   looks the user up by key and reads only that user's statements about
+#   this action.
 package rdsgate.ram
 
 # action is the RAM action rdsgate asks about, lower-cased because RAM matches
@@ -32,35 +33,37 @@ resource := concat("", [
 user := data.ram.users[input.principal.subject]
 
 # candidates are the user's statements whose action and resource match:
-# those listing the action exactly, then those matching it by wildcard or
-# NotAction, each in policy order. Their conditions decide.
+# those listing the action exactly, then those matching it by a wildcard,
+# then those not excluding it by NotAction, each in policy order. Their
+# conditions decide. (A statement may appear twice when several of its
+# patterns match; only the first candidate of each effect is reported.)
 candidates := array.concat(
+	array.concat(
+		[st |
+			some st in user.by_action[action]
+			some pattern in st.resources
+			glob.match(pattern, null, resource)
+		],
+		[st |
+			some st in user.by_glob
+			some action_pattern in st.action_globs
+			glob.match(action_pattern, null, action)
+			some pattern in st.resources
+			glob.match(pattern, null, resource)
+		],
+	),
 	[st |
-		some st in user.by_action[action]
-		some pattern in st.resources
-		glob.match(pattern, null, resource)
-	],
-	[st |
-		some st in user.wildcard
-		action_matches(st)
+		some st in user.not_action
+		not listed(st)
 		some pattern in st.resources
 		glob.match(pattern, null, resource)
 	],
 )
 
-action_matches(st) if {
-	not st.not_action
-	action_listed(st)
-}
+# listed reports whether a NotAction statement names the action.
+listed(st) if st.actions[action]
 
-action_matches(st) if {
-	st.not_action
-	not action_listed(st)
-}
-
-action_listed(st) if st.actions[action]
-
-action_listed(st) if {
+listed(st) if {
 	some pattern in st.action_globs
 	glob.match(pattern, null, action)
 }

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// localPostgres is the server `make run` tries before starting its own.
+const localPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// privatePort is where the private cluster under ./.data listens.
+const privatePort = 54329
+
+// runDev is `make run`: PostgreSQL from DATABASE_URL, else the local server
+// on 127.0.0.1:5432, else a private cluster under ./.data; then serve, with
+// the simulator and the dev users when no cloud credentials are set.
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	serveFlags(fs, &c)
+	dataDir := fs.String("data", ".data", "where the private PostgreSQL cluster and dev keys live")
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	if c.DatabaseURL == "" {
+		url, err := findOrStartPostgres(ctx, *dataDir, stdout)
+		if err != nil {
+			return err
+		}
+		c.DatabaseURL = url
+	}
+	fmt.Fprintf(stdout, "database: %s\n", redactURL(c.DatabaseURL))
+	return serve(ctx, c, stdout, stderr, func(base string) {
+		self := os.Args[0]
+		if abs, err := filepath.Abs(self); err == nil {
+			self = abs
+		}
+		fmt.Fprintf(stdout, `
+rdsgate is running: %s
+
+Get an API token (shown once) and file a request:
+  DATABASE_URL='%s' %s token create --subject alice --groups developers
+  curl -H "Authorization: Bearer $TOKEN" %s/api/v1/requests
+
+Stop with Ctrl-C.
+`, base, c.DatabaseURL, self, base)
+	})
+}
+
+// findOrStartPostgres returns a URL of a database named rdsgate.
+func findOrStartPostgres(ctx context.Context, dataDir string, stdout io.Writer) (string, error) {
+	if url, err := ensureDatabase(ctx, localPostgres); err == nil {
+		fmt.Fprintln(stdout, "using the PostgreSQL server on 127.0.0.1:5432")
+		return url, nil
+	}
+	bin, err := findPostgresBin()
+	if err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", err
+	}
+	cluster := filepath.Join(abs, "pg")
+	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", privatePort)
+	if u, err := ensureDatabase(ctx, url); err == nil {
+		fmt.Fprintf(stdout, "using the private PostgreSQL cluster in %s\n", cluster)
+		return u, nil
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", err
+	}
+	// PostgreSQL refuses to run as root; run it as the postgres user then.
+	var asUser []string
+	if os.Geteuid() == 0 {
+		if _, err := user.Lookup("postgres"); err != nil {
+			return "", errors.New("running as root and there is no postgres user to run a private PostgreSQL cluster as; set DATABASE_URL")
+		}
+		asUser = []string{"runuser", "-u", "postgres", "--"}
+		_ = exec.Command("chown", "postgres", abs).Run()
+	}
+	runPG := func(name string, args ...string) error {
+		argv := append(append(asUser[:len(asUser):len(asUser)], filepath.Join(bin, name)), args...)
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %w\n%s", name, err, out)
+		}
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(cluster, "PG_VERSION")); err != nil {
+		fmt.Fprintf(stdout, "initialising a private PostgreSQL cluster in %s\n", cluster)
+		if err := runPG("initdb", "-D", cluster, "-U", "postgres", "--auth=trust", "-E", "UTF8"); err != nil {
+			return "", err
+		}
+	}
+	fmt.Fprintf(stdout, "starting it on 127.0.0.1:%d\n", privatePort)
+	if err := runPG("pg_ctl", "-D", cluster, "-l", filepath.Join(cluster, "server.log"), "-w", "-o",
+		"-h 127.0.0.1 -p "+strconv.Itoa(privatePort)+" -k "+cluster, "start"); err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		u, err := ensureDatabase(ctx, url)
+		if err == nil {
+			return u, nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("private PostgreSQL did not answer: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// ensureDatabase connects to the server of admin, creates database rdsgate
+// if missing, and returns its URL.
+func ensureDatabase(ctx context.Context, admin string) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, admin)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(cctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'rdsgate')`).Scan(&exists); err != nil {
+		return "", err
+	}
+	if !exists {
+		if _, err := conn.Exec(cctx, `CREATE DATABASE rdsgate`); err != nil {
+			return "", err
+		}
+	}
+	return strings.Replace(admin, "/postgres?", "/rdsgate?", 1), nil
+}
+
+// findPostgresBin finds a directory with initdb and pg_ctl.
+func findPostgresBin() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(matches) > 0 {
+		return filepath.Dir(matches[len(matches)-1]), nil
+	}
+	return "", errors.New("no PostgreSQL found: nothing answers on 127.0.0.1:5432 and initdb is not installed; " +
+		"install PostgreSQL (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql) or set DATABASE_URL")
+}

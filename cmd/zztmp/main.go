@@ -1,0 +1,88 @@
+// Command rdsgate is the approval gateway for Alibaba Cloud RDS
+// ReleaseInstanceConnection: one binary whose subcommands serve the API and
+// pages, migrate the database, mint API tokens, run the RDS simulator and
+// verify the audit trail. Run `rdsgate help` for the list.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `rdsgate — policy-guarded approvals for RDS ReleaseInstanceConnection
+
+Usage: rdsgate <command> [flags]
+
+Commands:
+  serve                 run the API, pages, executor and audit sealer
+  migrate               apply database migrations (idempotent)
+  dev                   one-command local run: find or start PostgreSQL, simulator, dev users, serve
+  token create          mint an API token: --subject NAME --groups g1,g2
+  audit verify          verify the audit trail, online or from an export (--file)
+  audit export          export the audit trail with its signed checkpoints (JSON Lines or CSV)
+  audit checkpoint      seal pending events and sign the chain head now
+  audit generate        append realistic audit events (benchmarks)
+  policy eval           evaluate the policy for an input file: --input FILE
+  sim                   run the local RDS API simulator
+  help                  this text
+
+Configuration comes from flags and environment variables; see README.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	var ee exitError
+	switch {
+	case errors.As(err, &ee):
+		os.Exit(int(ee))
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "rdsgate:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError ends the process with that code after the command has already
+// said why.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError(2)
+	}
+	cmd, rest := args[0], args[1:]
+	sub := ""
+	if len(rest) > 0 {
+		sub = rest[0]
+	}
+	switch {
+	case cmd == "serve":
+		return runServe(ctx, rest, stdout, stderr)
+	case cmd == "migrate":
+		return runMigrate(ctx, rest, stdout, stderr)
+	case cmd == "dev":
+		return runDev(ctx, rest, stdout, stderr)
+	case cmd == "token" && sub == "create":
+		return runTokenCreate(ctx, rest[1:], stdout, stderr)
+	case cmd == "audit":
+		return runAudit(ctx, rest, stdout, stderr)
+	case cmd == "policy" && sub == "eval":
+		return runPolicyEval(ctx, rest[1:], stdout, stderr)
+	case cmd == "sim":
+		return runSim(ctx, rest, stdout)
+	case cmd == "help" || cmd == "-h" || cmd == "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "rdsgate: unknown command %q\n\n%s", args, usage)
+	return exitError(2)
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rdsgate/rdsgate/internal/rdssim"
+)
+
+// Development defaults of the simulator: not secrets, they only open the
+// local simulator.
+const (
+	simDefaultAccessKeyID     = "LTAIsimdev00000000000000"
+	simDefaultAccessKeySecret = "sim-dev-secret"
+	simDefaultAccountID       = "1234567890123456"
+	simDefaultStateFile       = "internal/rdssim/testdata/instances.json"
+)
+
+// runSim runs the local RDS API simulator until ctx is done.
+func runSim(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	addr := fs.String("addr", "127.0.0.1:9090", "listen address; loopback only")
+	state := fs.String("state", "", "instances state file, JSON {\"instances\":[...]} (default: the embedded example, "+simDefaultStateFile+")")
+	akID := fs.String("access-key-id", envOr("RDSGATE_SIM_ACCESS_KEY_ID", simDefaultAccessKeyID), "AccessKey ID the simulator accepts (env RDSGATE_SIM_ACCESS_KEY_ID)")
+	akSecret := fs.String("access-key-secret", envOr("RDSGATE_SIM_ACCESS_KEY_SECRET", simDefaultAccessKeySecret), "AccessKey secret the simulator accepts (env RDSGATE_SIM_ACCESS_KEY_SECRET)")
+	accountID := fs.String("account-id", envOr("RDSGATE_ACCOUNT_ID", simDefaultAccountID), "account id of that key (env RDSGATE_ACCOUNT_ID)")
+	rate := fs.Int("rate", rdssim.DefaultRatePerSecond, "calls per second allowed per account and action")
+	faults := fs.String("faults", "", "fault rule file, a JSON array of {instance, action, code, delay_ms, drop_after_release, times}")
+	anyAddr := fs.Bool("allow-non-loopback", false, "allow a non-loopback --addr (containers only: the /_sim/ admin API still answers loopback clients only)")
+	logLevel := fs.String("log-level", envOr("RDSGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env RDSGATE_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return exitError(2)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("sim: unexpected arguments %q", fs.Args())
+	}
+	if !*anyAddr {
+		if err := simCheckLoopback(*addr); err != nil {
+			return err
+		}
+	}
+
+	instances, err := rdssim.ExampleInstances()
+	if *state != "" {
+		instances, err = rdssim.LoadInstances(*state)
+	}
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	logger := newLogger(stdout, *logLevel)
+	sim, err := rdssim.New(rdssim.Config{
+		Accounts:      []rdssim.Account{{AccessKeyID: *akID, AccessKeySecret: *akSecret, AccountID: *accountID}},
+		Instances:     instances,
+		RatePerSecond: *rate,
+		Logger:        logger,
+	})
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	if *faults != "" {
+		rules, err := rdssim.LoadFaults(*faults)
+		if err != nil {
+			return fmt.Errorf("sim: %w", err)
+		}
+		for _, f := range rules {
+			if err := sim.AddFault(f); err != nil {
+				return fmt.Errorf("sim: %w", err)
+			}
+		}
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("sim: listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           sim,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Requests inherit ctx, so injected delays end at shutdown.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	fmt.Fprintf(stdout, "rdssim listening on http://%s\n", ln.Addr())
+	logger.Info("rdssim ready",
+		"instances", len(instances), "state", *state, "faults", len(sim.Faults()),
+		"account_id", *accountID, "access_key_id", simMaskID(*akID), "rate_per_second", *rate)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("sim: serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("sim: shutdown: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("sim: serve: %w", err)
+	}
+	return nil
+}
+
+// simCheckLoopback refuses listen addresses other than loopback: the
+// simulator's /_sim/ API is unauthenticated.
+func simCheckLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("sim: --addr %q: %w", addr, err)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("sim: --addr %q: only loopback addresses (127.0.0.1, ::1, localhost) are allowed", addr)
+}
+
+// simMaskID shortens an AccessKey ID for logs.
+func simMaskID(id string) string {
+	if len(id) <= 8 {
+		return "****"
+	}
+	return id[:4] + "****" + id[len(id)-2:]
+}
