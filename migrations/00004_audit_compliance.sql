@@ -37,21 +37,28 @@ CREATE TRIGGER audit_checkpoints_no_truncate
 
 -- Search: one index per filter, each ending in (occurred_at, id), the
 -- keyset order of audit.Search (newest first), so a filter, a time range
--- and a cursor are one index range scan. Optional columns are partial.
-CREATE INDEX audit_events_time_idx     ON audit_events (occurred_at, id);
-CREATE INDEX audit_events_actor_idx    ON audit_events (actor, occurred_at, id);
-CREATE INDEX audit_events_kind_idx     ON audit_events (kind, occurred_at, id);
+-- and a cursor are one index range scan. They are partial on sealed events:
+-- an append then maintains only the primary key and the small index of
+-- unsealed events, and the sealer's update (which writes a new row version
+-- and its index entries anyway) indexes the event once. Search reads the
+-- few unsealed events through audit_events_unsealed_idx.
+CREATE INDEX audit_events_time_idx     ON audit_events (occurred_at, id) WHERE seq IS NOT NULL;
+CREATE INDEX audit_events_actor_idx    ON audit_events (actor, occurred_at, id) WHERE seq IS NOT NULL;
+CREATE INDEX audit_events_kind_idx     ON audit_events (kind, occurred_at, id) WHERE seq IS NOT NULL;
 CREATE INDEX audit_events_instance_idx ON audit_events (db_instance_id, occurred_at, id)
-    WHERE db_instance_id IS NOT NULL;
+    WHERE seq IS NOT NULL AND db_instance_id IS NOT NULL;
 CREATE INDEX audit_events_error_idx    ON audit_events (error_code, occurred_at, id)
-    WHERE error_code IS NOT NULL;
+    WHERE seq IS NOT NULL AND error_code IS NOT NULL;
 CREATE INDEX audit_events_alibaba_idx  ON audit_events (alibaba_request_id, occurred_at, id)
-    WHERE alibaba_request_id IS NOT NULL;
+    WHERE seq IS NOT NULL AND alibaba_request_id IS NOT NULL;
 -- Serves the request_id filter and the per-request timeline; supersedes
 -- the (request_id, id) index of 00002.
 CREATE INDEX audit_events_request_time_idx ON audit_events (request_id, occurred_at, id)
-    WHERE request_id IS NOT NULL;
+    WHERE seq IS NOT NULL AND request_id IS NOT NULL;
 DROP INDEX audit_events_request_idx;
+-- seq stays unique, without an index entry for every unsealed row.
+CREATE UNIQUE INDEX audit_events_seq_idx ON audit_events (seq) WHERE seq IS NOT NULL;
+ALTER TABLE audit_events DROP CONSTRAINT audit_events_seq_key;
 
 -- Roles. They are cluster-wide and several databases (tests, staging) may
 -- migrate at once, so each is created only if missing, and a concurrent
@@ -124,6 +131,8 @@ REVOKE ALL ON ALL TABLES IN SCHEMA public FROM rdsgate_service;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM rdsgate_service;
 REVOKE ALL ON SCHEMA public FROM rdsgate_service;
 ALTER TABLE audit_events OWNER TO CURRENT_USER;
+ALTER TABLE audit_events ADD CONSTRAINT audit_events_seq_key UNIQUE (seq);
+DROP INDEX audit_events_seq_idx;
 CREATE INDEX audit_events_request_idx ON audit_events (request_id, id) WHERE request_id IS NOT NULL;
 DROP INDEX audit_events_request_time_idx;
 DROP INDEX audit_events_alibaba_idx;

@@ -55,8 +55,13 @@ deny contains "approval: every approver requirement is already met" if {
 	not surplus
 }
 
+# still_open: some requirement, or the environment's total, needs approvals.
+still_open if count(open) > 0
+
+still_open if surplus
+
 deny contains sprintf("approval: %s is in none of the approver groups (%s)", [subject, concat(", ", requirement_groups)]) if {
-	count(open) > 0
+	still_open
 	count({g | some g in requirement_groups} & groups) == 0
 }
 

@@ -53,7 +53,8 @@ func (e *FilterError) Error() string { return e.Field + ": " + e.Message }
 // Search returns one page of the events matching f, sealed or not, newest
 // first by (occurred_at, id), with keyset pagination on that pair: every
 // filter has an index ending in (occurred_at, id) (migration 00004), so a
-// page costs one index range scan however deep it is.
+// page costs one index range scan however deep it is, plus a look at the
+// events not sealed yet.
 func Search(ctx context.Context, db Querier, f Filter) (Page, error) {
 	limit := f.Limit
 	switch {
@@ -103,11 +104,15 @@ func Search(ctx context.Context, db Querier, f Filter) (Page, error) {
 		}
 		where = append(where, "(occurred_at, id) < ("+arg(at)+", "+arg(id)+")")
 	}
-	sql := `SELECT ` + selectColumns + ` FROM audit_events`
-	if len(where) > 0 {
-		sql += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	sql += ` ORDER BY occurred_at DESC, id DESC LIMIT ` + arg(limit+1)
+	// Sealed events through the partial indexes, unsealed ones (a sealer's
+	// interval worth) through theirs; each branch is ordered and limited.
+	cond := strings.Join(append(where, "seq IS NOT NULL"), " AND ")
+	condUnsealed := strings.Join(append(where, "seq IS NULL"), " AND ")
+	lim := arg(limit + 1)
+	sql := `(SELECT ` + selectColumns + ` FROM audit_events WHERE ` + cond + ` ORDER BY occurred_at DESC, id DESC LIMIT ` + lim + `)
+UNION ALL
+(SELECT ` + selectColumns + ` FROM audit_events WHERE ` + condUnsealed + ` ORDER BY occurred_at DESC, id DESC LIMIT ` + lim + `)
+ORDER BY occurred_at DESC, id DESC LIMIT ` + lim
 	items, err := queryEvents(ctx, db, sql, args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("search audit events: %w", err)
@@ -126,8 +131,11 @@ const TimelineLimit = 1000
 
 // Timeline returns the events of one request, oldest first.
 func Timeline(ctx context.Context, db Querier, requestID uuid.UUID) ([]Event, error) {
-	evs, err := queryEvents(ctx, db, `SELECT `+selectColumns+` FROM audit_events
-WHERE request_id = $1 ORDER BY occurred_at, id LIMIT $2`, requestID, TimelineLimit)
+	evs, err := queryEvents(ctx, db, `(SELECT `+selectColumns+` FROM audit_events
+    WHERE request_id = $1 AND seq IS NOT NULL ORDER BY occurred_at, id LIMIT $2)
+UNION ALL
+(SELECT `+selectColumns+` FROM audit_events WHERE request_id = $1 AND seq IS NULL ORDER BY occurred_at, id LIMIT $2)
+ORDER BY occurred_at, id LIMIT $2`, requestID, TimelineLimit)
 	if err != nil {
 		return nil, fmt.Errorf("timeline of request %s: %w", requestID, err)
 	}

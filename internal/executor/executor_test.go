@@ -187,12 +187,18 @@ func TestRetryAfterHonoured(t *testing.T) {
 	srv := newHTTPServer(t, sim)
 	cfg := fastConfig(pool, newClient(t, srv, 2*time.Second))
 	cfg.MaxAttempts = 5
-	e := startExecutor(t, cfg)
+	e, err := executor.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sim.UpsertInstances([]rdssim.Instance{instance("rm-retryafter1"), instance("rm-retryafter2")})
+	// Both jobs wait before the executor starts, so that their slots are
+	// 102 ms apart and the second lands inside the simulator's second.
 	ids := []uuid.UUID{
 		newRequest(t, pool, e, "rm-retryafter1", request.StatusApproved, true),
 		newRequest(t, pool, e, "rm-retryafter2", request.StatusApproved, true),
 	}
+	start(t, e)
 	st := waitTerminal(t, pool, ids, 20*time.Second)
 	for _, id := range ids {
 		if st[id] != request.StatusSucceeded {

@@ -78,9 +78,14 @@ func (l *Limiter) Spacing(op string) time.Duration { return l.spacing[op] }
 // span 1 s + m·1 s, so the slack is m·1 s whatever the rate (20 ms at 2%),
 // and the tolerance 10 ms. A caller running later than that must take a new
 // slot, or it would crowd the calls of the following slots into one window.
+// It is at least a millisecond, for a margin of zero.
 func (l *Limiter) Tolerance() time.Duration {
-	return time.Duration(l.margin * float64(time.Second) / 2)
+	return max(time.Millisecond, time.Duration(l.margin*float64(time.Second)/2))
 }
+
+// maxRetakes bounds how often Await gives up a slot it reached late: a
+// process starved that often calls anyway (a throttled call is retried).
+const maxRetakes = 5
 
 // Reservation is a slot. When OK, the call may start at At (this
 // process's clock), Wait after Reserve returned. When OK is false no slot was
@@ -167,15 +172,18 @@ func (l *Limiter) Wait(ctx context.Context, op string) error {
 // process) is given up and a new one reserved, as is a reservation refused
 // for the horizon, after its wait.
 func (l *Limiter) Await(ctx context.Context, op string, r Reservation) error {
-	for {
-		if r.OK && time.Since(r.At) <= l.Tolerance() {
+	for retakes := 0; ; {
+		if r.OK && (time.Since(r.At) <= l.Tolerance() || retakes >= maxRetakes) {
 			if err := sleep(ctx, time.Until(r.At)); err != nil {
 				return err
 			}
-			if time.Since(r.At) <= l.Tolerance() {
+			if time.Since(r.At) <= l.Tolerance() || retakes >= maxRetakes {
 				return nil
 			}
-		} else if !r.OK {
+			retakes++
+		} else if r.OK {
+			retakes++
+		} else {
 			if err := sleep(ctx, r.Wait); err != nil {
 				return err
 			}

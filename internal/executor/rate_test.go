@@ -13,9 +13,10 @@ import (
 // TestRateTwoExecutors: 100 approved requests, two executors (two River
 // clients, as two replicas would run) on one database: every request
 // succeeds, no call is throttled, and the simulator never sees more than
-// 10 releases inside any one-second window.
+// 10 releases inside any one-second window. It does not run in parallel
+// with the package's other tests: arrival jitter is what the margin absorbs,
+// and a starved CPU is what makes it.
 func TestRateTwoExecutors(t *testing.T) {
-	t.Parallel()
 	b := setup(t, nil)
 	second := b.cfg
 	second.ID = "replica-2"

@@ -109,6 +109,13 @@ func startExecutor(t testing.TB, cfg executor.Config) *executor.Executor {
 	if err != nil {
 		t.Fatal(err)
 	}
+	start(t, e)
+	return e
+}
+
+// start starts e and stops it when the test ends.
+func start(t testing.TB, e *executor.Executor) {
+	t.Helper()
 	if err := e.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +126,6 @@ func startExecutor(t testing.TB, cfg executor.Config) *executor.Executor {
 			t.Errorf("stop executor: %v", err)
 		}
 	})
-	return e
 }
 
 // instance returns a simulated VPC instance with a public and a private

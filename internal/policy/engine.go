@@ -109,6 +109,9 @@ func (e *Engine) Modules() map[string][]byte { return maps.Clone(e.cur.Load().sr
 // the decision (see Decision.LogEntry). A zero in.Context.CurrentTime is the
 // current time.
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return Decision{}, fmt.Errorf("decide: %w", err)
+	}
 	rev := e.cur.Load()
 	now := e.now().UTC()
 	if in.Context.CurrentTime.IsZero() {
@@ -151,6 +154,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 // MayApprove decides whether in.Approver may vote on a request, and which
 // open requirement the vote counts toward.
 func (e *Engine) MayApprove(ctx context.Context, in ApproveInput) (ApproveDecision, error) {
+	if err := ctx.Err(); err != nil {
+		return ApproveDecision{}, fmt.Errorf("may approve: %w", err)
+	}
 	rev := e.cur.Load()
 	now := e.now().UTC()
 	cancel, stop := cancelWith(ctx)

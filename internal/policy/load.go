@@ -179,7 +179,7 @@ func compiledData(s sources) (map[string]any, ramData, error) {
 func compileModules(modules map[string][]byte) (*ast.Compiler, error) {
 	parsed := make(map[string]*ast.Module, len(modules))
 	for name, src := range modules {
-		m, err := ast.ParseModuleWithOpts(name, string(src), ast.ParserOptions{RegoVersion: ast.RegoV1})
+		m, err := ast.ParseModuleWithOpts(name, string(src), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", name, err)
 		}

@@ -73,7 +73,7 @@ func RunRegoTests(ctx context.Context, fsys fs.FS) (TestReport, error) {
 		if !bytes.Equal(formatted, src) {
 			report.Unformatted = append(report.Unformatted, p)
 		}
-		m, err := ast.ParseModuleWithOpts(p, string(src), ast.ParserOptions{RegoVersion: ast.RegoV1})
+		m, err := ast.ParseModuleWithOpts(p, string(src), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
 		if err != nil {
 			return fmt.Errorf("parse %s: %w", p, err)
 		}

@@ -24,10 +24,7 @@ import (
 type countingEnqueuer struct{ n atomic.Int64 }
 
 func (c *countingEnqueuer) EnqueueRelease(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
-	_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS test_enqueued (id uuid PRIMARY KEY)`)
-	if err == nil {
-		_, err = tx.Exec(ctx, `INSERT INTO test_enqueued VALUES ($1)`, id)
-	}
+	_, err := tx.Exec(ctx, `INSERT INTO test_enqueued VALUES ($1)`, id)
 	c.n.Add(1)
 	return err
 }
@@ -41,6 +38,9 @@ type bundle struct {
 func setup(t *testing.T) bundle {
 	t.Helper()
 	pool := testdb.New(t)
+	if _, err := pool.Exec(context.Background(), `CREATE TABLE test_enqueued (id uuid PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
 	eng, err := policy.New(context.Background(), policy.Options{})
 	if err != nil {
 		t.Fatal(err)

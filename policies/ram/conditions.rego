@@ -1,15 +1,14 @@
-# METADATA
-# title: RAM policy conditions
-# description: |
-#   The Condition block of a RAM statement: every (operator, key) pair must
-#   hold (AND); the values of one key are alternatives (OR). The compiler has
-#   lower-cased the keys, since condition keys match case-insensitively.
+# RAM policy conditions.
 #
-#   A key absent from the request makes a positive operator false and a
-#   negated operator (StringNotEquals, NotIpAddress, ...) true, as in AWS IAM;
-#   RAM's documentation does not say otherwise. An operator or key this
-#   package does not know makes the condition false, and `unsupported`
-#   reports it.
+# The Condition block of a RAM statement: every (operator, key) pair must
+# hold (AND); the values of one key are alternatives (OR). The compiler has
+# lower-cased the keys, since condition keys match case-insensitively.
+#
+# A key absent from the request makes a positive operator false and a
+# negated operator (StringNotEquals, NotIpAddress, ...) true, as in AWS IAM;
+# RAM's documentation does not say otherwise. An operator or key this
+# package does not know makes the condition false, and `unsupported`
+# reports it.
 package rdsgate.ram
 
 # operators are the condition operators RAM documents.

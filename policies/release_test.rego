@@ -1,0 +1,76 @@
+package rdsgate.release_test
+
+import data.rdsgate.release
+
+ram_data := {
+	"account_id": "111",
+	"users": {"alice": {
+		"groups": ["developers"],
+		"by_action": {"rds:releaseinstanceconnection": [
+			{"policy": "Release", "index": 1, "effect": "Allow", "resources": ["*"]},
+			{"policy": "DenyProd", "index": 1, "effect": "Deny", "resources": ["*prod*"]},
+		]},
+		"by_glob": [],
+		"not_action": [],
+	}},
+	"resource_tags": {},
+}
+
+org_data := {
+	"default_environment": "production",
+	"environment_tag": "env",
+	"instance_tags": {},
+	"environment_names": {},
+	"environment_patterns": [],
+	"environments": {"production": {
+		"approvers": [{"group": "dba", "count": 1}, {"group": "security", "count": 1}],
+		"required_approvals": 2, "summary": "1 from dba and 1 from security",
+	}},
+	"freeze_windows": [],
+	"break_glass": {"approvers": [], "summary": "no particular group"},
+	"justification_min_length": 10,
+	"ticket_pattern": "^[A-Z]+-[0-9]+$",
+	"max_pending_requests": 5,
+}
+
+req(id, justification) := {
+	"principal": {"subject": "alice", "groups": []},
+	"request": {"region_id": "cn-hangzhou", "db_instance_id": id, "justification": justification, "ticket": "OPS-1"},
+	"context": {"current_time": "2026-11-26T09:00:00Z"},
+}
+
+test_allowed_request if {
+	d := release.decision with input as req("rm-1", "long enough reason") with data.ram as ram_data with data.org as org_data
+	d == {
+		"allow": true,
+		"reasons": [
+			"RAM: allowed by policy Release statement 1",
+			"org: rm-1 is in environment production (by the default for unknown instances)",
+			"org: production needs 2 approval(s): 1 from dba and 1 from security",
+		],
+		"required_approvals": 2,
+		"approver_requirements": [{"group": "dba", "count": 1}, {"group": "security", "count": 1}],
+		"ram": {"effect": "Allow", "policy": "Release", "statement": 1, "unsupported": set()},
+		"environment": "production",
+	}
+}
+
+test_ram_deny if {
+	d := release.decision with input as req("rm-prod-1", "long enough reason") with data.ram as ram_data with data.org as org_data
+	d.allow == false
+	d.reasons == ["RAM: explicit deny by policy DenyProd statement 1"]
+}
+
+test_org_deny_with_ram_allow if {
+	d := release.decision with input as req("rm-1", "short") with data.ram as ram_data with data.org as org_data
+	d.allow == false
+	d.reasons == ["RAM: allowed by policy Release statement 1", "org: justification shorter than 10 characters"]
+}
+
+test_missing_request_fields if {
+	inp := object.union(req("", "long enough reason"), {"request": {"region_id": ""}})
+	d := release.decision with input as inp with data.ram as ram_data with data.org as org_data
+	d.allow == false
+	"request: db_instance_id is required" in d.reasons
+	"request: region_id is required" in d.reasons
+}
