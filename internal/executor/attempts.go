@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -131,6 +132,10 @@ type result struct {
 	Found            string
 }
 
+// errAttemptClosed means the attempt already has an outcome: a
+// reconciliation settled it while its worker was stalled past every bound.
+var errAttemptClosed = errors.New("attempt already settled")
+
 // finishAttempt completes a release attempt row.
 func finishAttempt(ctx context.Context, tx execer, id uuid.UUID, attempt int, r result) error {
 	tag, err := tx.Exec(ctx, `UPDATE execution_attempts SET finished_at = clock_timestamp(), outcome = $3,
@@ -143,7 +148,7 @@ WHERE request_id = $1 AND attempt = $2 AND finished_at IS NULL`,
 		return fmt.Errorf("record outcome of attempt %d of request %s: %w", attempt, id, err)
 	}
 	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("record outcome of attempt %d of request %s: attempt is not open", attempt, id)
+		return fmt.Errorf("record outcome of attempt %d of request %s: %w", attempt, id, errAttemptClosed)
 	}
 	return nil
 }

@@ -66,8 +66,18 @@
 // the span is 1020 ms, so an eleventh call lands inside one sliding second
 // only if the first of them was delayed 20 ms more than the eleventh. The
 // cost is 2% of throughput: 1,000 releases take about 102 s against the
-// 100 s floor. A slot more than LimiterHorizon ahead is not taken: the job
-// snoozes instead of holding a worker, which bounds a run's duration.
+// 100 s floor. Two measures keep d small. The slot is anchored at
+// statement_timestamp(), the moment the reserving statement reached the
+// server, which the caller knows on its own clock as the moment it sent it:
+// the commit after it (a WAL flush, tens of milliseconds on a busy disk)
+// does not shift the call. And a caller that reaches its slot more than
+// Limiter.Tolerance (half the margin's slack, 10 ms) late, after a slow
+// transaction or a starved wake-up, gives that slot up and takes the next.
+// A slot more than LimiterHorizon ahead is not taken: the job snoozes
+// instead of holding a worker, which bounds a run's duration. On a noisy
+// host (shared CPUs, TLS handshakes to the real endpoint on cold
+// connections) raise the margin; on the simulator, 2% measured no throttled
+// call in 1,000.
 //
 // This package imports the domain (request), store, audit and aliyun
 // packages; it must not import policy, workflow or web.

@@ -16,8 +16,13 @@ import (
 // 10 releases inside any one-second window. It does not run in parallel
 // with the package's other tests: arrival jitter is what the margin absorbs,
 // and a starved CPU is what makes it.
+//
+// The margin is 5% here rather than the default 2%: `make test` runs this
+// next to other packages' tests (browsers included) on small CI machines,
+// where a starved process delays an arrival by tens of milliseconds.
+// BenchmarkDrain1000 measures the default margin on a quiet machine.
 func TestRateTwoExecutors(t *testing.T) {
-	b := setup(t, nil)
+	b := setup(t, func(c *executor.Config) { c.RateMargin = 0.05 })
 	second := b.cfg
 	second.ID = "replica-2"
 	startExecutor(t, second)
@@ -55,7 +60,7 @@ func TestRateTwoExecutors(t *testing.T) {
 	if workers != 2 {
 		t.Errorf("jobs worked by %d clients, want 2", workers)
 	}
-	t.Logf("100 releases in %s (floor 9.9 s)", elapsed.Round(time.Millisecond))
+	t.Logf("100 releases in %s (floor 9.9 s, 10.4 s with the margin)", elapsed.Round(time.Millisecond))
 }
 
 // TestLimiterReservations: slots handed out by two limiters on one row are

@@ -224,15 +224,21 @@ func (e *Executor) recordRelease(ctx context.Context, log *slog.Logger, r *reque
 		if err != nil {
 			return err
 		}
-		if err := finishAttempt(ctx, tx, r.ID, attempt, res); err != nil {
+		err = finishAttempt(ctx, tx, r.ID, attempt, res)
+		switch {
+		case errors.Is(err, errAttemptClosed):
+			// Reconciled while this worker was stalled: the state is the
+			// reconciliation's; the call's answer still goes on record.
+			log.ErrorContext(ctx, "outcome arrived after the attempt was reconciled", slog.String("outcome", res.Outcome))
+			payload["status"], payload["late_outcome"] = cur.Status, true
+		case err != nil:
 			return err
-		}
-		if cur.Status != request.StatusExecuting {
+		case cur.Status != request.StatusExecuting:
 			// Nothing else moves an executing request; record what happened
 			// and leave the state alone.
 			log.ErrorContext(ctx, "request left executing during its call", slog.String("status", string(cur.Status)))
 			payload["status"] = cur.Status
-		} else if next != request.StatusExecuting {
+		case next != request.StatusExecuting:
 			if err := store.SetStatus(ctx, tx, r.ID, request.StatusExecuting, next, clock()); err != nil {
 				return err
 			}
