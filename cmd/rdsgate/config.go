@@ -20,6 +20,18 @@ type config struct {
 	PolicyData  string
 	RequestTTL  time.Duration
 	LogLevel    string
+
+	// AuditSigningKey is the Ed25519 key file checkpoints are signed with;
+	// CheckpointDir receives a copy of each checkpoint outside the database.
+	AuditSigningKey    string
+	CheckpointDir      string
+	CheckpointInterval time.Duration
+
+	// Simulate lets the executor use an in-process RDS simulator when no
+	// Alibaba Cloud credentials are configured (`rdsgate dev` only).
+	Simulate bool
+	// Web is the browser sign-in configuration (web_wiring.go).
+	Web webConfig
 }
 
 func envOr(name, def string) string {
@@ -45,6 +57,18 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 		ttl = 72 * time.Hour
 	}
 	fs.DurationVar(&c.RequestTTL, "request-ttl", ttl, "pending requests expire after this long (env RDSGATE_REQUEST_TTL)")
+	auditFlags(fs, c)
+	every, err := time.ParseDuration(envOr("RDSGATE_AUDIT_CHECKPOINT_INTERVAL", "1m"))
+	if err != nil {
+		every = time.Minute
+	}
+	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", every, "sign a checkpoint this often when events arrived (env RDSGATE_AUDIT_CHECKPOINT_INTERVAL)")
+}
+
+// auditFlags registers the audit key and checkpoint directory settings.
+func auditFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.AuditSigningKey, "signing-key", os.Getenv("RDSGATE_AUDIT_SIGNING_KEY"), "Ed25519 private key file (PEM, PKCS#8) that signs audit checkpoints (env RDSGATE_AUDIT_SIGNING_KEY)")
+	fs.StringVar(&c.CheckpointDir, "checkpoint-dir", os.Getenv("RDSGATE_AUDIT_CHECKPOINT_DIR"), "directory outside the database that receives a copy of every checkpoint (env RDSGATE_AUDIT_CHECKPOINT_DIR)")
 }
 
 func (c *config) validate() error {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/rdsgate/rdsgate/internal/audit"
 )
 
 // localPostgres is the server `make run` tries before starting its own.
@@ -35,6 +37,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
 	}
+	var err error
+	if c.Web, err = loadWebConfig(os.Getenv); err != nil {
+		return err
+	}
+	// Local use only: the dev sign-in (refused on non-loopback addresses),
+	// cookies over plain http, and the simulator unless credentials are set.
+	c.Web.DevLogin, c.Web.SecureCookie, c.Simulate = true, false, true
+	if err := devAuditKey(&c, *dataDir, stdout); err != nil {
+		return err
+	}
 	if c.DatabaseURL == "" {
 		url, err := findOrStartPostgres(ctx, *dataDir, stdout)
 		if err != nil {
@@ -51,13 +63,39 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, `
 rdsgate is running: %s
 
-Get an API token (shown once) and file a request:
-  DATABASE_URL='%s' %s token create --subject alice --groups developers
+%s
+Or use the JSON API: get a token (shown once, on the last line) and call it:
+  export DATABASE_URL='%s'
+  TOKEN=$(%s token create --subject alice --groups developers | tail -1)
   curl -H "Authorization: Bearer $TOKEN" %s/api/v1/requests
 
 Stop with Ctrl-C.
-`, base, c.DatabaseURL, self, base)
+`, base, devSignInHint(base), c.DatabaseURL, self, base)
 	})
+}
+
+// devAuditKey makes (once) a development checkpoint signing key under
+// dataDir, unless RDSGATE_AUDIT_SIGNING_KEY names one, and sends checkpoint
+// copies to dataDir/checkpoints.
+func devAuditKey(c *config, dataDir string, stdout io.Writer) error {
+	if c.CheckpointDir == "" {
+		c.CheckpointDir = filepath.Join(dataDir, "checkpoints")
+	}
+	if c.AuditSigningKey != "" {
+		return nil
+	}
+	c.AuditSigningKey = filepath.Join(dataDir, "audit-signing.key")
+	if _, err := os.Stat(c.AuditSigningKey); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return err
+	}
+	if _, err := audit.GenerateKeyFile(c.AuditSigningKey); err != nil {
+		return fmt.Errorf("generate dev audit signing key: %w", err)
+	}
+	fmt.Fprintf(stdout, "generated a development audit signing key: %s (public key %s.pub)\n", c.AuditSigningKey, c.AuditSigningKey)
+	return nil
 }
 
 // findOrStartPostgres returns a URL of a database named rdsgate.

@@ -139,7 +139,9 @@ type executorRun struct {
 	Exec *executor.Executor
 	// Target says where calls go, for the start-up log.
 	Target string
-	close  []func()
+	// clients builds the RDS clients; the pages' instance look-up uses it.
+	clients *rdsClients
+	close   []func()
 }
 
 // Close releases the executor's pool and the development simulator, if
@@ -210,6 +212,7 @@ func newExecutor(ctx context.Context, databaseURL, accountID string, simulate bo
 		return nil, fmt.Errorf("executor database pool: %w", err)
 	}
 	run.close = append(run.close, pool.Close)
+	run.clients = clients
 	cfg.Pool, cfg.ClientFor, cfg.AccountID = pool, clients.clientFor, accountID
 	cfg.Logger, cfg.Sealer = log.With(slog.String("component", "executor")), sealer
 	run.Exec, err = executor.New(cfg)

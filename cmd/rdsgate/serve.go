@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/executor"
 	"github.com/rdsgate/rdsgate/internal/policy"
 	"github.com/rdsgate/rdsgate/internal/store"
 	"github.com/rdsgate/rdsgate/internal/web"
@@ -34,13 +37,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.validate(); err != nil {
 		return err
 	}
+	var err error
+	if c.Web, err = loadWebConfig(os.Getenv); err != nil {
+		return err
+	}
 	return serve(ctx, c, stdout, stderr, nil)
 }
 
-// serve runs the service until ctx is done. ready, when not nil, is called
-// with the base URL once the listener is up (dev uses it to print hints).
+// serve runs the service until ctx is done: migrations, the audit sealer and
+// checkpointer, the policy engine and its watcher, the executor, request
+// expiry, and the HTTP server (API and pages). ready, when not nil, is
+// called with the base URL once the listener is up. Shutdown runs in
+// reverse order.
 func serve(ctx context.Context, c config, stdout, stderr io.Writer, ready func(baseURL string)) error {
 	log := newLogger(stderr, c.LogLevel)
+	if err := c.Web.check(c.Addr); err != nil {
+		return err
+	}
 	pool, err := store.Open(ctx, c.DatabaseURL)
 	if err != nil {
 		return err
@@ -66,6 +79,21 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer, ready func(b
 
 	sealer := audit.NewSealer(pool, log, 100*time.Millisecond)
 	goRun("audit sealer", sealer.Run)
+	verifyOpts := audit.VerifyOptions{CheckpointDir: c.CheckpointDir}
+	if c.AuditSigningKey != "" {
+		key, err := audit.LoadSigningKey(c.AuditSigningKey)
+		if err != nil {
+			return err
+		}
+		verifyOpts.Keys = []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}
+		cp := audit.NewCheckpointer(pool, log, key, c.CheckpointDir, c.CheckpointInterval)
+		goRun("audit checkpointer", cp.Run)
+		log.InfoContext(ctx, "audit checkpoints signed", slog.String("key_id", audit.KeyID(verifyOpts.Keys[0])),
+			slog.String("dir", c.CheckpointDir), slog.Duration("interval", c.CheckpointInterval))
+	} else {
+		log.WarnContext(ctx, "RDSGATE_AUDIT_SIGNING_KEY is not set: the audit chain is kept but no signed checkpoints are made")
+	}
+	monitor := audit.NewMonitor(pool, verifyOpts, 0)
 
 	eng, err := policy.New(ctx, policy.Options{Dir: c.PolicyData, Logger: log,
 		OnReload: func(rev string, rerr error) { auditPolicyReload(pool, log, sealer, rev, rerr) }})
@@ -74,11 +102,42 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer, ready func(b
 	}
 	goRun("policy watcher", eng.Watch)
 
-	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng, Sealer: sealer, Logger: log})
+	run, err := newExecutor(ctx, c.DatabaseURL, c.AccountID, c.Simulate, os.Getenv, log, sealer)
+	if err != nil {
+		return fmt.Errorf("executor: %w", err)
+	}
+	defer run.Close() // after Stop: defers run last-in first-out
+	if err := run.Exec.Start(ctx); err != nil {
+		return fmt.Errorf("start executor: %w", err)
+	}
+	defer func() {
+		sctx, done := context.WithTimeout(context.Background(), 30*time.Second)
+		defer done()
+		if err := run.Exec.Stop(sctx); err != nil {
+			log.Error("stop executor", slog.Any("err", err))
+		}
+	}()
+	log.InfoContext(ctx, "executor calling", slog.String("target", run.Target))
+
+	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng, Enqueue: run.Exec, Sealer: sealer, Logger: log})
 	goRun("request expiry", func(ctx context.Context) error { return expireLoop(ctx, svc, c.RequestTTL, log) })
 
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	base := "http://" + ln.Addr().String()
+	browser, closeBrowser, err := newBrowser(ctx, c.Web, base, pool, eng, web.AliyunLookup{
+		ClientFor: func(region string) (web.NetInfoClient, error) { return run.clients.client(region) },
+		Wait:      func(ctx context.Context) error { return run.Exec.Limiter().Wait(ctx, executor.OpDescribe) },
+	}, monitor, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer closeBrowser()
 	srv := web.New(web.Deps{
-		Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng, Logger: log,
+		Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng, Logger: log, Browser: browser,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
@@ -89,12 +148,8 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer, ready func(b
 			return nil
 		},
 	})
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.Addr, err)
-	}
+	srv.EnableAudit(web.AuditDeps{DB: pool, Integrity: monitor})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	base := "http://" + ln.Addr().String()
 	log.InfoContext(ctx, "rdsgate serving", slog.String("url", base), slog.String("policy_revision", eng.Revision()))
 	if ready != nil {
 		ready(base)
@@ -120,9 +175,9 @@ func auditPolicyReload(pool *pgxpool.Pool, log *slog.Logger, sealer *audit.Seale
 	if rerr != nil {
 		log.ErrorContext(ctx, "policy reload refused; the previous revision keeps serving", slog.Any("err", rerr), slog.String("revision", rev))
 		rec = audit.Record{Kind: "policy.reload_failed", Actor: "rdsgate", ErrorCode: "PolicyLoadFailed",
-			Payload: map[string]any{"serving_revision": rev, "error": rerr.Error()}}
+			Payload: map[string]any{"refused_revision": rev, "error": rerr.Error()}}
 	} else {
-		log.InfoContext(ctx, "policy reloaded", slog.String("revision", rev))
+		log.InfoContext(ctx, "policy loaded", slog.String("revision", rev))
 	}
 	err := store.InTx(ctx, pool, func(tx pgx.Tx) error { return audit.Append(ctx, tx, rec) })
 	if err != nil {

@@ -93,11 +93,11 @@ func (s *Server) getRequest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.d.Service.Get(c.Request().Context(), id)
+	d, err := s.d.Service.Detail(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, r)
+	return c.JSON(http.StatusOK, d)
 }
 
 func (s *Server) listRequests(c echo.Context) error {

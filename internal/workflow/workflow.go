@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rdsgate/rdsgate/internal/audit"
+	"github.com/rdsgate/rdsgate/internal/executor"
 	"github.com/rdsgate/rdsgate/internal/policy"
 	"github.com/rdsgate/rdsgate/internal/request"
 	"github.com/rdsgate/rdsgate/internal/store"
@@ -341,6 +342,29 @@ func (s *Service) ExpireOlderThan(ctx context.Context, ttl time.Duration) (int, 
 // Get returns a request with its votes.
 func (s *Service) Get(ctx context.Context, id uuid.UUID) (*request.Request, error) {
 	return store.GetRequest(ctx, s.pool, id, false)
+}
+
+// Detail is a request with its votes and its execution attempts.
+type Detail struct {
+	*request.Request
+	Attempts []executor.Attempt `json:"attempts"`
+}
+
+// Detail returns the request, its votes and its execution attempts (each
+// with the Alibaba RequestId and error code).
+func (s *Service) Detail(ctx context.Context, id uuid.UUID) (*Detail, error) {
+	r, err := store.GetRequest(ctx, s.pool, id, false)
+	if err != nil {
+		return nil, err
+	}
+	attempts, err := executor.Attempts(ctx, s.pool, id)
+	if err != nil {
+		return nil, fmt.Errorf("attempts of request %s: %w", id, err)
+	}
+	if attempts == nil {
+		attempts = []executor.Attempt{}
+	}
+	return &Detail{Request: r, Attempts: attempts}, nil
 }
 
 // List returns a page of requests.
