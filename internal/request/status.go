@@ -24,9 +24,12 @@ var Statuses = []Status{
 	StatusRejected, StatusExpired, StatusCancelled, StatusDenied,
 }
 
-// transitions is the whole state machine. executing → approved exists for
-// one case only: the executor found, by reconciling, that an attempt whose
-// outcome was unknown did not happen and the call must be made again.
+// transitions is the whole state machine. executing → approved is taken
+// only when the call provably did not happen, so it may be made again: the
+// API answered with a retryable error, the call was never sent, or
+// reconciliation found the endpoint still present after an attempt whose
+// outcome was unknown. approved → failed is a job that gave up before any
+// call.
 var transitions = map[Status][]Status{
 	StatusPending:   {StatusApproved, StatusRejected, StatusExpired, StatusCancelled},
 	StatusApproved:  {StatusExecuting, StatusFailed},

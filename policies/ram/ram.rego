@@ -8,13 +8,14 @@
 #   It reads data.ram, the compiled form of ram.json that internal/policy
 #   builds when it loads the data (policies/README.md describes it). The
 #   compiler has resolved each user's policies (its own, then its groups'),
-#   turned single values into lists, lower-cased actions, escaped resource
-#   patterns for glob.match, and indexed each user's statements by the exact
-#   actions they list (by_action); statements that name the action only by a
-#   wildcard (by_glob) or by NotAction (not_action) are kept apart. It drops
-#   statements that cannot match the action decided here. So this package
-#   looks the user up by key and reads only that user's statements about
-#   this action.
+#   kept only the statements that can concern this action, in the order RAM
+#   reports them, turned single values into lists, lower-cased actions and
+#   escaped resource patterns for glob.match. So a decision looks the user up
+#   by key and scans only that user's few statements about this action.
+#
+#   Every decision evaluates a handful of rules: the statements that match
+#   the request (candidates), the first deny and, only without one, the first
+#   allow among them. Reasons are put together only for the verdict reached.
 package rdsgate.ram
 
 # action is the RAM action rdsgate asks about, lower-cased because RAM matches
@@ -32,80 +33,54 @@ resource := concat("", [
 # subject, which RAM denies implicitly.
 user := data.ram.users[input.principal.subject]
 
-# candidates are the user's statements whose action and resource match:
-# those listing the action exactly, then those matching it by a wildcard,
-# then those not excluding it by NotAction, each in policy order. Their
-# conditions decide. (A statement may appear twice when several of its
-# patterns match; only the first candidate of each effect is reported.)
-candidates := array.concat(
-	array.concat(
-		[st |
-			some st in user.by_action[action]
-			some pattern in st.resources
-			glob.match(pattern, null, resource)
-		],
-		[st |
-			some st in user.by_glob
-			some action_pattern in st.action_globs
-			glob.match(action_pattern, null, action)
-			some pattern in st.resources
-			glob.match(pattern, null, resource)
-		],
-	),
-	[st |
-		some st in user.not_action
-		not listed(st)
-		some pattern in st.resources
-		glob.match(pattern, null, resource)
-	],
-)
+# candidates are the user's statements whose action and resource match, in
+# the order RAM reports them (policy policy order; statements listing the
+# action exactly first, then wildcard ones, then NotAction ones). A statement
+# applies to the action when one of its `actions` patterns matches it and
+# none of its `not_actions` does: the compiler writes a NotAction statement
+# as actions ["*"] with its NotAction list. (A statement may appear twice
+# when several of its patterns match; only the first of each effect counts.)
+candidates := [st |
+	some st in user.statements
+	some pattern in st.resources
+	glob.match(pattern, null, resource)
+	some action_pattern in st.actions
+	glob.match(action_pattern, null, action)
+	every excluded in object.get(st, "not_actions", []) {
+		not glob.match(excluded, null, action)
+	}
+]
 
-# listed reports whether a NotAction statement names the action.
-listed(st) if st.actions[action]
-
-listed(st) if {
-	some pattern in st.action_globs
-	glob.match(pattern, null, action)
-}
-
-# denies and allows are the candidates whose conditions hold, by effect.
-denies := [st |
+# first_deny and first_allow are the first candidates of each effect whose
+# conditions hold. first_allow is only looked for when no deny applies.
+first_deny := [st |
 	some st in candidates
 	st.effect == "Deny"
 	conditions_hold(st)
-]
+][0]
 
-allows := [st |
+first_allow := [st |
 	some st in candidates
 	st.effect == "Allow"
 	conditions_hold(st)
-]
-
-# unsupported names every condition of a candidate that RAM semantics cannot
-# evaluate here (an unknown operator or key). Such a condition never holds,
-# so its statement never matches; the decision reports it.
-unsupported contains sprintf("policy %s statement %d: %s", [st.policy, st.index, problem]) if {
-	some st in candidates
-	some c in st.conditions
-	problem := condition_problem(c)
-}
+][0]
 
 # result is the RAM verdict: the effect and the policy and statement (from 1)
-# that decided it.
+# that decided it, and the conditions that could not be evaluated.
 result := {
 	"effect": "ExplicitDeny",
-	"policy": denies[0].policy,
-	"statement": denies[0].index,
+	"policy": first_deny.policy,
+	"statement": first_deny.index,
 	"unsupported": unsupported,
 } if {
-	denies[0]
+	first_deny
 } else := {
 	"effect": "Allow",
-	"policy": allows[0].policy,
-	"statement": allows[0].index,
+	"policy": first_allow.policy,
+	"statement": first_allow.index,
 	"unsupported": unsupported,
 } if {
-	allows[0]
+	first_allow
 } else := {
 	"effect": "ImplicitDeny",
 	"policy": "",
@@ -113,8 +88,26 @@ result := {
 	"unsupported": unsupported,
 }
 
+# unsupported names every condition of a candidate that RAM semantics cannot
+# evaluate here (an unknown operator or key). Such a condition never holds,
+# so its statement never matches; the decision reports it.
+unsupported contains sprintf("policy %s statement %d: unknown condition operator %q", [st.policy, st.index, c.op]) if {
+	some st in candidates
+	some c in object.get(st, "conditions", [])
+	not c.op in operators
+}
+
+unsupported contains sprintf("policy %s statement %d: unknown condition key %q", [st.policy, st.index, c.key]) if {
+	some st in candidates
+	some c in object.get(st, "conditions", [])
+	c.op in operators
+	not known_key(c.key)
+}
+
 # reasons explains result in sentences, the verdict first.
-reasons := array.concat([verdict], [sprintf("RAM: %s; the statement was ignored", [u]) | some u in unsupported])
+reasons := [verdict] if {
+	count(unsupported) == 0
+} else := array.concat([verdict], [sprintf("RAM: %s; the statement was ignored", [u]) | some u in unsupported])
 
 verdict := sprintf("RAM: user %q is not defined in the RAM data, so RAM denies implicitly", [input.principal.subject]) if {
 	not user
