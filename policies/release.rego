@@ -14,8 +14,8 @@ import data.rdsgate.ram
 decision := {
 	"allow": allow,
 	"reasons": reasons,
-	"required_approvals": org.required_approvals,
-	"approver_requirements": org.requirements,
+	"required_approvals": org.approval.required_approvals,
+	"approver_requirements": org.approval.approvers,
 	"ram": ram.result,
 	"environment": org.environment,
 }
@@ -24,11 +24,21 @@ default allow := false
 
 allow if {
 	ram.result.effect == "Allow"
-	count(denials) == 0
+	clean
 }
 
-# denials are the request-shape and org rules the request breaks, sorted.
-denials := [msg | some msg in deny]
+# clean: the request is complete and breaks no org rule (denials is empty).
+clean if {
+	input.request.region_id != ""
+	input.request.db_instance_id != ""
+	org.clean
+}
+
+# denials are the request-shape and org rules the request breaks, sorted;
+# they are only spelled out for a request that breaks some.
+denials := [] if {
+	clean
+} else := [msg | some msg in deny]
 
 deny contains msg if some msg in org.deny
 

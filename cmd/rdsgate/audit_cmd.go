@@ -48,23 +48,12 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, auditUsage)
 		return nil
+	case "":
+		fmt.Fprint(stderr, auditUsage)
+		return exitError(2)
 	}
 	fmt.Fprintf(stderr, "rdsgate: unknown audit command %q\n\n%s", sub, auditUsage)
 	return exitError(2)
-}
-
-// auditKeyFlags are the key and directory settings the audit commands
-// share with serve (env RDSGATE_AUDIT_SIGNING_KEY, RDSGATE_AUDIT_CHECKPOINT_DIR).
-type auditKeyFlags struct {
-	signingKey    string
-	checkpointDir string
-}
-
-func (k *auditKeyFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&k.signingKey, "signing-key", os.Getenv("RDSGATE_AUDIT_SIGNING_KEY"),
-		"Ed25519 private key, PEM PKCS#8 (env RDSGATE_AUDIT_SIGNING_KEY)")
-	fs.StringVar(&k.checkpointDir, "checkpoint-dir", os.Getenv("RDSGATE_AUDIT_CHECKPOINT_DIR"),
-		"directory of the checkpoint copies kept outside the database (env RDSGATE_AUDIT_CHECKPOINT_DIR)")
 }
 
 // stringList is a repeatable string flag.
@@ -87,8 +76,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.SetOutput(stderr)
 	var c config
 	commonFlags(fs, &c)
-	var keys auditKeyFlags
-	keys.register(fs)
+	auditFlags(fs, &c)
 	var pubs stringList
 	fs.Var(&pubs, "public-key", "trusted checkpoint key, PEM (repeatable); default: the public half of --signing-key")
 	file := fs.String("file", "", "verify this export (JSON Lines or CSV, - for stdin) instead of the database")
@@ -106,20 +94,20 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		opts.Keys = append(opts.Keys, pub)
 	}
-	if len(opts.Keys) == 0 && keys.signingKey != "" {
-		pub, err := audit.LoadPublicKey(keys.signingKey)
+	if len(opts.Keys) == 0 && c.AuditSigningKey != "" {
+		pub, err := audit.LoadPublicKey(c.AuditSigningKey)
 		if err != nil {
 			return err
 		}
 		opts.Keys = append(opts.Keys, pub)
 	}
-	if keys.checkpointDir != "" {
+	if c.CheckpointDir != "" {
 		// An explicit flag must name a directory; the environment's may
 		// not exist yet where nothing was signed.
-		_, err := os.Stat(keys.checkpointDir)
+		_, err := os.Stat(c.CheckpointDir)
 		switch {
 		case err == nil:
-			opts.CheckpointDir = keys.checkpointDir
+			opts.CheckpointDir = c.CheckpointDir
 		case !errors.Is(err, os.ErrNotExist) || flagSet(fs, "checkpoint-dir"):
 			return fmt.Errorf("checkpoint directory: %w", err)
 		}
@@ -309,18 +297,17 @@ func runAuditCheckpoint(ctx context.Context, args []string, stdout, stderr io.Wr
 	fs.SetOutput(stderr)
 	var c config
 	commonFlags(fs, &c)
-	var keys auditKeyFlags
-	keys.register(fs)
+	auditFlags(fs, &c)
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
 	}
 	if err := c.validate(); err != nil {
 		return err
 	}
-	if keys.signingKey == "" {
+	if c.AuditSigningKey == "" {
 		return errors.New("no signing key: set RDSGATE_AUDIT_SIGNING_KEY or pass --signing-key (docs/AUDIT.md says how to make one)")
 	}
-	key, err := audit.LoadSigningKey(keys.signingKey)
+	key, err := audit.LoadSigningKey(c.AuditSigningKey)
 	if err != nil {
 		return err
 	}
@@ -332,7 +319,7 @@ func runAuditCheckpoint(ctx context.Context, args []string, stdout, stderr io.Wr
 	if _, err := audit.NewSealer(pool, nil, 0).Flush(ctx); err != nil {
 		return err
 	}
-	cp, created, err := audit.NewCheckpointer(pool, newLogger(stderr, c.LogLevel), key, keys.checkpointDir, 0).Checkpoint(ctx)
+	cp, created, err := audit.NewCheckpointer(pool, newLogger(stderr, c.LogLevel), key, c.CheckpointDir, 0).Checkpoint(ctx)
 	if err != nil {
 		return err
 	}

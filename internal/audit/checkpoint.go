@@ -280,9 +280,12 @@ func (c *Checkpointer) checkExtends(ctx context.Context, tx pgx.Tx, last *Checkp
 		return fmt.Errorf("read events to sign: %w", err)
 	}
 	defer rows.Close()
-	var e Event
+	var (
+		e  Event
+		sc eventScanner
+	)
 	for rows.Next() {
-		if err := scanEvent(rows, &e); err != nil {
+		if err := sc.scan(rows, &e); err != nil {
 			return fmt.Errorf("read events to sign: %w", err)
 		}
 		if p := ch.Next(&e); p != nil {

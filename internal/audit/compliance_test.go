@@ -249,6 +249,10 @@ func TestCheckpointChain(t *testing.T) {
 	if !rep.Complete() || rep.Checked != 9 || rep.Checkpoints != 2 || rep.Unsigned != 2 || rep.LastCheckpoint.Seq != 2 {
 		t.Fatalf("report = %+v", rep)
 	}
+	// A checkpoint directory that does not exist yet holds no copies.
+	if rep := b.verify(t, audit.VerifyOptions{Keys: []ed25519.PublicKey{b.pub}, CheckpointDir: filepath.Join(b.dir, "none")}); !rep.Complete() {
+		t.Fatalf("report with a missing checkpoint directory = %+v", rep)
+	}
 	// Without a key the chain still checks, but the report is no proof.
 	rep = b.verify(t, audit.VerifyOptions{})
 	if !rep.OK() || rep.Complete() || rep.SignaturesUnchecked != 2 {

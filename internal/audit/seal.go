@@ -131,11 +131,12 @@ func seal(ctx context.Context, pool *pgxpool.Pool, limit int, wait bool) (int, e
 			ids, seqs    []int64
 			prevs, hashs [][]byte
 			e            Event
+			sc           eventScanner
 			h            = NewHasher()
 		)
 		prev := headHash
 		for rows.Next() {
-			if err := scanEvent(rows, &e); err != nil {
+			if err := sc.scan(rows, &e); err != nil {
 				rows.Close()
 				return err
 			}

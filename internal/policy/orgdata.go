@@ -78,15 +78,35 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 		return orgData{}, fmt.Errorf("org: %w", err)
 	}
 
+	// Each environment carries its two approval paths and the freeze windows
+	// that concern it, with the sentences the decision uses.
+	bgSummary := describeRequirements(f.BreakGlass.Approvers)
 	envs := make(map[string]any, len(f.Environments))
 	for name, rules := range f.Environments {
-		path := approvalPath(rules.RequiredApprovals, rules.Approvers)
-		path["break_glass"] = approvalPath(rules.RequiredApprovals, mergeRequirements(rules.Approvers, f.BreakGlass.Approvers))
+		path := approvalPath(name, rules.RequiredApprovals, rules.Approvers)
+		path["break_glass"] = approvalPath(name, rules.RequiredApprovals, mergeRequirements(rules.Approvers, f.BreakGlass.Approvers))
+		freezes := []any{}
+		for _, w := range f.FreezeWindows {
+			if len(w.Environments) > 0 && !slices.Contains(w.Environments, name) {
+				continue
+			}
+			start, end := w.Start.UTC().Format(time.RFC3339), w.End.UTC().Format(time.RFC3339)
+			freezes = append(freezes, map[string]any{
+				"start_ns": w.Start.UnixNano(),
+				"end_ns":   w.End.UnixNano(),
+				"reason":   w.Reason,
+				"deny_note": fmt.Sprintf("org: change freeze %q (%s to %s) is in effect for %s; only a break-glass request may proceed",
+					w.Reason, start, end, name),
+				"break_glass_note": fmt.Sprintf("org: break glass during change freeze %q adds %s", w.Reason, bgSummary),
+			})
+		}
+		path["freezes"] = freezes
 		envs[name] = path
 	}
-	// Patterns without wildcards that no earlier pattern matches are looked
-	// up by name; the rest are tried in order. First match wins either way.
-	exact := map[string]any{}
+	// The instances the org data names get their environment now: by tag,
+	// else by a pattern without wildcards (an exact name) that no earlier
+	// pattern matches. Other instances try the remaining patterns in order.
+	instances := map[string]any{}
 	patterns := []any{}
 	var earlier []*glob.Pattern
 	for _, p := range f.EnvironmentPatterns {
@@ -95,52 +115,50 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 		for _, e := range earlier {
 			shadowed = shadowed || e.Match(p.Pattern)
 		}
-		if _, dup := exact[p.Pattern]; !dup && !shadowed && glob.QuoteMeta(p.Pattern) == p.Pattern {
-			exact[p.Pattern] = p.Environment
-			continue
-		}
-		if _, dup := exact[p.Pattern]; dup {
-			continue
-		}
-		earlier = append(earlier, g)
-		patterns = append(patterns, map[string]any{"pattern": p.Pattern, "environment": p.Environment})
-	}
-	freezes := make([]any, len(f.FreezeWindows))
-	for i, w := range f.FreezeWindows {
-		freezes[i] = map[string]any{
-			"start":        w.Start.UTC().Format(time.RFC3339),
-			"end":          w.End.UTC().Format(time.RFC3339),
-			"start_ns":     w.Start.UnixNano(),
-			"end_ns":       w.End.UnixNano(),
-			"reason":       w.Reason,
-			"environments": stringsAny(w.Environments),
+		_, dup := instances[p.Pattern]
+		switch {
+		case dup:
+		case !shadowed && glob.QuoteMeta(p.Pattern) == p.Pattern:
+			instances[p.Pattern] = map[string]any{"environment": p.Environment, "source": "its name"}
+		default:
+			earlier = append(earlier, g)
+			patterns = append(patterns, map[string]any{
+				"pattern": p.Pattern, "environment": p.Environment, "source": "name pattern " + p.Pattern,
+			})
 		}
 	}
-	tags := make(map[string]any, len(f.InstanceTags))
-	for instance, kv := range f.InstanceTags {
-		m := make(map[string]any, len(kv))
-		for k, v := range kv {
-			m[k] = v
+	if f.EnvironmentTag != "" {
+		for instance, kv := range f.InstanceTags {
+			if env, ok := kv[f.EnvironmentTag]; ok {
+				instances[instance] = map[string]any{"environment": env, "source": "tag " + f.EnvironmentTag}
+			}
 		}
-		tags[instance] = m
+	}
+	pendingLimit := int64(f.MaxPendingRequests)
+	if pendingLimit == 0 {
+		pendingLimit = noPendingLimit
 	}
 	return orgData{
 		tags: f.InstanceTags,
 		doc: map[string]any{
-			"default_environment":      f.DefaultEnvironment,
-			"environment_tag":          f.EnvironmentTag,
-			"instance_tags":            tags,
-			"environment_names":        exact,
-			"environment_patterns":     patterns,
+			"instances":            instances,
+			"environment_patterns": patterns,
+			"default": map[string]any{
+				"environment": f.DefaultEnvironment, "source": "the default for unknown instances",
+			},
 			"environments":             envs,
-			"freeze_windows":           freezes,
-			"break_glass":              map[string]any{"approvers": requirementsAny(f.BreakGlass.Approvers), "summary": describeRequirements(f.BreakGlass.Approvers)},
+			"break_glass":              map[string]any{"approvers": requirementsAny(f.BreakGlass.Approvers), "summary": bgSummary},
 			"justification_min_length": f.JustificationMinLength,
 			"ticket_pattern":           f.TicketPattern,
 			"max_pending_requests":     f.MaxPendingRequests,
+			"pending_limit":            pendingLimit,
 		},
 	}, nil
 }
+
+// noPendingLimit is data.org.pending_limit when max_pending_requests is 0:
+// more pending requests than anyone has.
+const noPendingLimit = 1 << 53
 
 func (f orgFile) validate() error {
 	if len(f.Environments) == 0 {
@@ -219,18 +237,21 @@ func validRequirements(reqs []Requirement, where string) error {
 	return nil
 }
 
-// approvalPath is one way through approval, as rdsgate.org reads it: the
-// requirements, the number of approvals (the configured count or the sum of
-// the requirements, whichever is larger) and a summary for the reasons.
-func approvalPath(configured int, reqs []Requirement) map[string]any {
+// approvalPath is one way through environment env's approval, as
+// rdsgate.org reads it: the requirements, the number of approvals (the
+// configured count or the sum of the requirements, whichever is larger), a
+// summary and the sentence for the reasons.
+func approvalPath(env string, configured int, reqs []Requirement) map[string]any {
 	total := 0
 	for _, r := range reqs {
 		total += r.Count
 	}
+	required, summary := max(configured, total), describeRequirements(reqs)
 	return map[string]any{
 		"approvers":          requirementsAny(reqs),
-		"required_approvals": max(configured, total),
-		"summary":            describeRequirements(reqs),
+		"required_approvals": required,
+		"summary":            summary,
+		"note":               fmt.Sprintf("org: %s needs %d approval(s): %s", env, required, summary),
 	}
 }
 

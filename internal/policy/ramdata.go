@@ -40,7 +40,7 @@ type ramGroup struct {
 // ramData is ram.json compiled for rdsgate.ram (data.ram), plus what the
 // engine answers from Go.
 type ramData struct {
-	doc        map[string]any      // data.ram; statements are ast values
+	doc        map[string]any      // data.ram; users and statements are ast values
 	users      []string            // sorted user names
 	userGroups map[string][]string // user name -> groups
 }
@@ -48,19 +48,45 @@ type ramData struct {
 // compiledPolicy is a policy's statements about GatedAction, converted to
 // AST values once and shared by every user the policy is attached to.
 type compiledPolicy struct {
-	byAction  []any // statements whose Action lists GatedAction exactly
-	byGlob    []any // statements whose Action matches it by a wildcard only
-	notAction []any // NotAction statements that do not exclude it
+	byAction  []*ast.Term // statements whose Action lists GatedAction exactly
+	byGlob    []*ast.Term // statements whose Action matches it by a wildcard only
+	notAction []*ast.Term // NotAction statements that do not exclude it
+}
+
+// interner shares equal AST values (conditions, group lists) between the
+// statements and users that hold them: 10,000 users with the same few
+// conditions then hold one copy, which keeps the live heap, and the
+// garbage collector's work, small.
+type interner map[string]*ast.Term
+
+func (in interner) term(v any) (*ast.Term, error) {
+	key, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	if t, ok := in[string(key)]; ok {
+		return t, nil
+	}
+	val, err := ast.InterfaceToValue(v)
+	if err != nil {
+		return nil, err
+	}
+	t := ast.NewTerm(val)
+	in[string(key)] = t
+	return t, nil
 }
 
 // compileRAM checks ram.json against the system policies and compiles it into
 // the shape policies/ram expects (policies/README.md describes it):
 //
 //	{"account_id": "...",
-//	 "users": {NAME: {"groups": [...], "policies": [own..., groups'...],
-//	                  "by_action": {"rds:releaseinstanceconnection": [STMT...]},
-//	                  "by_glob": [STMT...], "not_action": [STMT...]}},
+//	 "users": {NAME: {"groups": [...], "statements": [STMT...]}},
 //	 "resource_tags": {INSTANCE: {lower(tag key): value}}}
+//
+// A user's statements are those of its policies (its own, then its groups')
+// that can concern GatedAction: the ones whose Action lists it exactly, then
+// the ones whose Action matches it by a wildcard, then the NotAction ones that
+// do not exclude it, each in policy order.
 //
 // A policy name that neither ram.json nor the system policies define, a
 // malformed document or an unknown statement element refuses the data.
@@ -82,9 +108,10 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 		}
 		docs[name] = doc
 	}
+	shared := interner{}
 	compiled := make(map[string]compiledPolicy, len(docs))
 	for name, doc := range docs {
-		c, err := compilePolicy(name, doc)
+		c, err := compilePolicy(name, doc, shared)
 		if err != nil {
 			return ramData{}, fmt.Errorf("ram.json: policy %s: %w", name, err)
 		}
@@ -99,7 +126,8 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 	}
 
 	out := ramData{userGroups: make(map[string][]string, len(f.Users))}
-	users := make(map[string]any, len(f.Users))
+	users := make([][2]*ast.Term, 0, len(f.Users))
+	statementLists := map[string]*ast.Term{} // by policy names: users with the same policies share the list
 	for name, u := range f.Users {
 		var names []string
 		for _, p := range u.Policies {
@@ -117,19 +145,30 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 				}
 			}
 		}
-		byAction, byGlob, notAction := []any{}, []any{}, []any{}
-		for _, p := range names {
-			byAction = append(byAction, compiled[p].byAction...)
-			byGlob = append(byGlob, compiled[p].byGlob...)
-			notAction = append(notAction, compiled[p].notAction...)
+		key := strings.Join(names, "\x00")
+		statements, ok := statementLists[key]
+		if !ok {
+			var list []*ast.Term
+			for _, p := range names {
+				list = append(list, compiled[p].byAction...)
+			}
+			for _, p := range names {
+				list = append(list, compiled[p].byGlob...)
+			}
+			for _, p := range names {
+				list = append(list, compiled[p].notAction...)
+			}
+			statements = ast.ArrayTerm(list...)
+			statementLists[key] = statements
 		}
-		users[name] = map[string]any{
-			"groups":     stringsAny(u.Groups),
-			"policies":   stringsAny(names),
-			"by_action":  map[string]any{GatedAction: byAction},
-			"by_glob":    byGlob,
-			"not_action": notAction,
+		groups, err := shared.term(stringsAny(u.Groups))
+		if err != nil {
+			return ramData{}, fmt.Errorf("ram.json: user %s: %w", name, err)
 		}
+		users = append(users, ast.Item(ast.StringTerm(name), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("groups"), groups),
+			ast.Item(ast.InternedTerm("statements"), statements),
+		)))
 		out.userGroups[name] = slices.Clone(u.Groups)
 		out.users = append(out.users, name)
 	}
@@ -145,7 +184,7 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 	}
 	out.doc = map[string]any{
 		"account_id":    f.AccountID,
-		"users":         users,
+		"users":         ast.NewObject(users...),
 		"resource_tags": resourceTags,
 	}
 	return out, nil
@@ -155,7 +194,7 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 // about GatedAction, each numbered as in the document (from 1). Statements
 // whose Action or NotAction cannot match GatedAction are dropped, since
 // rdsgate never asks about another action.
-func compilePolicy(name string, raw json.RawMessage) (compiledPolicy, error) {
+func compilePolicy(name string, raw json.RawMessage, shared interner) (compiledPolicy, error) {
 	var out compiledPolicy
 	var doc map[string]json.RawMessage
 	if err := decodeStrict(raw, &doc); err != nil {
@@ -190,17 +229,27 @@ func compilePolicy(name string, raw json.RawMessage) (compiledPolicy, error) {
 		}
 		compiled["policy"] = name
 		compiled["index"] = i + 1
+		if conds, ok := compiled["conditions"].([]any); ok {
+			list := make([]*ast.Term, len(conds))
+			for j, c := range conds {
+				if list[j], err = shared.term(c); err != nil {
+					return out, fmt.Errorf("statement %d: %w", i+1, err)
+				}
+			}
+			compiled["conditions"] = ast.NewArray(list...)
+		}
 		v, err := ast.InterfaceToValue(compiled)
 		if err != nil {
 			return out, fmt.Errorf("statement %d: %w", i+1, err)
 		}
+		t := ast.NewTerm(v)
 		switch match {
 		case exactMatch:
-			out.byAction = append(out.byAction, v)
+			out.byAction = append(out.byAction, t)
 		case globMatch:
-			out.byGlob = append(out.byGlob, v)
+			out.byGlob = append(out.byGlob, t)
 		default:
-			out.notAction = append(out.notAction, v)
+			out.notAction = append(out.notAction, t)
 		}
 	}
 	return out, nil
@@ -245,36 +294,41 @@ func compileStatement(st map[string]json.RawMessage) (map[string]any, actionMatc
 	if err != nil {
 		return nil, noMatch, fmt.Errorf("%s: %w", actionKey, err)
 	}
-	exact, globs := map[string]any{}, []any{}
-	listedExactly, listedByGlob := false, false
+	// actions keeps, for an Action statement, the patterns that match
+	// GatedAction (the action itself when it is listed exactly); rdsgate.ram
+	// checks them again. A NotAction statement applies to every action its
+	// list does not match: actions ["*"] and not_actions the list.
+	var exactPatterns, matchingGlobs, all []any
 	for _, a := range actions {
 		a = strings.ToLower(a)
+		g := globPattern(a)
+		all = append(all, g)
 		if !isPattern(a) {
-			exact[a] = true
-			listedExactly = listedExactly || a == GatedAction
+			if a == GatedAction {
+				exactPatterns = append(exactPatterns, g)
+			}
 			continue
 		}
-		g := globPattern(a)
-		globs = append(globs, g)
 		p, err := glob.Compile(g)
 		if err != nil {
 			return nil, noMatch, fmt.Errorf("%s %q: %w", actionKey, a, err)
 		}
-		listedByGlob = listedByGlob || p.Match(GatedAction)
+		if p.Match(GatedAction) {
+			matchingGlobs = append(matchingGlobs, g)
+		}
 	}
-	setNonEmpty(out, "actions", exact)
-	setNonEmpty(out, "action_globs", globs)
 	match := noMatch
 	switch {
-	case !hasNotAction && listedExactly:
+	case !hasNotAction && len(exactPatterns) > 0:
 		match = exactMatch
-		delete(out, "actions")
-		delete(out, "action_globs")
-	case !hasNotAction && listedByGlob:
+		out["actions"] = exactPatterns
+	case !hasNotAction && len(matchingGlobs) > 0:
 		match = globMatch
-		delete(out, "actions")
-	case hasNotAction && !listedExactly && !listedByGlob:
+		out["actions"] = matchingGlobs
+	case hasNotAction && len(exactPatterns) == 0 && len(matchingGlobs) == 0:
 		match = notActionMatch
+		out["actions"] = []any{"*"}
+		out["not_actions"] = all
 	}
 
 	if _, ok := st["Resource"]; !ok {
@@ -435,12 +489,6 @@ func globPattern(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-func setNonEmpty[T map[string]any | []any](m map[string]any, key string, v T) {
-	if len(v) > 0 {
-		m[key] = v
-	}
 }
 
 func stringsAny(s []string) []any {

@@ -62,7 +62,6 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	return nil
 }
 
-
 // InTx runs fn in one transaction: committed when fn returns nil, rolled
 // back otherwise. Every state change and its audit events go through here.
 func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {

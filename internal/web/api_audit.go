@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -100,24 +99,15 @@ func parseAPITime(v string) (time.Time, error) {
 	return time.Parse(time.DateOnly, v)
 }
 
-// auditErr turns the audit package's filter errors into the domain's
-// validation error (422 naming the field).
-func auditErr(err error) error {
-	var fe *audit.FilterError
-	if errors.As(err, &fe) {
-		return request.Invalid(fe.Field, "%s", fe.Message)
-	}
-	return err
-}
-
 func (h *auditAPI) search(c echo.Context) error {
 	f, err := parseFilter(c)
 	if err != nil {
 		return err
 	}
+	// An *audit.FilterError becomes a 422 naming the field (statusOf).
 	page, err := audit.Search(c.Request().Context(), h.d.DB, f)
 	if err != nil {
-		return auditErr(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, page)
 }
@@ -194,7 +184,7 @@ func (h *auditAPI) export(c echo.Context) error {
 	case err == nil:
 		return nil
 	case !w.started:
-		return auditErr(err)
+		return err
 	}
 	// Too late for an error status: end the body with a line no reader
 	// accepts, so a cut export cannot pass for a complete one.

@@ -6,52 +6,41 @@
 #   to, who must approve, change freezes and break glass, and the hygiene of
 #   the request itself (justification, ticket, pending requests).
 #
-#   The compiler has worked out each environment's approval paths (the usual
-#   one and the break-glass one: requirements, number of approvals and a
-#   summary), and split the name patterns without wildcards into a lookup.
+#   The compiler has done at load time whatever does not depend on the
+#   request: the environment of every instance it can name (by tag or exact
+#   name; only other instances try the wildcard patterns), each
+#   environment's approval paths (the usual one and the break-glass one) with
+#   their sentences, and the freeze windows that concern each environment.
+#   A request that breaks no rule is recognised by one rule (`clean`); the
+#   sentences of `deny` are built only for a request that breaks some.
 package rdsgate.org
 
 # now_ns is the request's time; without a valid time every freeze would be
 # skipped, so `deny` refuses such a request instead.
 now_ns := time.parse_rfc3339_ns(input.context.current_time)
 
-# environment: the instance's tag first, then its name (exact names, then
-# the patterns in order), then the default (production in the examples:
-# fail safe).
-environment := env if {
-	env := data.org.instance_tags[input.request.db_instance_id][data.org.environment_tag]
-} else := env if {
-	env := data.org.environment_names[input.request.db_instance_id]
-} else := env if {
-	env := pattern_matches[0].environment
-} else := data.org.default_environment
+# placement is the instance's environment and how it was found: its tag
+# first, then its name (exact names, then the patterns in order), then the
+# default (production in the examples: fail safe).
+placement := p if {
+	p := data.org.instances[input.request.db_instance_id]
+} else := p if {
+	p := [rule |
+		some rule in data.org.environment_patterns
+		glob.match(rule.pattern, null, input.request.db_instance_id)
+	][0]
+} else := data.org.default
 
-pattern_matches := [rule |
-	some rule in data.org.environment_patterns
-	glob.match(rule.pattern, null, input.request.db_instance_id)
-]
-
-environment_source := sprintf("tag %s", [data.org.environment_tag]) if {
-	data.org.instance_tags[input.request.db_instance_id][data.org.environment_tag]
-} else := "its name" if {
-	data.org.environment_names[input.request.db_instance_id]
-} else := sprintf("name pattern %s", [pattern_matches[0].pattern]) if {
-	pattern_matches[0]
-} else := "the default for unknown instances"
+environment := placement.environment
 
 rules := data.org.environments[environment]
 
-# freezes lists the change-freeze windows in effect for this environment.
+# freezes lists the change-freeze windows of this environment in effect now.
 freezes := [f |
-	some f in data.org.freeze_windows
+	some f in rules.freezes
 	f.start_ns <= now_ns
 	now_ns < f.end_ns
-	freeze_applies(f)
 ]
-
-freeze_applies(f) if count(f.environments) == 0
-
-freeze_applies(f) if environment in f.environments
 
 break_glass if {
 	input.request.break_glass == true
@@ -64,11 +53,27 @@ approval := rules.break_glass if {
 	break_glass
 } else := rules if {
 	rules
-} else := {"approvers": [], "required_approvals": 0, "summary": "no particular group"}
+} else := {"approvers": [], "required_approvals": 0, "summary": "no particular group", "note": "org: no approvals are configured"}
 
 requirements := approval.approvers
 
 required_approvals := approval.required_approvals
+
+# clean holds when the request breaks none of the rules below; it is `deny`
+# being empty, checked in one go.
+clean if {
+	now_ns
+	rules
+	count(trim_space(object.get(input.request, "justification", ""))) >= data.org.justification_min_length
+	regex.match(data.org.ticket_pattern, object.get(input.request, "ticket", ""))
+	object.get(input, "pending_requests", 0) < data.org.pending_limit
+	not frozen
+}
+
+frozen if {
+	not input.request.break_glass == true
+	freezes[0]
+}
 
 # deny holds the org rules this request breaks, one sentence each.
 deny contains "org: the request has no valid current_time (RFC 3339), so change freezes cannot be checked" if {
@@ -79,7 +84,7 @@ deny contains sprintf("org: environment %s has no approval rules in the org data
 	not rules
 }
 
-deny contains sprintf("org: change freeze %q (%s to %s) is in effect for %s; only a break-glass request may proceed", [f.reason, f.start, f.end, environment]) if {
+deny contains f.deny_note if {
 	not input.request.break_glass == true
 	some f in freezes
 }
@@ -89,25 +94,18 @@ deny contains sprintf("org: justification shorter than %d characters", [data.org
 }
 
 deny contains sprintf("org: ticket %q does not match the required pattern %s", [ticket, data.org.ticket_pattern]) if {
-	data.org.ticket_pattern != ""
 	ticket := object.get(input.request, "ticket", "")
 	not regex.match(data.org.ticket_pattern, ticket)
 }
 
 deny contains sprintf("org: %s already has %d pending requests (limit %d)", [input.principal.subject, pending, data.org.max_pending_requests]) if {
-	data.org.max_pending_requests > 0
 	pending := object.get(input, "pending_requests", 0)
-	pending >= data.org.max_pending_requests
+	pending >= data.org.pending_limit
 }
 
 # notes explain an allowed request's approval path.
-notes := [
-	sprintf("org: %s is in environment %s (by %s)", [input.request.db_instance_id, environment, environment_source]),
-	sprintf("org: %s needs %d approval(s): %s", [environment, required_approvals, approval.summary]),
-	sprintf("org: break glass during change freeze %q adds %s", [freezes[0].reason, data.org.break_glass.summary]),
-] if {
+notes := [where, approval.note, freezes[0].break_glass_note] if {
 	break_glass
-} else := [
-	sprintf("org: %s is in environment %s (by %s)", [input.request.db_instance_id, environment, environment_source]),
-	sprintf("org: %s needs %d approval(s): %s", [environment, required_approvals, approval.summary]),
-]
+} else := [where, approval.note]
+
+where := sprintf("org: %s is in environment %s (by %s)", [input.request.db_instance_id, environment, placement.source])
