@@ -148,7 +148,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer, ready func(b
 			return nil
 		},
 	})
-	srv.EnableAudit(web.AuditDeps{DB: pool, Integrity: monitor})
+	srv.EnableAudit(web.AuditDeps{DB: pool, Integrity: monitor, Roles: c.Web.Roles})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	log.InfoContext(ctx, "rdsgate serving", slog.String("url", base), slog.String("policy_revision", eng.Revision()))
 	if ready != nil {

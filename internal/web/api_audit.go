@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rdsgate/rdsgate/internal/audit"
+	"github.com/rdsgate/rdsgate/internal/auth"
 	"github.com/rdsgate/rdsgate/internal/request"
 )
 
@@ -22,6 +24,10 @@ type AuditDeps struct {
 	// Integrity answers GET /api/v1/audit/integrity. When nil, a Monitor
 	// over DB without a trusted key is used: its reports are never Complete.
 	Integrity *audit.Monitor
+	// Roles maps a token's groups to roles: the trail-wide endpoints (search,
+	// export, integrity) need the auditor role (admin implies it). A
+	// request's timeline is open to any token holder, like the request.
+	Roles auth.RoleMap
 }
 
 // EnableAudit mounts the audit endpoints, behind the same bearer-token check
@@ -45,10 +51,24 @@ func (s *Server) EnableAudit(d AuditDeps) {
 
 func (s *Server) registerAuditRoutes(g *echo.Group, d AuditDeps) {
 	h := &auditAPI{d: d, log: s.log}
-	g.GET("/audit", h.search)
-	g.GET("/audit/export", h.export)
-	g.GET("/audit/integrity", h.integrity)
+	auditor := requireRole(d.Roles, auth.RoleAuditor)
+	g.GET("/audit", h.search, auditor)
+	g.GET("/audit/export", h.export, auditor)
+	g.GET("/audit/integrity", h.integrity, auditor)
 	g.GET("/requests/:id/timeline", h.timeline)
+}
+
+// requireRole refuses a token whose groups do not grant role.
+func requireRole(m auth.RoleMap, role auth.Role) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			a := actorOf(c)
+			if !slices.Contains(m.Roles(a.Groups), role) {
+				return fmt.Errorf("%s needs the %s role (groups %v): %w", a.Subject, role, a.Groups, request.ErrForbidden)
+			}
+			return next(c)
+		}
+	}
 }
 
 type auditAPI struct {

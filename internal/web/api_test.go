@@ -35,11 +35,13 @@ func setupAPI(t *testing.T) apiEnv {
 		t.Fatal(err)
 	}
 	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng})
-	srv := httptest.NewServer(web.New(web.Deps{Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng,
-		Ready: func(ctx context.Context) error { return pool.Ping(ctx) }}))
+	api := web.New(web.Deps{Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng,
+		Ready: func(ctx context.Context) error { return pool.Ping(ctx) }})
+	api.EnableAudit(web.AuditDeps{DB: pool, Roles: auth.MustParseRoleMap(auth.DefaultRoleGroups)})
+	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	env := apiEnv{url: srv.URL, tokens: map[string]string{}}
-	for name, groups := range map[string][]string{"alice": {"developers"}, "bob": {"dba"}, "carol": {"security"}, "erin": {"dba", "admins"}, "mallory": {"developers"}} {
+	for name, groups := range map[string][]string{"alice": {"developers"}, "bob": {"dba"}, "carol": {"security"}, "erin": {"dba", "admins"}, "mallory": {"developers"}, "dave": {"auditors"}} {
 		err := store.InTx(ctx, pool, func(tx pgx.Tx) error {
 			tok, err := store.CreateToken(ctx, tx, store.Identity{Subject: name, Groups: groups})
 			env.tokens[name] = tok
