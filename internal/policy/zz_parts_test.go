@@ -28,7 +28,7 @@ func BenchmarkZZParts(b *testing.B) {
 		parsed[i] = decideInput(in)
 	}
 	ctx := context.Background()
-	for _, q := range []string{"x = 1", "x = data.rdsgate.release.decision", "x = data.rdsgate.ram.result", "x = count(data.rdsgate.ram.candidates)", "x = data.rdsgate.ram.resource", "x = count(data.rdsgate.ram.user.statements)", "x = data.rdsgate.ram.reasons", "x = data.rdsgate.org.clean", "x = data.rdsgate.org.approval.note", "x = data.rdsgate.org.environment", "x = data.rdsgate.org.notes", "x = data.rdsgate.release.reasons", "x = data.rdsgate.release.allow"} {
+	for _, q := range []string{"x = data.rdsgate.ram.resource"} {
 		b.Run(q, func(b *testing.B) {
 			pq, err := rego.New(rego.Query(q), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx)
 			if err != nil {
