@@ -21,8 +21,9 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// InsertRequest stores a new request (without votes).
-func InsertRequest(ctx context.Context, tx pgx.Tx, r *request.Request) error {
+// InsertRequest stores a new request (without votes), in a transaction or
+// a Batch.
+func InsertRequest(ctx context.Context, tx Execer, r *request.Request) error {
 	reqs, err := json.Marshal(r.ApproverRequirements)
 	if err != nil {
 		return fmt.Errorf("insert request: %w", err)

@@ -152,18 +152,25 @@ func (s *Service) Create(ctx context.Context, a Actor, spec request.Spec, breakG
 	if !d.Allow {
 		r.Status, kind = request.StatusDenied, audit.KindRequestDenied
 	}
-	err = s.commit(ctx, func(tx pgx.Tx) error {
-		if err := store.InsertRequest(ctx, tx, r); err != nil {
-			return err
-		}
-		return audit.Append(ctx, tx,
-			audit.Record{Kind: audit.KindPolicyDecided, Actor: a.Subject, RequestID: id, DBInstanceID: spec.DBInstanceID,
-				At: now, Payload: d.LogEntry(in)},
-			audit.Record{Kind: kind, Actor: a.Subject, RequestID: id, DBInstanceID: spec.DBInstanceID, At: now,
-				Payload: createdPayload(r, d)})
-	})
+	// Two inserts and no reads in between: one round trip, one implicit
+	// transaction (store.Batch), so the request and its events commit together.
+	var b store.Batch
+	if err := store.InsertRequest(ctx, &b, r); err != nil {
+		return nil, fmt.Errorf("create request: %w", err)
+	}
+	err = audit.Append(ctx, &b,
+		audit.Record{Kind: audit.KindPolicyDecided, Actor: a.Subject, RequestID: id, DBInstanceID: spec.DBInstanceID,
+			At: now, Payload: d.LogEntry(in)},
+		audit.Record{Kind: kind, Actor: a.Subject, RequestID: id, DBInstanceID: spec.DBInstanceID, At: now,
+			Payload: createdPayload(r, d)})
+	if err == nil {
+		err = b.Send(ctx, s.pool)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create request: %w", err)
+	}
+	if s.sealer != nil {
+		s.sealer.Kick()
 	}
 	if !d.Allow {
 		return r, &DeniedError{Request: r, Reasons: d.Reasons}
