@@ -34,6 +34,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var c config
 	serveFlags(fs, &c)
 	dataDir := fs.String("data", ".data", "where the private PostgreSQL cluster and dev keys live")
+	probe := fs.String("probe-url", localPostgres, "the PostgreSQL server tried before starting a private cluster")
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
 	}
@@ -48,10 +49,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if c.DatabaseURL == "" {
-		url, err := findOrStartPostgres(ctx, *dataDir, stdout)
+		url, stop, err := findOrStartPostgres(ctx, *probe, *dataDir, stdout)
 		if err != nil {
 			return err
 		}
+		defer stop()
 		c.DatabaseURL = url
 	}
 	fmt.Fprintf(stdout, "database: %s\n", redactURL(c.DatabaseURL))
@@ -98,41 +100,43 @@ func devAuditKey(c *config, dataDir string, stdout io.Writer) error {
 	return nil
 }
 
-// findOrStartPostgres returns a URL of a database named rdsgate.
-func findOrStartPostgres(ctx context.Context, dataDir string, stdout io.Writer) (string, error) {
-	if url, err := ensureDatabase(ctx, localPostgres); err == nil {
-		fmt.Fprintln(stdout, "using the PostgreSQL server on 127.0.0.1:5432")
-		return url, nil
+// findOrStartPostgres returns a URL of a database named rdsgate, and a
+// func that stops the private cluster if this call started it.
+func findOrStartPostgres(ctx context.Context, probe, dataDir string, stdout io.Writer) (string, func(), error) {
+	noop := func() {}
+	if url, err := ensureDatabase(ctx, probe); err == nil {
+		fmt.Fprintf(stdout, "using the PostgreSQL server at %s\n", redactURL(probe))
+		return url, noop, nil
 	}
 	bin, err := findPostgresBin()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	cluster := filepath.Join(abs, "pg")
 	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", privatePort)
 	if u, err := ensureDatabase(ctx, url); err == nil {
 		fmt.Fprintf(stdout, "using the private PostgreSQL cluster in %s\n", cluster)
-		return u, nil
+		return u, noop, nil
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	// PostgreSQL refuses to run as root; run it as the postgres user then.
 	var asUser []string
 	if os.Geteuid() == 0 {
 		if _, err := user.Lookup("postgres"); err != nil {
-			return "", errors.New("running as root and there is no postgres user to run a private PostgreSQL cluster as; set DATABASE_URL")
+			return "", nil, errors.New("running as root and there is no postgres user to run a private PostgreSQL cluster as; set DATABASE_URL")
 		}
 		asUser = []string{"runuser", "-u", "postgres", "--"}
 		_ = exec.Command("chown", "postgres", abs).Run()
 	}
 	runPG := func(name string, args ...string) error {
 		argv := append(append(asUser[:len(asUser):len(asUser)], filepath.Join(bin, name)), args...)
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd := exec.Command(argv[0], argv[1:]...) // not ctx: the stop at shutdown must run after ctx is done
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%s: %w\n%s", name, err, out)
@@ -142,26 +146,32 @@ func findOrStartPostgres(ctx context.Context, dataDir string, stdout io.Writer) 
 	if _, err := os.Stat(filepath.Join(cluster, "PG_VERSION")); err != nil {
 		fmt.Fprintf(stdout, "initialising a private PostgreSQL cluster in %s\n", cluster)
 		if err := runPG("initdb", "-D", cluster, "-U", "postgres", "--auth=trust", "-E", "UTF8"); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
 	fmt.Fprintf(stdout, "starting it on 127.0.0.1:%d\n", privatePort)
 	if err := runPG("pg_ctl", "-D", cluster, "-l", filepath.Join(cluster, "server.log"), "-w", "-o",
 		"-h 127.0.0.1 -p "+strconv.Itoa(privatePort)+" -k "+cluster, "start"); err != nil {
-		return "", err
+		return "", nil, err
+	}
+	stop := func() {
+		fmt.Fprintln(stdout, "stopping the private PostgreSQL cluster")
+		_ = runPG("pg_ctl", "-D", cluster, "-m", "fast", "-w", "stop")
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		u, err := ensureDatabase(ctx, url)
 		if err == nil {
-			return u, nil
+			return u, stop, nil
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("private PostgreSQL did not answer: %w", err)
+			stop()
+			return "", nil, fmt.Errorf("private PostgreSQL did not answer: %w", err)
 		}
 		select {
 		case <-ctx.Done():
-			return "", ctx.Err()
+			stop()
+			return "", nil, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
