@@ -7,6 +7,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 )
 
 func BenchmarkZZParts(b *testing.B) {
@@ -28,21 +29,22 @@ func BenchmarkZZParts(b *testing.B) {
 		parsed[i] = decideInput(in)
 	}
 	ctx := context.Background()
-	for _, q := range []string{"x = data.rdsgate.ram.resource"} {
+	for _, q := range []string{"x = 1", "x = data.rdsgate.release.decision", "x = data.rdsgate.ram.result", "x = count(data.rdsgate.ram.candidates)", "x = data.rdsgate.ram.resource",  "x = data.rdsgate.ram.reasons", "x = data.rdsgate.org.clean", "x = data.rdsgate.org.approval.note", "x = data.rdsgate.org.environment", "x = data.rdsgate.org.notes"} {
 		b.Run(q, func(b *testing.B) {
 			pq, err := rego.New(rego.Query(q), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx)
+			nm := metrics.NoOp()
 			if err != nil {
 				b.Fatal(err)
 			}
 			for i := range parsed {
-				pq.Eval(ctx, rego.EvalParsedInput(parsed[i]), rego.EvalInterQueryBuiltinValueCache(rev.cache), rego.EvalExternalCancel(neverCancelled))
+				pq.Eval(ctx, rego.EvalParsedInput(parsed[i]), rego.EvalInterQueryBuiltinValueCache(rev.cache), rego.EvalExternalCancel(neverCancelled), rego.EvalMetrics(nm))
 			}
 			b.ReportAllocs()
 			i := 0
 			c := startCPU()
 			defer c.report(b)
 			for b.Loop() {
-				if _, err := pq.Eval(ctx, rego.EvalParsedInput(parsed[i%len(parsed)]), rego.EvalInterQueryBuiltinValueCache(rev.cache), rego.EvalExternalCancel(neverCancelled)); err != nil {
+				if _, err := pq.Eval(ctx, rego.EvalParsedInput(parsed[i%len(parsed)]), rego.EvalInterQueryBuiltinValueCache(rev.cache), rego.EvalExternalCancel(neverCancelled), rego.EvalMetrics(nm)); err != nil {
 					b.Fatal(err)
 				}
 				i++
