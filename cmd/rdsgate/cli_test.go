@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -106,5 +107,24 @@ func TestCLIUsage(t *testing.T) {
 	}
 	if _, _, err := rdsgate(t, "serve", "--database-url", ""); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
 		t.Fatalf("serve without a database: %v", err)
+	}
+}
+
+func TestCLIPolicyEval(t *testing.T) {
+	t.Parallel()
+	out, _, err := rdsgate(t, "policy", "eval", "--input", "../../policies/examples/input.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Allow    bool     `json:"allow"`
+		Reasons  []string `json:"reasons"`
+		Revision string   `json:"revision"`
+	}
+	if err := json.Unmarshal([]byte(out), &d); err != nil || len(d.Reasons) == 0 || d.Revision == "" {
+		t.Fatalf("policy eval output %q: %v", out, err)
+	}
+	if _, _, err := rdsgate(t, "policy", "eval", "--input", "/nonexistent.json"); err == nil {
+		t.Fatal("missing input file accepted")
 	}
 }

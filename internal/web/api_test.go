@@ -294,3 +294,33 @@ func TestAPIListPagination(t *testing.T) {
 		t.Fatalf("filter by instance: %d %v", status, out)
 	}
 }
+
+func TestAPIPolicySimulate(t *testing.T) {
+	t.Parallel()
+	env := setupAPI(t)
+	in := map[string]any{
+		"principal": map[string]any{"subject": "mallory", "groups": []string{"developers"}},
+		"request": map[string]any{"region_id": "cn-hangzhou", "db_instance_id": "rm-bp1prodexample1",
+			"connection_string": "rm-bp1prodexample1.mysql.rds.aliyuncs.com", "network_type": "0",
+			"justification": "why was I denied?", "ticket": "OPS-1"},
+		"context": map[string]any{"source_ip": "10.0.0.1", "current_time": "2026-11-26T10:00:00Z", "secure_transport": true},
+	}
+	status, d := env.call(t, "alice", "POST", "/api/v1/policy/simulate", in)
+	ram, _ := d["ram"].(map[string]any)
+	if status != 200 || d["allow"] != false || ram["effect"] != "ExplicitDeny" || len(d["reasons"].([]any)) == 0 {
+		t.Fatalf("simulate: %d %v", status, d)
+	}
+	in["principal"] = map[string]any{"subject": "alice", "groups": []string{"developers"}}
+	status, d = env.call(t, "alice", "POST", "/api/v1/policy/simulate", in)
+	if status != 200 || d["allow"] != true || d["required_approvals"] != float64(2) {
+		t.Fatalf("simulate alice: %d %v", status, d)
+	}
+	// Nothing was recorded.
+	status, out := env.call(t, "bob", "GET", "/api/v1/requests", nil)
+	if status != 200 || len(out["items"].([]any)) != 0 {
+		t.Fatalf("simulation recorded requests: %v", out)
+	}
+	if status, out := env.call(t, "alice", "POST", "/api/v1/policy/simulate", `{"principal": 5}`); status != 400 {
+		t.Fatalf("bad input: %d %v", status, out)
+	}
+}
