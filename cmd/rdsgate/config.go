@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // config is every setting of the service, parsed once from flags and
@@ -32,62 +35,98 @@ type config struct {
 	Simulate bool
 	// Web is the browser sign-in configuration (web_wiring.go).
 	Web webConfig
+
+	// envErrs are environment values that did not parse; validate reports
+	// the first.
+	envErrs []error
 }
 
-func envOr(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok && v != "" {
+// envOr returns the trimmed value of the environment variable name, or def
+// when it is unset or blank.
+func envOr(name, def string) string { return envOrFunc(os.Getenv, name, def) }
+
+// envOrFunc is envOr over any lookup (the executor's wiring overlays one).
+func envOrFunc(getenv func(string) string, name, def string) string {
+	if v := strings.TrimSpace(getenv(name)); v != "" {
 		return v
 	}
 	return def
 }
 
+// envDuration parses the duration in the variable name, def when unset.
+func envDuration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 10s", name, v)
+	}
+	return d, nil
+}
+
+// durationFlag registers a duration flag whose default comes from the
+// variable env; a value that does not parse is reported by validate.
+func (c *config) durationFlag(fs *flag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) {
+	d, err := envDuration(os.Getenv, env, def)
+	if err != nil {
+		c.envErrs = append(c.envErrs, err)
+		d = def
+	}
+	fs.DurationVar(p, name, d, usage+" (env "+env+")")
+}
+
+// secretFlag is a string flag whose value is never printed: flag's help
+// shows a flag's default, and the default of --database-url comes from
+// DATABASE_URL, which may hold a password.
+type secretFlag struct{ p *string }
+
+func (f secretFlag) String() string     { return "" }
+func (f secretFlag) Set(v string) error { *f.p = v; return nil }
+
 // commonFlags registers the settings every database-using command shares.
 func commonFlags(fs *flag.FlagSet, c *config) {
-	fs.StringVar(&c.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL)")
+	c.DatabaseURL = os.Getenv("DATABASE_URL")
+	fs.Var(secretFlag{&c.DatabaseURL}, "database-url", "PostgreSQL URL (env DATABASE_URL)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("RDSGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env RDSGATE_LOG_LEVEL)")
 }
 
 func serveFlags(fs *flag.FlagSet, c *config) {
 	commonFlags(fs, c)
 	fs.StringVar(&c.Addr, "addr", envOr("RDSGATE_ADDR", "127.0.0.1:8080"), "listen address (env RDSGATE_ADDR)")
-	fs.StringVar(&c.AccountID, "account-id", os.Getenv("RDSGATE_ACCOUNT_ID"), "Alibaba Cloud account id used in resource ARNs (env RDSGATE_ACCOUNT_ID)")
-	fs.StringVar(&c.PolicyData, "policy-data", os.Getenv("RDSGATE_POLICY_DATA"), "directory with ram.json and org.json (env RDSGATE_POLICY_DATA; default: the embedded examples)")
-	ttl, err := time.ParseDuration(envOr("RDSGATE_REQUEST_TTL", "72h"))
-	if err != nil {
-		ttl = 72 * time.Hour
-	}
-	fs.DurationVar(&c.RequestTTL, "request-ttl", ttl, "pending requests expire after this long (env RDSGATE_REQUEST_TTL)")
+	fs.StringVar(&c.AccountID, "account-id", envOr("RDSGATE_ACCOUNT_ID", ""), "Alibaba Cloud account id: resource ARNs and the rate limiter's key (env RDSGATE_ACCOUNT_ID; default: account_id of ram.json)")
+	fs.StringVar(&c.PolicyData, "policy-data", envOr("RDSGATE_POLICY_DATA", ""), "directory with ram.json and org.json (env RDSGATE_POLICY_DATA; default: the embedded examples)")
+	c.durationFlag(fs, &c.RequestTTL, "request-ttl", "RDSGATE_REQUEST_TTL", 72*time.Hour, "pending requests expire after this long")
 	auditFlags(fs, c)
-	every, err := time.ParseDuration(envOr("RDSGATE_AUDIT_CHECKPOINT_INTERVAL", "1m"))
-	if err != nil {
-		every = time.Minute
-	}
-	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", every, "sign a checkpoint this often when events arrived (env RDSGATE_AUDIT_CHECKPOINT_INTERVAL)")
+	c.durationFlag(fs, &c.CheckpointInterval, "checkpoint-interval", "RDSGATE_AUDIT_CHECKPOINT_INTERVAL", time.Minute, "sign a checkpoint this often when events arrived")
 }
 
 // auditFlags registers the audit key and checkpoint directory settings.
 func auditFlags(fs *flag.FlagSet, c *config) {
-	fs.StringVar(&c.AuditSigningKey, "signing-key", os.Getenv("RDSGATE_AUDIT_SIGNING_KEY"), "Ed25519 private key file (PEM, PKCS#8) that signs audit checkpoints (env RDSGATE_AUDIT_SIGNING_KEY)")
-	fs.StringVar(&c.CheckpointDir, "checkpoint-dir", os.Getenv("RDSGATE_AUDIT_CHECKPOINT_DIR"), "directory outside the database that receives a copy of every checkpoint (env RDSGATE_AUDIT_CHECKPOINT_DIR)")
+	fs.StringVar(&c.AuditSigningKey, "signing-key", envOr("RDSGATE_AUDIT_SIGNING_KEY", ""), "Ed25519 private key file (PEM, PKCS#8) that signs audit checkpoints (env RDSGATE_AUDIT_SIGNING_KEY)")
+	fs.StringVar(&c.CheckpointDir, "checkpoint-dir", envOr("RDSGATE_AUDIT_CHECKPOINT_DIR", ""), "directory outside the database that receives a copy of every checkpoint (env RDSGATE_AUDIT_CHECKPOINT_DIR)")
 }
 
 func (c *config) validate() error {
+	if len(c.envErrs) > 0 {
+		return c.envErrs[0]
+	}
 	if c.DatabaseURL == "" {
 		return fmt.Errorf("DATABASE_URL is not set (flag --database-url); `make run` finds or starts PostgreSQL for you")
 	}
 	return nil
 }
 
-// redactURL hides the password of a database URL for printing.
+// redactURL names the database of a connection string for printing —
+// user@host:port/database — and nothing else: whatever the syntax (URL or
+// key=value), no password or other parameter is shown.
 func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+	cfg, err := pgconn.ParseConfig(s)
+	if err != nil {
+		return "(unparseable database URL)"
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
+	return fmt.Sprintf("postgres://%s@%s/%s", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), cfg.Database)
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -11,12 +11,12 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rdsgate/rdsgate/internal/audit"
+	"github.com/rdsgate/rdsgate/internal/store"
 )
 
 // localPostgres is the server `make run` tries before starting its own.
@@ -38,6 +38,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
 	}
+	if len(c.envErrs) > 0 {
+		return c.envErrs[0]
+	}
 	var err error
 	if c.Web, err = loadWebConfig(os.Getenv); err != nil {
 		return err
@@ -48,6 +51,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := devAuditKey(&c, *dataDir, stdout); err != nil {
 		return err
 	}
+	apiHint := "DATABASE_URL is yours; with it set:"
 	if c.DatabaseURL == "" {
 		url, stop, err := findOrStartPostgres(ctx, *probe, *dataDir, stdout)
 		if err != nil {
@@ -55,6 +59,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		defer stop()
 		c.DatabaseURL = url
+		apiHint = "  export DATABASE_URL='" + url + "'" // found or started here: no password in it
 	}
 	fmt.Fprintf(stdout, "database: %s\n", redactURL(c.DatabaseURL))
 	return serve(ctx, c, stdout, stderr, func(base string) {
@@ -67,12 +72,12 @@ rdsgate is running: %s
 
 %s
 Or use the JSON API: get a token (shown once, on the last line) and call it:
-  export DATABASE_URL='%s'
+%s
   TOKEN=$(%s token create --subject alice --groups developers | tail -1)
   curl -H "Authorization: Bearer $TOKEN" %s/api/v1/requests
 
 Stop with Ctrl-C.
-`, base, devSignInHint(base), c.DatabaseURL, self, base)
+`, base, devSignInHint(base), apiHint, self, base)
 	})
 }
 
@@ -196,7 +201,7 @@ func ensureDatabase(ctx context.Context, admin string) (string, error) {
 			return "", err
 		}
 	}
-	return strings.Replace(admin, "/postgres?", "/rdsgate?", 1), nil
+	return store.WithDatabase(admin, "rdsgate"), nil
 }
 
 // findPostgresBin finds a directory with initdb and pg_ctl.

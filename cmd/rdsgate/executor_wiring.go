@@ -80,8 +80,8 @@ func newRDSClients(getenv func(string) string, cred credentials.Credential, log 
 	}
 	base := aliyun.Config{
 		Endpoint: getenv(envRDSEndpoint),
-		Protocol: envOr2(getenv, envRDSProtocol, "https"),
-		RegionID: envOr2(getenv, envRegionID, defaultRegionID),
+		Protocol: envOrFunc(getenv, envRDSProtocol, "https"),
+		RegionID: envOrFunc(getenv, envRegionID, defaultRegionID),
 		Timeout:  timeout,
 		Logger:   log,
 	}
@@ -295,25 +295,6 @@ func startDevSimulator(log *slog.Logger) (string, func(), error) {
 		_ = srv.Shutdown(ctx)
 	}
 	return ln.Addr().String(), stop, nil
-}
-
-func envOr2(getenv func(string) string, name, def string) string {
-	if v := getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-func envDuration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
-	v := getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s=%q: want a positive duration such as 10s", name, v)
-	}
-	return d, nil
 }
 
 // overlay returns getenv with some variables replaced.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"image/png"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -44,6 +45,8 @@ type app struct {
 	url  string
 	pool *pgxpool.Pool
 	sim  *rdssim.Server
+	// shots is where the profiles' screenshots go (screenshotDir).
+	shots string
 }
 
 func startApp(t *testing.T) *app {
@@ -104,7 +107,7 @@ func startApp(t *testing.T) *app {
 	}})
 	hs := httptest.NewServer(srv) // 127.0.0.1:0
 	t.Cleanup(hs.Close)
-	return &app{url: hs.URL, pool: pool, sim: sim}
+	return &app{url: hs.URL, pool: pool, sim: sim, shots: screenshotDir(t)}
 }
 
 func mustExampleInstances(t *testing.T) []rdssim.Instance {
@@ -139,6 +142,7 @@ type profile struct {
 	stop    func()
 	dialogs atomic.Int32
 	dlDir   string
+	shots   string
 }
 
 func (a *app) browser(t *testing.T, name string) *profile {
@@ -153,7 +157,7 @@ func (a *app) browser(t *testing.T, name string) *profile {
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
-	p := &profile{t: t, name: name, base: a.url, ctx: ctx, dlDir: t.TempDir()}
+	p := &profile{t: t, name: name, base: a.url, ctx: ctx, dlDir: t.TempDir(), shots: a.shots}
 	p.stop = func() { cancel(); cancelAlloc() }
 	t.Cleanup(p.stop)
 	if err := chromedp.Do(ctx); err != nil {
@@ -224,16 +228,89 @@ func (p *profile) signIn(user string) {
 	}
 }
 
-// screenshot saves the whole page as docs/screenshots/<name>.png.
+// ScreenshotsDirEnv names the directory the browser test writes its
+// screenshots to; `make screenshots` sets it to docs/screenshots. A relative
+// path is taken from the repository root.
+const ScreenshotsDirEnv = "RDSGATE_SCREENSHOTS_DIR"
+
+// screenshotDir is $RDSGATE_SCREENSHOTS_DIR when set (created if missing),
+// else a fresh temporary directory: a plain `make test` leaves the working
+// tree alone and works on a read-only checkout.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := strings.TrimSpace(os.Getenv(ScreenshotsDirEnv))
+	if dir == "" {
+		return t.TempDir()
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join("..", "..", dir) // go test runs in internal/e2e
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("%s: %v", ScreenshotsDirEnv, err)
+	}
+	return dir
+}
+
+// screenshot saves the whole page as <name>.png in the screenshot
+// directory and checks that it is a non-empty PNG.
 func (p *profile) screenshot(name string) {
 	p.t.Helper()
 	buf := run(p, "screenshot "+name, chromedp.FullScreenshot(100))
-	dir := filepath.Join("..", "..", "docs", "screenshots")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	file := filepath.Join(p.shots, name+".png")
+	if err := os.WriteFile(file, buf, 0o644); err != nil {
 		p.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
-		p.t.Fatal(err)
+	checkPNG(p.t, file)
+}
+
+// checkPNG fails t unless file is a PNG with a non-empty image.
+func checkPNG(t *testing.T, file string) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	if err != nil {
+		t.Fatalf("screenshot %s is not a PNG: %v", file, err)
+	}
+	if cfg.Width == 0 || cfg.Height == 0 {
+		t.Fatalf("screenshot %s is empty: %dx%d", file, cfg.Width, cfg.Height)
+	}
+}
+
+// TestScreenshotDir: without RDSGATE_SCREENSHOTS_DIR the screenshots go to
+// a temporary directory, never into docs/; with it, to that directory
+// (relative to the repository root).
+func TestScreenshotDir(t *testing.T) {
+	docs, err := filepath.Abs(filepath.Join("..", "..", "docs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(ScreenshotsDirEnv, "")
+	dir, err := filepath.Abs(screenshotDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel, err := filepath.Rel(docs, dir); err == nil && !strings.HasPrefix(rel, "..") {
+		t.Errorf("by default screenshots go to %s, inside docs/", dir)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("default screenshot directory %s: %d entries, %v; want a fresh empty one", dir, len(entries), err)
+	}
+
+	want := filepath.Join(t.TempDir(), "shots")
+	t.Setenv(ScreenshotsDirEnv, want)
+	if got := screenshotDir(t); got != want {
+		t.Errorf("%s=%s: screenshots go to %s", ScreenshotsDirEnv, want, got)
+	}
+	if fi, err := os.Stat(want); err != nil || !fi.IsDir() {
+		t.Errorf("%s not created: %v", want, err)
+	}
+	t.Setenv(ScreenshotsDirEnv, "docs/screenshots")
+	if got, _ := filepath.Abs(screenshotDir(t)); got != filepath.Join(docs, "screenshots") {
+		t.Errorf("a relative %s is not taken from the repository root: %s", ScreenshotsDirEnv, got)
 	}
 }
 

@@ -24,7 +24,9 @@ const xss = `<script>alert(1)</script>`
 // vote and a tokenless form are refused; bob, in another profile, approves
 // from his inbox and watches the release reach succeeded without
 // reloading; dave finds the events by Alibaba RequestId, downloads the CSV
-// and asks the policy simulator. Each page is saved to docs/screenshots/.
+// and asks the policy simulator. Each page is saved as a PNG: to a temporary
+// directory, or to $RDSGATE_SCREENSHOTS_DIR (`make screenshots` refreshes
+// docs/screenshots/).
 func TestBrowserE2E(t *testing.T) {
 	a := startApp(t)
 	// The first release call is throttled (its code and documented message
@@ -200,6 +202,11 @@ WHERE kind = 'execution.succeeded'`).Scan(&ali); err != nil || ali == "" {
 		t.Fatalf("simulator reasons: %q", why)
 	}
 	dave.screenshot("simulator")
+
+	// The README's screenshots, all taken.
+	for _, name := range []string{"signin", "new-request", "decision", "inbox", "request", "audit", "simulator"} {
+		checkPNG(t, filepath.Join(a.shots, name+".png"))
+	}
 }
 
 // download clicks a download link and returns the saved file's content.

@@ -86,10 +86,11 @@ func (e *Engine) UserGroups(subject string) []string {
 // {"ram": ..., "org": ...}, as the policies read it under data. It is for
 // inspection and for serving the same data elsewhere; do not modify it.
 func (e *Engine) Data() (map[string]any, error) {
-	data, _, err := compiledData(e.cur.Load().src)
+	data, ram, err := compiledData(e.cur.Load().src)
 	if err != nil {
 		return nil, err
 	}
+	data["ram"] = ram.full()
 	v, err := ast.InterfaceToValue(data)
 	if err != nil {
 		return nil, fmt.Errorf("policy data: %w", err)

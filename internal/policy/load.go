@@ -155,8 +155,8 @@ type revision struct {
 	userGroups map[string][]string
 }
 
-// compiledData compiles the data files into the data document
-// {"ram": ..., "org": ...}.
+// compiledData compiles the data files into the data document of the
+// engine's store, {"ram": ..., "org": ...}, and the RAM index.
 func compiledData(s sources) (map[string]any, ramData, error) {
 	var system map[string]json.RawMessage
 	if err := json.Unmarshal(s.system, &system); err != nil {
@@ -170,7 +170,7 @@ func compiledData(s sources) (map[string]any, ramData, error) {
 	if err != nil {
 		return nil, ramData{}, err
 	}
-	return map[string]any{"ram": ram.doc, "org": org.doc}, ram, nil
+	return map[string]any{"ram": ram.store, "org": org.doc}, ram, nil
 }
 
 // compileModules parses and compiles Rego v1 modules in strict mode, with
@@ -193,7 +193,8 @@ func compileModules(modules map[string][]byte) (*ast.Compiler, error) {
 		}
 	}
 	caps.Builtins = deterministic
-	c := ast.NewCompiler().WithStrict(true).WithCapabilities(caps)
+	c := ast.NewCompiler().WithStrict(true).WithCapabilities(caps).
+		WithBuiltins(map[string]*ast.Builtin{lookupBuiltin: {Name: lookupBuiltin, Decl: lookupDecl.Decl}})
 	if c.Compile(parsed); c.Failed() {
 		return nil, fmt.Errorf("compile policies: %w", c.Errors)
 	}
@@ -221,9 +222,10 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 	}
 	prepare := func(query string) (rego.PreparedEvalQuery, error) {
 		pq, err := rego.New(
-			rego.Query(query),
+			rego.Query(query+" with "+lookupRef+" as "+lookupBuiltin),
 			rego.Compiler(compiler),
 			rego.Store(store),
+			rego.Function2(lookupDecl, ram.index.lookup),
 		).PrepareForEval(ctx)
 		if err != nil {
 			return pq, fmt.Errorf("prepare %s: %w", query, err)

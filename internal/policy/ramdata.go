@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"maps"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,25 +38,31 @@ type ramGroup struct {
 	Policies []string `json:"policies"`
 }
 
-// ramData is ram.json compiled for rdsgate.ram (data.ram), plus what the
-// engine answers from Go.
+// ramData is ram.json compiled for rdsgate.ram, plus what the engine answers
+// from Go.
 type ramData struct {
-	doc        map[string]any      // data.ram; users and statements are ast values
+	// store is data.ram as the engine's OPA store holds it: users have their
+	// groups only, since their statements are in index.
+	store map[string]any
+	index *ramIndex
+	// full is data.ram with every user's statements, as the Rego definition
+	// of lookup reads it (Engine.Data, an OPA server).
+	full       func() map[string]any
 	users      []string            // sorted user names
 	userGroups map[string][]string // user name -> groups
 }
 
-// compiledPolicy is a policy's statements about GatedAction, converted to
-// AST values once and shared by every user the policy is attached to.
+// compiledPolicy is a policy's statements about GatedAction, compiled once
+// and shared by every user the policy is attached to.
 type compiledPolicy struct {
-	byAction  []*ast.Term // statements whose Action lists GatedAction exactly
-	byGlob    []*ast.Term // statements whose Action matches it by a wildcard only
-	notAction []*ast.Term // NotAction statements that do not exclude it
+	byAction  []*indexedStatement // statements whose Action lists GatedAction exactly
+	byGlob    []*indexedStatement // statements whose Action matches it by a wildcard only
+	notAction []*indexedStatement // NotAction statements that do not exclude it
 }
 
-// interner shares equal AST values (conditions, group lists) between the
-// statements and users that hold them: 10,000 users with the same few
-// conditions then hold one copy, which keeps the live heap, and the
+// interner shares equal AST values (conditions, action lists, group lists)
+// between the statements and users that hold them: 10,000 users with the
+// same few conditions hold one copy, which keeps the live heap, and the
 // garbage collector's work, small.
 type interner map[string]*ast.Term
 
@@ -81,7 +88,7 @@ func (in interner) term(v any) (*ast.Term, error) {
 //
 //	{"account_id": "...",
 //	 "users": {NAME: {"groups": [...], "statements": [STMT...]}},
-//	 "resource_tags": {INSTANCE: {lower(tag key): value}}}
+//	 "resource_tags": {INSTANCE: {"rds:resourcetag/" + lower(tag key): value}}}
 //
 // A user's statements are those of its policies (its own, then its groups')
 // that can concern GatedAction: the ones whose Action lists it exactly, then
@@ -125,9 +132,12 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 		}
 	}
 
-	out := ramData{userGroups: make(map[string][]string, len(f.Users))}
+	out := ramData{
+		index:      &ramIndex{users: make(map[string][]*indexedStatement, len(f.Users))},
+		userGroups: make(map[string][]string, len(f.Users)),
+	}
 	users := make([][2]*ast.Term, 0, len(f.Users))
-	statementLists := map[string]*ast.Term{} // by policy names: users with the same policies share the list
+	lists := map[string][]*indexedStatement{} // users with the same policies share the list
 	for name, u := range f.Users {
 		var names []string
 		for _, p := range u.Policies {
@@ -146,9 +156,8 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 			}
 		}
 		key := strings.Join(names, "\x00")
-		statements, ok := statementLists[key]
+		list, ok := lists[key]
 		if !ok {
-			var list []*ast.Term
 			for _, p := range names {
 				list = append(list, compiled[p].byAction...)
 			}
@@ -158,17 +167,14 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 			for _, p := range names {
 				list = append(list, compiled[p].notAction...)
 			}
-			statements = ast.ArrayTerm(list...)
-			statementLists[key] = statements
+			lists[key] = list
 		}
 		groups, err := shared.term(stringsAny(u.Groups))
 		if err != nil {
 			return ramData{}, fmt.Errorf("ram.json: user %s: %w", name, err)
 		}
-		users = append(users, ast.Item(ast.StringTerm(name), ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("groups"), groups),
-			ast.Item(ast.InternedTerm("statements"), statements),
-		)))
+		users = append(users, ast.Item(ast.StringTerm(name), ast.ObjectTerm(ast.Item(ast.InternedTerm("groups"), groups))))
+		out.index.users[name] = list
 		out.userGroups[name] = slices.Clone(u.Groups)
 		out.users = append(out.users, name)
 	}
@@ -176,19 +182,39 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 
 	resourceTags := make(map[string]any, len(tags))
 	for instance, kv := range tags {
-		lowered := make(map[string]any, len(kv))
+		prefixed := make(map[string]any, len(kv))
 		for k, v := range kv {
-			lowered[strings.ToLower(k)] = v
+			prefixed[tagKeyPrefix+strings.ToLower(k)] = v
 		}
-		resourceTags[instance] = lowered
+		resourceTags[instance] = prefixed
 	}
-	out.doc = map[string]any{
+	out.store = map[string]any{
 		"account_id":    f.AccountID,
 		"users":         ast.NewObject(users...),
 		"resource_tags": resourceTags,
 	}
+	index := out.index
+	out.full = func() map[string]any {
+		full := make([][2]*ast.Term, 0, len(users))
+		for _, u := range users {
+			statements := make([]*ast.Term, 0, len(index.users[string(u[0].Value.(ast.String))]))
+			for _, st := range index.users[string(u[0].Value.(ast.String))] {
+				statements = append(statements, st.term())
+			}
+			user := u[1].Value.(ast.Object).Copy()
+			user.Insert(ast.InternedTerm("statements"), ast.ArrayTerm(statements...))
+			full = append(full, ast.Item(u[0], ast.NewTerm(user)))
+		}
+		doc := maps.Clone(out.store)
+		doc["users"] = ast.NewObject(full...)
+		return doc
+	}
 	return out, nil
 }
+
+// tagKeyPrefix names an instance tag as a condition key:
+// rds:ResourceTag/<tag key>, lower-cased.
+const tagKeyPrefix = "rds:resourcetag/"
 
 // compilePolicy checks one RAM policy document and compiles its statements
 // about GatedAction, each numbered as in the document (from 1). Statements
@@ -219,37 +245,45 @@ func compilePolicy(name string, raw json.RawMessage, shared interner) (compiledP
 	} else if err := json.Unmarshal(s, &statements); err != nil {
 		return out, fmt.Errorf("statement must be a list of objects: %w", err)
 	}
+	policy := ast.StringTerm(name)
 	for i, st := range statements {
-		compiled, match, err := compileStatement(st)
+		c, err := compileStatement(st)
 		if err != nil {
 			return out, fmt.Errorf("statement %d: %w", i+1, err)
 		}
-		if match == noMatch {
+		if c.match == noMatch {
 			continue
 		}
-		compiled["policy"] = name
-		compiled["index"] = i + 1
-		if conds, ok := compiled["conditions"].([]any); ok {
-			list := make([]*ast.Term, len(conds))
-			for j, c := range conds {
-				if list[j], err = shared.term(c); err != nil {
+		is := &indexedStatement{
+			resources: c.resources,
+			policy:    policy,
+			index:     ast.InternedTerm(i + 1),
+			effect:    ast.InternedTerm(c.effect),
+		}
+		if is.actions, err = shared.term(c.actions); err != nil {
+			return out, fmt.Errorf("statement %d: %w", i+1, err)
+		}
+		if c.notActions != nil {
+			if is.notAction, err = shared.term(c.notActions); err != nil {
+				return out, fmt.Errorf("statement %d: %w", i+1, err)
+			}
+		}
+		if len(c.conditions) > 0 {
+			list := make([]*ast.Term, len(c.conditions))
+			for j, cond := range c.conditions {
+				if list[j], err = shared.term(cond); err != nil {
 					return out, fmt.Errorf("statement %d: %w", i+1, err)
 				}
 			}
-			compiled["conditions"] = ast.NewArray(list...)
+			is.conds = ast.ArrayTerm(list...)
 		}
-		v, err := ast.InterfaceToValue(compiled)
-		if err != nil {
-			return out, fmt.Errorf("statement %d: %w", i+1, err)
-		}
-		t := ast.NewTerm(v)
-		switch match {
+		switch c.match {
 		case exactMatch:
-			out.byAction = append(out.byAction, t)
+			out.byAction = append(out.byAction, is)
 		case globMatch:
-			out.byGlob = append(out.byGlob, t)
+			out.byGlob = append(out.byGlob, is)
 		default:
-			out.notAction = append(out.notAction, t)
+			out.notAction = append(out.notAction, is)
 		}
 	}
 	return out, nil
@@ -265,39 +299,47 @@ const (
 	notActionMatch             // NotAction does not exclude it
 )
 
+// compiledStatement is one statement as rdsgate.ram reads it.
+type compiledStatement struct {
+	match  actionMatch
+	effect string
+	// actions keeps, for an Action statement, the patterns that match
+	// GatedAction (the action itself when it is listed exactly); rdsgate.ram
+	// checks them again. A NotAction statement applies to every action its
+	// list does not match: actions ["*"], and notActions the list.
+	actions, notActions []any
+	resources           []string // as written
+	conditions          []any
+}
+
 // compileStatement compiles one statement for rdsgate.ram and says how its
 // action matches GatedAction.
-func compileStatement(st map[string]json.RawMessage) (map[string]any, actionMatch, error) {
+func compileStatement(st map[string]json.RawMessage) (compiledStatement, error) {
+	var out compiledStatement
 	for k := range st {
 		switch k {
 		case "Effect", "Action", "NotAction", "Resource", "Condition":
 		default:
-			return nil, noMatch, fmt.Errorf("unsupported statement element %q", k)
+			return out, fmt.Errorf("unsupported statement element %q", k)
 		}
 	}
-	var effect string
-	if err := json.Unmarshal(st["Effect"], &effect); err != nil || (effect != "Allow" && effect != "Deny") {
-		return nil, noMatch, errors.New(`effect must be "Allow" or "Deny"`)
+	if err := json.Unmarshal(st["Effect"], &out.effect); err != nil || (out.effect != "Allow" && out.effect != "Deny") {
+		return out, errors.New(`effect must be "Allow" or "Deny"`)
 	}
-	out := map[string]any{"effect": effect}
 
 	actionKey := "Action"
 	_, hasAction := st["Action"]
 	_, hasNotAction := st["NotAction"]
 	switch {
 	case hasAction == hasNotAction:
-		return nil, noMatch, errors.New("exactly one of Action and NotAction is required")
+		return out, errors.New("exactly one of Action and NotAction is required")
 	case hasNotAction:
 		actionKey = "NotAction"
 	}
 	actions, err := stringList(st[actionKey])
 	if err != nil {
-		return nil, noMatch, fmt.Errorf("%s: %w", actionKey, err)
+		return out, fmt.Errorf("%s: %w", actionKey, err)
 	}
-	// actions keeps, for an Action statement, the patterns that match
-	// GatedAction (the action itself when it is listed exactly); rdsgate.ram
-	// checks them again. A NotAction statement applies to every action its
-	// list does not match: actions ["*"] and not_actions the list.
 	var exactPatterns, matchingGlobs, all []any
 	for _, a := range actions {
 		a = strings.ToLower(a)
@@ -311,49 +353,33 @@ func compileStatement(st map[string]json.RawMessage) (map[string]any, actionMatc
 		}
 		p, err := glob.Compile(g)
 		if err != nil {
-			return nil, noMatch, fmt.Errorf("%s %q: %w", actionKey, a, err)
+			return out, fmt.Errorf("%s %q: %w", actionKey, a, err)
 		}
 		if p.Match(GatedAction) {
 			matchingGlobs = append(matchingGlobs, g)
 		}
 	}
-	match := noMatch
 	switch {
 	case !hasNotAction && len(exactPatterns) > 0:
-		match = exactMatch
-		out["actions"] = exactPatterns
+		out.match, out.actions = exactMatch, exactPatterns[:1]
 	case !hasNotAction && len(matchingGlobs) > 0:
-		match = globMatch
-		out["actions"] = matchingGlobs
+		out.match, out.actions = globMatch, matchingGlobs
 	case hasNotAction && len(exactPatterns) == 0 && len(matchingGlobs) == 0:
-		match = notActionMatch
-		out["actions"] = []any{"*"}
-		out["not_actions"] = all
+		out.match, out.actions, out.notActions = notActionMatch, []any{"*"}, all
 	}
 
 	if _, ok := st["Resource"]; !ok {
-		return nil, noMatch, errors.New("resource is required")
+		return out, errors.New("resource is required")
 	}
-	resources, err := stringList(st["Resource"])
-	if err != nil {
-		return nil, noMatch, fmt.Errorf("resource: %w", err)
+	if out.resources, err = stringList(st["Resource"]); err != nil {
+		return out, fmt.Errorf("resource: %w", err)
 	}
-	patterns := make([]any, len(resources))
-	for i, r := range resources {
-		patterns[i] = globPattern(r)
-	}
-	out["resources"] = patterns
-
 	if raw, ok := st["Condition"]; ok {
-		conds, err := compileConditions(raw)
-		if err != nil {
-			return nil, noMatch, fmt.Errorf("condition: %w", err)
-		}
-		if len(conds) > 0 {
-			out["conditions"] = conds
+		if out.conditions, err = compileConditions(raw); err != nil {
+			return out, fmt.Errorf("condition: %w", err)
 		}
 	}
-	return out, match, nil
+	return out, nil
 }
 
 // compileConditions flattens {OPERATOR: {KEY: VALUES}} into a list of

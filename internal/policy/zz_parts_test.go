@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"os"
 	"context"
 	"testing"
 
@@ -13,13 +14,17 @@ import (
 func BenchmarkZZParts(b *testing.B) {
 	e := newBenchEngine(b)
 	rev := e.cur.Load()
-	data, _, err := compiledData(rev.src)
+	data, ramd, err := compiledData(rev.src)
 	if err != nil {
 		b.Fatal(err)
 	}
 	v, _ := ast.InterfaceToValue(data)
 	store := inmem.NewFromASTObject(v.(ast.Object))
-	compiler, err := compileModules(rev.src.modules)
+	mods := map[string][]byte{"zz.rego": []byte(zzModule)}
+	for k, v := range rev.src.modules {
+		mods[k] = v
+	}
+	compiler, err := compileModules(mods)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -29,22 +34,22 @@ func BenchmarkZZParts(b *testing.B) {
 		parsed[i] = decideInput(in)
 	}
 	ctx := context.Background()
-	for _, q := range []string{"x = 1", "x = data.rdsgate.release.decision", "x = data.rdsgate.ram.result", "x = count(data.rdsgate.ram.candidates)", "x = data.rdsgate.ram.resource",  "x = data.rdsgate.ram.reasons", "x = data.rdsgate.org.clean", "x = data.rdsgate.org.approval.note", "x = data.rdsgate.org.environment", "x = data.rdsgate.org.notes"} {
+	for _, q := range []string{"x = count(data.rdsgate.ram.lookup(input.principal.subject, data.rdsgate.ram.resource))"} {
 		b.Run(q, func(b *testing.B) {
-			pq, err := rego.New(rego.Query(q), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx)
+			pq, err := rego.New(rego.Query(q+" with "+lookupRef+" as "+lookupBuiltin), rego.Compiler(compiler), rego.Store(store), rego.Function2(lookupDecl, ramd.index.lookup)).PrepareForEval(ctx)
 			nm := metrics.NoOp()
 			if err != nil {
 				b.Fatal(err)
 			}
 			for i := range parsed {
-				pq.Eval(ctx, rego.EvalParsedInput(parsed[i]), rego.EvalInterQueryBuiltinValueCache(rev.cache), rego.EvalExternalCancel(neverCancelled), rego.EvalMetrics(nm))
+				pq.Eval(ctx, rego.EvalParsedInput(parsed[i]), rego.EvalInterQueryBuiltinValueCache(rev.cache), rego.EvalExternalCancel(neverCancelled), rego.EvalMetrics(nm), rego.EvalRuleIndexing(os.Getenv("ZZIDX") != "off"), rego.EvalEarlyExit(os.Getenv("ZZEE") != "off"))
 			}
 			b.ReportAllocs()
 			i := 0
 			c := startCPU()
 			defer c.report(b)
 			for b.Loop() {
-				if _, err := pq.Eval(ctx, rego.EvalParsedInput(parsed[i%len(parsed)]), rego.EvalInterQueryBuiltinValueCache(rev.cache), rego.EvalExternalCancel(neverCancelled), rego.EvalMetrics(nm)); err != nil {
+				if _, err := pq.Eval(ctx, rego.EvalParsedInput(parsed[i%len(parsed)]), rego.EvalInterQueryBuiltinValueCache(rev.cache), rego.EvalExternalCancel(neverCancelled), rego.EvalMetrics(nm), rego.EvalRuleIndexing(os.Getenv("ZZIDX") != "off"), rego.EvalEarlyExit(os.Getenv("ZZEE") != "off")); err != nil {
 					b.Fatal(err)
 				}
 				i++
@@ -52,3 +57,18 @@ func BenchmarkZZParts(b *testing.B) {
 		})
 	}
 }
+
+const zzModule = `package zz
+
+import data.rdsgate.ram
+
+c0 := ram.user.statements
+
+c1 := [st | some st in ram.user.statements]
+
+c2 := [st | some st in ram.user.statements; some p in st.resources]
+
+c3 := [st | some st in ram.user.statements; some p in st.resources; glob.match(p, null, ram.resource)]
+
+c4 := [st | some st in ram.user.statements; some p in st.resources; glob.match(p, null, ram.resource); some a in st.actions; glob.match(a, null, ram.action)]
+`

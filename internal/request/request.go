@@ -123,6 +123,17 @@ type Hash [32]byte
 // String returns the hash in hex.
 func (h Hash) String() string { return hex.EncodeToString(h[:]) }
 
+// ParseHash reads a hex SHA-256, or returns a validation error for field.
+func ParseHash(field, s string) (Hash, error) {
+	var h Hash
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(h) {
+		return h, Invalid(field, "must be a SHA-256 in hex (64 characters)")
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
 // MarshalText encodes the hash as hex.
 func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
 

@@ -33,4 +33,3 @@ func (b *Batch) Send(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	return nil
 }
-

@@ -103,7 +103,7 @@ func NewURL(t testing.TB) string {
 		defer c.Close(context.Background())
 		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	})
-	return replaceDatabase(admin, name)
+	return store.WithDatabase(admin, name)
 }
 
 // New returns a pool on a fresh, migrated database.

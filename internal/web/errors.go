@@ -50,6 +50,8 @@ func statusOf(err error) (int, APIError) {
 		return http.StatusForbidden, APIError{Code: "denied", Message: "the policy denied this request", Reasons: den.Reasons, Request: den.Request}
 	case errors.As(err, &fe):
 		return http.StatusForbidden, APIError{Code: "forbidden", Message: err.Error(), Reasons: fe.Reasons}
+	case errors.Is(err, request.ErrDenied):
+		return http.StatusForbidden, APIError{Code: "denied", Message: err.Error()}
 	case errors.Is(err, request.ErrUnauthenticated):
 		return http.StatusUnauthorized, APIError{Code: "unauthenticated", Message: err.Error()}
 	case errors.Is(err, request.ErrForbidden):

@@ -266,7 +266,7 @@ func TestApprovalFlow(t *testing.T) {
 	// erin (dba + admins) is not a requester of alice's, but a second
 	// approval with a stale payload hash is refused.
 	if st, _ := bob.post("/requests/"+first.ID.String()+"/vote", url.Values{"decision": {"approve"},
-		"payload_hash": {strings.Repeat("0", 64)}}); st != http.StatusUnprocessableEntity {
+		"payload_hash": {strings.Repeat("0", 64)}}); st != http.StatusConflict {
 		t.Errorf("stale payload hash: %d", st)
 	}
 	_, body = bob.get("/requests/" + first.ID.String())

@@ -108,7 +108,10 @@ func (s *Server) readyz(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		if err := s.d.Ready(ctx); err != nil {
-			return c.JSON(http.StatusServiceUnavailable, errorBody{Error: APIError{Code: "not_ready", Message: err.Error()}})
+			// The detail (hosts, users) goes to the log, not to an
+			// unauthenticated caller.
+			s.log.WarnContext(ctx, "not ready", slog.Any("err", err))
+			return c.JSON(http.StatusServiceUnavailable, errorBody{Error: APIError{Code: "not_ready", Message: "not ready: see the server log"}})
 		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
@@ -129,10 +132,6 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		return nil
 	}
 }
-
-type ctxKey int
-
-const actorKey ctxKey = iota
 
 // requireToken authenticates the bearer token and stores the actor.
 func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {

@@ -95,7 +95,7 @@ func (e *ForbiddenError) Error() string { return "not allowed: " + strings.Join(
 // Unwrap makes errors.Is(err, request.ErrForbidden) true.
 func (e *ForbiddenError) Unwrap() error { return request.ErrForbidden }
 
-// now returns the current time at the database's precision.
+// clock returns the current time at the database's precision.
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 func (s *Service) commit(ctx context.Context, fn func(pgx.Tx) error) error {
@@ -214,8 +214,12 @@ func (s *Service) Vote(ctx context.Context, a Actor, id uuid.UUID, in VoteInput)
 		}
 		v := request.Vote{Approver: a.Subject, Decision: in.Decision, Comment: strings.TrimSpace(in.Comment),
 			PayloadHash: r.PayloadHash, CreatedAt: s.clock()}
-		if in.PayloadHash != "" && in.PayloadHash != r.PayloadHash.String() {
-			return request.Invalid("payload_hash", "does not match the request's current payload %s", r.PayloadHash)
+		if in.PayloadHash != "" {
+			// The hash the approver saw; the domain refuses it (409) when
+			// the request's content is no longer what they approved.
+			if v.PayloadHash, err = request.ParseHash("payload_hash", in.PayloadHash); err != nil {
+				return err
+			}
 		}
 		// The domain rules first: they give the precise 409/403 (state,
 		// self-approval, second vote) before eligibility is asked.

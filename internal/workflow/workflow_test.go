@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -113,7 +114,11 @@ func TestLifecycleDev(t *testing.T) {
 		t.Fatalf("security member approving a dev request needing dba: %v", err)
 	}
 	if _, err := b.svc.Vote(ctx, bob, r.ID, workflow.VoteInput{Decision: request.Approve, PayloadHash: "00"}); !errors.Is(err, request.ErrInvalid) {
-		t.Fatalf("stale payload hash: %v", err)
+		t.Fatalf("malformed payload hash: %v", err)
+	}
+	stale := strings.Repeat("ab", 32)
+	if _, err := b.svc.Vote(ctx, bob, r.ID, workflow.VoteInput{Decision: request.Approve, PayloadHash: stale}); !errors.Is(err, request.ErrConflict) {
+		t.Fatalf("a vote covering another payload: %v", err)
 	}
 	got, err := b.svc.Vote(ctx, bob, r.ID, workflow.VoteInput{Decision: request.Approve, Comment: "ok", PayloadHash: r.PayloadHash.String()})
 	if err != nil {

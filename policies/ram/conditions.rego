@@ -29,11 +29,8 @@ operators := {
 # tag_key_prefix names an instance tag: rds:ResourceTag/<tag key>.
 tag_key_prefix := "rds:resourcetag/"
 
-# known_key: the common keys rdsgate takes from the request's context, and
-# the instance's tags.
-known_key(key) if key in {"acs:sourceip", "acs:currenttime", "acs:securetransport", "acs:mfapresent"}
-
-known_key(key) if startswith(key, tag_key_prefix)
+# global_keys are the common keys rdsgate takes from the request's context.
+global_keys := {"acs:sourceip", "acs:currenttime", "acs:securetransport", "acs:mfapresent"}
 
 # conditions_hold reports whether every condition of statement st holds.
 conditions_hold(st) if {
@@ -44,8 +41,8 @@ conditions_hold(st) if {
 
 # request_value is the request's value of a condition key, as a string, or
 # null when the request lacks it: the global keys come from input.context,
-# rds:ResourceTag/<key> from the instance's tags. It is undefined for a key
-# rdsgate does not know.
+# rds:ResourceTag/<key> from the instance's tags (which the compiler has
+# keyed that way). It is undefined for a key rdsgate does not know.
 request_value("acs:sourceip") := input.context.source_ip if {
 	input.context.source_ip != ""
 } else := null
@@ -60,7 +57,7 @@ request_value("acs:mfapresent") := "true" if {
 	input.context.mfa_present == true
 } else := "false"
 
-request_value(key) := object.get(data.ram.resource_tags, [input.request.db_instance_id, substring(key, count(tag_key_prefix), -1)], null) if {
+request_value(key) := object.get(data.ram.resource_tags, [input.request.db_instance_id, key], null) if {
 	startswith(key, tag_key_prefix)
 }
 

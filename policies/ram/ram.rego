@@ -10,12 +10,12 @@
 #   compiler has resolved each user's policies (its own, then its groups'),
 #   kept only the statements that can concern this action, in the order RAM
 #   reports them, turned single values into lists, lower-cased actions and
-#   escaped resource patterns for glob.match. So a decision looks the user up
-#   by key and scans only that user's few statements about this action.
+#   escaped resource patterns for glob.match.
 #
-#   Every decision evaluates a handful of rules: the statements that match
-#   the request (candidates), the first deny and, only without one, the first
-#   allow among them. Reasons are put together only for the verdict reached.
+#   A decision looks the user up by key and asks `lookup` for the user's
+#   statements whose Resource matches the instance: usually none to three.
+#   Everything else (actions, NotAction, conditions, deny over allow, the
+#   statement reported) is decided here on those few.
 package rdsgate.ram
 
 # action is the RAM action rdsgate asks about, lower-cased because RAM matches
@@ -33,19 +33,32 @@ resource := concat("", [
 # subject, which RAM denies implicitly.
 user := data.ram.users[input.principal.subject]
 
-# candidates are the user's statements whose action and resource match, in
-# the order RAM reports them (policy policy order; statements listing the
-# action exactly first, then wildcard ones, then NotAction ones). A statement
-# applies to the action when one of its `actions` patterns matches it and
-# none of its `not_actions` does: the compiler writes a NotAction statement
-# as actions ["*"] with its NotAction list. (A statement may appear twice
-# when several of its patterns match; only the first of each effect counts.)
+# lookup(subject, arn) is the statements of user subject, in order, one of
+# whose Resource patterns matches arn. internal/policy evaluates the same
+# function from an index it builds when it loads the data (the statements
+# then live in that index rather than in data.ram.users[_].statements); this
+# definition is the reference, and what an OPA server given the same data
+# evaluates.
+lookup(subject, arn) := [st |
+	some st in data.ram.users[subject].statements
+	resource_matches(st.resources, arn)
+]
+
+resource_matches(patterns, arn) if {
+	some pattern in patterns
+	glob.match(pattern, null, arn)
+}
+
+# candidates are the statements whose resource and action match, in the order
+# RAM reports them (policy order; statements listing the action exactly
+# first, then wildcard ones, then NotAction ones). A statement applies to the
+# action when one of its `actions` patterns matches it and none of its
+# `not_actions` does: the compiler writes a NotAction statement as actions
+# ["*"] with its NotAction list.
 candidates := [st |
-	some st in user.statements
-	some pattern in st.resources
-	glob.match(pattern, null, resource)
-	some action_pattern in st.actions
-	glob.match(action_pattern, null, action)
+	some st in lookup(input.principal.subject, resource)
+	some pattern in st.actions
+	glob.match(pattern, null, action)
 	every excluded in object.get(st, "not_actions", []) {
 		not glob.match(excluded, null, action)
 	}
@@ -101,7 +114,8 @@ unsupported contains sprintf("policy %s statement %d: unknown condition key %q",
 	some st in candidates
 	some c in object.get(st, "conditions", [])
 	c.op in operators
-	not known_key(c.key)
+	not c.key in global_keys
+	not startswith(c.key, tag_key_prefix)
 }
 
 # reasons explains result in sentences, the verdict first.
@@ -109,12 +123,12 @@ reasons := [verdict] if {
 	count(unsupported) == 0
 } else := array.concat([verdict], [sprintf("RAM: %s; the statement was ignored", [u]) | some u in unsupported])
 
-verdict := sprintf("RAM: user %q is not defined in the RAM data, so RAM denies implicitly", [input.principal.subject]) if {
-	not user
-} else := sprintf("RAM: explicit deny by policy %s statement %d", [result.policy, result.statement]) if {
+verdict := sprintf("RAM: explicit deny by policy %s statement %d", [result.policy, result.statement]) if {
 	result.effect == "ExplicitDeny"
 } else := sprintf("RAM: allowed by policy %s statement %d", [result.policy, result.statement]) if {
 	result.effect == "Allow"
+} else := sprintf("RAM: user %q is not defined in the RAM data, so RAM denies implicitly", [input.principal.subject]) if {
+	not user
 } else := sprintf(
 	"RAM: implicit deny: no statement in the policies of %s allows rds:ReleaseInstanceConnection on %s",
 	[input.principal.subject, resource],
