@@ -137,7 +137,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer, ready func(b
 	}
 	defer closeBrowser()
 	srv := web.New(web.Deps{
-		Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng, Logger: log, Browser: browser,
+		Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng, Logger: log, Browser: browser, Roles: c.Web.Roles,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
@@ -148,7 +148,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer, ready func(b
 			return nil
 		},
 	})
-	srv.EnableAudit(web.AuditDeps{DB: pool, Integrity: monitor, Roles: c.Web.Roles})
+	srv.EnableAudit(web.AuditDeps{DB: pool, Integrity: monitor})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	log.InfoContext(ctx, "rdsgate serving", slog.String("url", base), slog.String("policy_revision", eng.Revision()))
 	if ready != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -20,7 +21,8 @@ import (
 // webConfig is the browser sign-in configuration, from the environment:
 //
 //	RDSGATE_OIDC_ISSUER, RDSGATE_OIDC_CLIENT_ID, RDSGATE_OIDC_CLIENT_SECRET
-//	RDSGATE_OIDC_REDIRECT_URL     default <base URL>/auth/callback
+//	RDSGATE_OIDC_REDIRECT_URL     default http://<listen host>:<port>/auth/callback; required
+//	                              when listening on all interfaces (0.0.0.0, ::, ":port")
 //	RDSGATE_OIDC_GROUPS_CLAIM     default groups (a dotted path reads a nested claim)
 //	RDSGATE_OIDC_SUBJECT_CLAIM    default sub (e.g. preferred_username)
 //	RDSGATE_OIDC_SCOPES           default "openid profile email groups"
@@ -32,16 +34,14 @@ type webConfig struct {
 	Roles        auth.RoleMap
 	DevLogin     bool
 	SecureCookie bool
+	// listen is the listen address check accepted, for the default OIDC
+	// redirect URL (its host name, not the address it resolved to).
+	listen string
 }
 
 // loadWebConfig reads webConfig through getenv (os.Getenv in main).
 func loadWebConfig(getenv func(string) string) (webConfig, error) {
-	env := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
-	}
+	env := func(name, def string) string { return envOrFunc(getenv, name, def) }
 	boolean := func(name string, def bool) (bool, error) {
 		v := env(name, strconv.FormatBool(def))
 		b, err := strconv.ParseBool(v)
@@ -75,42 +75,85 @@ func loadWebConfig(getenv func(string) string) (webConfig, error) {
 	return w, nil
 }
 
-// check refuses the dev sign-in (anyone may sign in as anyone) unless the
-// server listens on a loopback address only.
-func (w webConfig) check(addr string) error {
-	if w.DevLogin && !loopbackAddr(addr) {
+// check refuses what addr, the listen address, makes unsafe or unusable,
+// and records addr for the default OIDC redirect URL:
+//   - the dev sign-in (anyone may sign in as anyone) unless addr is a
+//     loopback address;
+//   - OIDC without RDSGATE_OIDC_REDIRECT_URL when addr names no host
+//     (0.0.0.0, ::, ":8080"): the default callback would be
+//     http://0.0.0.0:8080/auth/callback, which no browser can return to.
+func (w *webConfig) check(addr string) error {
+	if w.DevLogin && !isLoopbackAddr(addr) {
 		return fmt.Errorf("RDSGATE_DEV_LOGIN=true is refused on %s: the dev sign-in lets anyone sign in as anyone; "+
 			"listen on 127.0.0.1 (RDSGATE_ADDR) or configure OIDC and turn it off", addr)
 	}
+	if w.OIDC.Issuer != "" && w.OIDC.RedirectURL == "" && !concreteHostAddr(addr) {
+		return fmt.Errorf("RDSGATE_OIDC_REDIRECT_URL is required when listening on %s: the default callback "+
+			"http://<listen address>/auth/callback would name no host; set it to the URL browsers reach rdsgate at "+
+			"(e.g. https://rdsgate.example.com/auth/callback) and register it at the identity provider", addr)
+	}
+	w.listen = addr
 	return nil
 }
 
-// String describes w with the client secret masked.
-func (w webConfig) String() string {
-	secret := "unset"
-	if w.OIDC.ClientSecret != "" {
-		secret = "[REDACTED]"
-	}
-	return fmt.Sprintf("oidc issuer=%q client_id=%q client_secret=%s groups_claim=%q subject_claim=%q roles=%q dev_login=%t secure_cookie=%t",
-		w.OIDC.Issuer, w.OIDC.ClientID, secret, w.OIDC.GroupsClaim, w.OIDC.SubjectClaim, w.Roles.String(), w.DevLogin, w.SecureCookie)
-}
-
-func loopbackAddr(addr string) bool {
+// isLoopbackAddr reports whether the listen address addr (host:port) is
+// on a loopback interface only: localhost, 127.0.0.0/8 or ::1.
+func isLoopbackAddr(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false
 	}
-	if host == "localhost" {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
 
+// concreteHostAddr reports whether addr (host:port) names a host a browser
+// can be sent back to: a name or a specific IP, not all interfaces.
+func concreteHostAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && concreteHost(host)
+}
+
+func concreteHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host != "" && (ip == nil || !ip.IsUnspecified())
+}
+
+// defaultRedirectURL is the OIDC callback when RDSGATE_OIDC_REDIRECT_URL is
+// unset: the host of listen (as configured, so a host name stays a name)
+// and the port of base (the listener's, so ":0" becomes the real one).
+// With listen empty (check not called) the host of base is used. A host
+// that is all interfaces is an error naming RDSGATE_OIDC_REDIRECT_URL.
+func defaultRedirectURL(listen, base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("RDSGATE_OIDC_REDIRECT_URL: cannot derive a default from the base URL %q", base)
+	}
+	host, port := u.Hostname(), u.Port()
+	if h, _, err := net.SplitHostPort(listen); err == nil {
+		host = h
+	}
+	if !concreteHost(host) {
+		return "", fmt.Errorf("RDSGATE_OIDC_REDIRECT_URL is required: rdsgate listens on all interfaces (%s), "+
+			"so the default callback would name no host", u.Host)
+	}
+	hostport := host
+	if port != "" {
+		hostport = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		hostport = "[" + host + "]"
+	}
+	return u.Scheme + "://" + hostport + "/auth/callback", nil
+}
+
 // newBrowser builds the pages' dependencies: sessions in pool, the OIDC
 // client (discovery at start-up), the dev sign-in over the policy's users,
 // and the adapters of the audit trail and the executor's attempts. base is
-// the server's URL, for the default OIDC redirect URL. instances may be
+// the server's URL, for the default OIDC redirect URL (with the host name
+// w.check recorded; see defaultRedirectURL). instances may be
 // nil (the Look up button is then not offered); monitor may be nil (one
 // without trusted keys is made; pass the API's so both share its cache and
 // keys). Call the returned func at shutdown.
@@ -134,7 +177,11 @@ func newBrowser(ctx context.Context, w webConfig, base string, pool *pgxpool.Poo
 	if w.OIDC.Issuer != "" {
 		oc := w.OIDC
 		if oc.RedirectURL == "" {
-			oc.RedirectURL = strings.TrimSuffix(base, "/") + "/auth/callback"
+			var err error
+			if oc.RedirectURL, err = defaultRedirectURL(w.listen, base); err != nil {
+				b.Sessions.Close()
+				return nil, nil, err
+			}
 		}
 		o, err := auth.NewOIDC(ctx, oc)
 		if err != nil {

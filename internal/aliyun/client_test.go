@@ -343,13 +343,70 @@ func TestThrottlingFromQuota(t *testing.T) {
 	}
 }
 
-// expectedClass restates the classification rule independently of the
-// package's implementation.
-func expectedClass(code string, status int) aliyun.Class {
-	if code == "Throttling" || code == "Throttling.User" || code == "Throttling.Api" || status >= 500 {
-		return aliyun.ClassRetryable
+// Expected classes, written out by hand rather than derived from the
+// package's rule: the documented codes (errors.tsv) by HTTP status, the
+// common codes one by one. A catalog entry missing here fails the test.
+var (
+	documentedClassByStatus = map[int]aliyun.Class{
+		400: aliyun.ClassPermanent,
+		403: aliyun.ClassPermanent,
+		404: aliyun.ClassPermanent,
+		500: aliyun.ClassUnknownOutcome, // ExternalFailure, RequestMetaDataFailed, InvokeProxyFailure
 	}
-	return aliyun.ClassPermanent
+	commonClass = map[string]aliyun.Class{
+		"Throttling":                  aliyun.ClassRetryable,
+		"Throttling.User":             aliyun.ClassRetryable,
+		"Throttling.Api":              aliyun.ClassRetryable,
+		"Forbidden.RAM":               aliyun.ClassPermanent,
+		"NoPermission":                aliyun.ClassPermanent,
+		"NotAuthorized":               aliyun.ClassPermanent,
+		"IncompleteSignature":         aliyun.ClassPermanent,
+		"InvalidAccessKeyId.NotFound": aliyun.ClassPermanent,
+		"SignatureDoesNotMatch":       aliyun.ClassPermanent,
+		"SignatureNonceUsed":          aliyun.ClassPermanent,
+		"InvalidTimeStamp.Expired":    aliyun.ClassPermanent,
+		"InvalidTimeStamp.Format":     aliyun.ClassPermanent,
+		"InvalidAction.NotFound":      aliyun.ClassPermanent,
+		"InvalidVersion":              aliyun.ClassPermanent,
+		"InternalError":               aliyun.ClassUnknownOutcome,
+		"ServiceUnavailable":          aliyun.ClassRetryable,
+	}
+)
+
+// expectedClass looks an entry up in the hand-written tables above.
+func expectedClass(t *testing.T, e aliyun.CatalogEntry) aliyun.Class {
+	t.Helper()
+	var want aliyun.Class
+	var ok bool
+	if e.Source == aliyun.SourceDocumented {
+		want, ok = documentedClassByStatus[e.HTTPStatus]
+	} else {
+		want, ok = commonClass[e.Code]
+	}
+	if !ok {
+		t.Fatalf("%s (HTTP %d, %s): no expected class written down", e.Code, e.HTTPStatus, e.Source)
+	}
+	return want
+}
+
+// TestCommonCodesListed: the hand-written table names exactly the common
+// codes of the catalog.
+func TestCommonCodesListed(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for _, e := range aliyun.Catalog() {
+		if e.Source == aliyun.SourceCommon {
+			seen[e.Code] = true
+			if _, ok := commonClass[e.Code]; !ok {
+				t.Errorf("common code %s has no expected class", e.Code)
+			}
+		}
+	}
+	for code := range commonClass {
+		if !seen[code] {
+			t.Errorf("expected class for %s, which is not a common code of the catalog", code)
+		}
+	}
 }
 
 func TestEveryCatalogCodeThroughTheSimulator(t *testing.T) {
@@ -366,7 +423,7 @@ func TestEveryCatalogCodeThroughTheSimulator(t *testing.T) {
 				DBInstanceId: instance, CurrentConnectionString: instance + ".mysql.rds.aliyuncs.com", InstanceNetworkType: "0",
 			})
 			e := asAPIError(t, err)
-			want := expectedClass(entry.Code, entry.HTTPStatus)
+			want := expectedClass(t, entry)
 			if e.Code != entry.Code || e.HTTPStatus != entry.HTTPStatus || e.Message != entry.Message ||
 				!requestIDPattern.MatchString(e.RequestID) || e.Class != want || entry.Class != want ||
 				e.Action != "ReleaseInstanceConnection" || e.HostID == "" {
@@ -439,7 +496,10 @@ func TestUndecodableAnswers(t *testing.T) {
 		want   aliyun.Class
 	}{
 		{"200 with a non-JSON body", 200, "<html>ok</html>", aliyun.ClassUnknownOutcome},
-		{"502 from a proxy with HTML", 502, "<html>bad gateway</html>", aliyun.ClassRetryable},
+		{"502 from a proxy with HTML", 502, "<html>bad gateway</html>", aliyun.ClassUnknownOutcome},
+		{"504 from a proxy with HTML", 504, "<html>gateway timeout</html>", aliyun.ClassUnknownOutcome},
+		{"503 from a proxy with HTML", 503, "<html>unavailable</html>", aliyun.ClassUnknownOutcome},
+		{"500 with HTML", 500, "<html>error</html>", aliyun.ClassUnknownOutcome},
 		{"403 with HTML", 403, "<html>denied</html>", aliyun.ClassPermanent},
 	}
 	for _, tt := range tests {

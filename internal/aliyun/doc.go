@@ -14,19 +14,24 @@
 // whether retrying is safe:
 //
 //   - ClassRetryable: the API answered with a throttling code (Throttling,
-//     Throttling.User, Throttling.Api) or any 5xx status, or the request never
-//     left the process: no connection was obtained (DNS failure, connection
-//     refused, TLS handshake failure, proxy failure, or the deadline expired
-//     while connecting).
+//     Throttling.User, Throttling.Api) or with 503 ServiceUnavailable, or the
+//     request never left the process: no connection was obtained (DNS
+//     failure, connection refused, TLS handshake failure, proxy failure, or
+//     the deadline expired while connecting).
 //   - ClassPermanent: the API answered with any other 4xx (parameter errors,
 //     Forbidden.RAM / NoPermission / NotAuthorized, signature errors), or the
 //     client could not even build the request (no usable credentials).
-//   - ClassUnknownOutcome: a connection was handed to the request, so the
-//     request may have reached RDS, but no HTTP status came back (deadline
-//     after the connection was obtained, connection reset or EOF while waiting
-//     for the answer), or a status came back but the body could not be read.
-//     A ReleaseInstanceConnection in this class may or may not have happened;
-//     check with DescribeDBInstanceNetInfo before trying again.
+//   - ClassUnknownOutcome: any other 5xx answer (500 InternalError,
+//     ExternalFailure, InvokeProxyFailure, RequestMetaDataFailed, a proxy's
+//     502 or 504, a 503 without the ServiceUnavailable code): the server
+//     failed, possibly after the work was done. Also: a connection was handed
+//     to the request, so the request may have reached RDS, but no HTTP status
+//     came back (deadline after the connection was obtained, connection reset
+//     or EOF while waiting for the answer), or a status came back but the
+//     body could not be read. A ReleaseInstanceConnection in this class may
+//     or may not have happened; check with DescribeDBInstanceNetInfo before
+//     trying again. An API error answer in this class still carries its
+//     RequestId and Code.
 //
 // The rule is tracked per call with net/http/httptrace (GotConn), not guessed
 // from error strings; Classify applies a structural fallback (dial and DNS

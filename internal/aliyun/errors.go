@@ -20,15 +20,18 @@ type Class string
 
 const (
 	// ClassRetryable means the operation was not performed and trying again
-	// later is safe: throttling, a 5xx answer, or a request that never left the
-	// process (no connection could be obtained).
+	// later is safe: a throttling answer, a 503 ServiceUnavailable answer, or a
+	// request that never left the process (no connection could be obtained).
 	ClassRetryable Class = "retryable"
 	// ClassPermanent means the API refused the request (4xx other than
 	// throttling, including RAM denials and signature errors) or the request
 	// could not be built; the same request will fail again.
 	ClassPermanent Class = "permanent"
-	// ClassUnknownOutcome means the request may have reached the API but no
-	// usable answer came back; the operation may or may not have happened.
+	// ClassUnknownOutcome means the request may have reached the API and the
+	// operation may or may not have happened: no usable answer came back, or
+	// the answer was a server error (5xx other than 503 ServiceUnavailable,
+	// e.g. 500 InternalError or a proxy's 502/504) that may have come after
+	// the work was done.
 	ClassUnknownOutcome Class = "unknown_outcome"
 )
 
@@ -105,12 +108,22 @@ func Classify(err error) Class {
 }
 
 // classForResponse classifies an error answer from the API.
+//
+// Only answers that prove the operation was refused before it ran are
+// retryable: throttling (whatever the status) and the gateway's 503
+// ServiceUnavailable. Any other 5xx — 500 InternalError, ExternalFailure,
+// InvokeProxyFailure, RequestMetaDataFailed, a proxy's 502 or 504, a 503
+// without the gateway's code — may come after the backend released the
+// endpoint, so its outcome is unknown: retrying blindly would get a 4xx
+// Endpoint.NotFound and fail a request whose endpoint is gone.
 func classForResponse(code string, status int) Class {
 	switch {
 	case code == CodeThrottling || code == CodeThrottlingUser || code == CodeThrottlingAPI:
 		return ClassRetryable
-	case status >= 500:
+	case status == 503 && code == CodeServiceUnavailable:
 		return ClassRetryable
+	case status >= 500:
+		return ClassUnknownOutcome
 	case status >= 400:
 		return ClassPermanent
 	default:

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"image/png"
 	"log/slog"
 	"net/http/httptest"
@@ -314,7 +315,21 @@ func TestScreenshotDir(t *testing.T) {
 	}
 }
 
+// text is the text content of the element sel, read in one script run:
+// the live status swaps the timeline in place (innerHTML), and reading a
+// node found a moment earlier fails with "No node with given id found".
 func (p *profile) text(sel string) string {
 	p.t.Helper()
-	return strings.TrimSpace(run(p, "text of "+sel, chromedp.TextContent(chromedp.CSS(sel))))
+	p.do("wait for "+sel, chromedp.WaitReady(chromedp.CSS(sel)))
+	q, err := json.Marshal(sel)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	const missing = "\x00missing"
+	got := run(p, "text of "+sel, chromedp.Evaluate[string](
+		`(() => { const e = document.querySelector(`+string(q)+`); return e ? e.textContent : "\u0000missing"; })()`))
+	if got == missing {
+		p.t.Fatalf("%s: %s is gone", p.name, sel)
+	}
+	return strings.TrimSpace(got)
 }

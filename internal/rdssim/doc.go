@@ -44,7 +44,9 @@
 // matching rule applies and its Times counter (0 = forever) is decremented.
 // A rule can: sleep DelayMS before processing (if the client gives up during
 // the sleep, nothing is performed and the call is logged as "abandoned"),
-// answer Code with the catalog's status and message, or, with
+// answer Code with the catalog's status and message, with CodeAfterRelease
+// perform the operation and then answer Code anyway (a 500 after the
+// endpoint was released; logged with performed:true), or, with
 // DropAfterRelease, perform the operation and then close the connection
 // without answering (logged as "dropped"). Rules come from AddFault, the
 // admin API or a rule file (LoadFaults).

@@ -12,7 +12,7 @@ import (
 // Fault is one fault-injection rule. JSON:
 //
 //	{"instance":"rm-...","action":"ReleaseInstanceConnection","code":"Throttling.User",
-//	 "delay_ms":0,"drop_after_release":false,"times":1}
+//	 "delay_ms":0,"code_after_release":false,"drop_after_release":false,"times":1}
 type Fault struct {
 	// Instance matches the request's DBInstanceId; empty matches any.
 	Instance string `json:"instance,omitempty"`
@@ -21,6 +21,11 @@ type Fault struct {
 	// Code, if set, is answered instead of processing the request, with the
 	// catalog's HTTP status and message. It must be in aliyun.Catalog().
 	Code string `json:"code,omitempty"`
+	// CodeAfterRelease performs the operation first (for
+	// ReleaseInstanceConnection: the release) and then answers Code instead
+	// of its result, as a server failing after the backend acted (e.g. 500
+	// InternalError once the endpoint is gone). It needs Code.
+	CodeAfterRelease bool `json:"code_after_release,omitempty"`
 	// DelayMS sleeps this long before processing; the sleep ends early if the
 	// client goes away, and then nothing is performed.
 	DelayMS int `json:"delay_ms,omitempty"`
@@ -48,6 +53,9 @@ func (f Fault) validate() error {
 	}
 	if f.Code == "" && f.DelayMS == 0 && !f.DropAfterRelease {
 		return errors.New("fault: set code, delay_ms or drop_after_release")
+	}
+	if f.CodeAfterRelease && f.Code == "" {
+		return errors.New("fault: code_after_release needs a code")
 	}
 	return nil
 }

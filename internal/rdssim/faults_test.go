@@ -188,6 +188,32 @@ func TestFaultModes(t *testing.T) {
 			},
 		},
 		{
+			name:  "code after release performs it and answers the code",
+			fault: rdssim.Fault{Instance: "rm-dev", Action: "ReleaseInstanceConnection", Code: "InternalError", CodeAfterRelease: true, Times: 1},
+			check: func(t *testing.T, b liveBundle) {
+				_, err := b.releaseDev()
+				e := apiError(t, err)
+				if e.Code != "InternalError" || e.HTTPStatus != 500 || e.Class != aliyun.ClassUnknownOutcome || e.RequestID == "" {
+					t.Fatalf("got %+v, want InternalError 500 unknown_outcome with a RequestId", e)
+				}
+				if hasPublic(b.srv, "rm-dev") {
+					t.Fatal("the release was not performed")
+				}
+				calls := b.srv.Calls()
+				if len(calls) != 1 || calls[0].Outcome != rdssim.OutcomeAnswered || calls[0].Status != 500 ||
+					calls[0].Code != "InternalError" || !calls[0].Injected || !calls[0].Performed || calls[0].RequestID != e.RequestID {
+					t.Fatalf("calls = %+v", calls)
+				}
+				_, err = b.releaseDev()
+				if e := apiError(t, err); e.Code != "Endpoint.NotFound" || e.Class != aliyun.ClassPermanent {
+					t.Fatalf("retry after the 500: %+v", e)
+				}
+				if calls := b.srv.Calls(); len(calls) != 2 || calls[1].Performed || calls[1].Injected {
+					t.Fatalf("calls = %+v", calls)
+				}
+			},
+		},
+		{
 			name:  "drop after release performs it and closes the connection",
 			fault: rdssim.Fault{Instance: "rm-dev", Action: "ReleaseInstanceConnection", DropAfterRelease: true, Times: 1},
 			check: func(t *testing.T, b liveBundle) {
@@ -230,6 +256,7 @@ func TestAddFaultValidation(t *testing.T) {
 		{DelayMS: -1},
 		{Code: "InternalError", Times: -1},
 		{Instance: "rm-dev"}, // does nothing
+		{DelayMS: 5, CodeAfterRelease: true}, // no code to answer
 	}
 	for _, f := range bad {
 		if err := b.srv.AddFault(f); err == nil {

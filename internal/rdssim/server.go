@@ -83,6 +83,10 @@ type Call struct {
 	Outcome string `json:"outcome"`
 	// Injected is true when a fault rule produced the code or the drop.
 	Injected bool `json:"injected,omitempty"`
+	// Performed is true when a fault rule with CodeAfterRelease answered
+	// Code although the operation succeeded (Status and Code are then the
+	// injected answer's).
+	Performed bool `json:"performed,omitempty"`
 }
 
 // Server is the simulated RDS endpoint; it is an http.Handler and safe for
@@ -231,13 +235,21 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if faulted && fault.Code != "" {
+	if faulted && fault.Code != "" && !fault.CodeAfterRelease {
 		call.Injected = true
 		s.answer(w, r, &call, acct, errResult(fault.Code))
 		return
 	}
 
 	res := s.dispatch(acct, call.Action, params, call.RequestID)
+	if faulted && fault.Code != "" {
+		// CodeAfterRelease: the operation was performed; the answer says
+		// otherwise.
+		call.Injected = true
+		call.Performed = res.status == http.StatusOK
+		s.answer(w, r, &call, acct, errResult(fault.Code))
+		return
+	}
 	if faulted && fault.DropAfterRelease {
 		call.Injected = true
 		call.Outcome = OutcomeDropped

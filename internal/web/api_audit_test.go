@@ -76,3 +76,43 @@ func TestAPIAuditEndpoints(t *testing.T) {
 		t.Errorf("bad format: %d %v", status, out)
 	}
 }
+
+// Every API route that reads × every role: who may read what is checked on
+// the server, for tokens as for sessions.
+func TestAPIRouteRoles(t *testing.T) {
+	t.Parallel()
+	env := setupAPI(t)
+	status, r := env.call(t, "alice", "POST", "/api/v1/requests", validBody())
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, r)
+	}
+	id := r["id"].(string)
+	simulateOther := map[string]any{"principal": map[string]any{"subject": "mallory"},
+		"request": map[string]any{"region_id": "cn-hangzhou", "db_instance_id": "rm-bp1devexample01"}}
+	routes := []struct {
+		method, path string
+		body         any
+		want         map[string]int // user → status
+	}{
+		{"GET", "/api/v1/requests/" + id, nil, map[string]int{"alice": 200, "mallory": 403, "bob": 200, "dave": 200, "erin": 200}},
+		{"GET", "/api/v1/requests/" + id + "/timeline", nil, map[string]int{"alice": 200, "mallory": 403, "bob": 200, "dave": 200, "erin": 200}},
+		{"GET", "/api/v1/requests", nil, map[string]int{"alice": 200, "mallory": 200, "bob": 200, "dave": 200, "erin": 200}},
+		{"GET", "/api/v1/requests?requester=alice", nil, map[string]int{"alice": 200, "mallory": 403, "bob": 200, "dave": 200}},
+		{"POST", "/api/v1/policy/simulate", simulateOther, map[string]int{"alice": 403, "mallory": 200, "bob": 200, "dave": 200, "erin": 200}},
+		{"GET", "/api/v1/audit", nil, map[string]int{"alice": 403, "mallory": 403, "bob": 403, "dave": 200, "erin": 200}},
+		{"GET", "/api/v1/audit/integrity", nil, map[string]int{"alice": 403, "bob": 403, "dave": 200, "erin": 200}},
+		{"GET", "/api/v1/audit/export?format=xml", nil, map[string]int{"alice": 403, "bob": 403, "dave": 422, "erin": 422}},
+	}
+	for _, rt := range routes {
+		for user, want := range rt.want {
+			if status, out := env.call(t, user, rt.method, rt.path, rt.body); status != want {
+				t.Errorf("%s %s %s: %d, want %d (%v)", user, rt.method, rt.path, status, want, out)
+			}
+		}
+	}
+	// A requester's list holds only their own requests.
+	_, out := env.call(t, "mallory", "GET", "/api/v1/requests", nil)
+	if items := out["items"].([]any); len(items) != 0 {
+		t.Errorf("mallory sees %d requests of others", len(items))
+	}
+}

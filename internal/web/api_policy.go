@@ -2,12 +2,15 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rdsgate/rdsgate/internal/auth"
 	"github.com/rdsgate/rdsgate/internal/policy"
+	"github.com/rdsgate/rdsgate/internal/request"
 )
 
 // simulatePolicy answers "would this principal be allowed, and why" without
@@ -20,8 +23,14 @@ func (s *Server) simulatePolicy(c echo.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
+	u := apiUser(c)
 	if in.Principal.Subject == "" {
-		in.Principal.Subject = actorOf(c).Subject
+		in.Principal.Subject, in.Principal.Groups = u.Subject, u.Groups
+	}
+	// As on the page: requesters ask about themselves; approvers and
+	// auditors about anyone.
+	if in.Principal.Subject != u.Subject && !u.HasAny(auth.RoleApprover, auth.RoleAuditor) {
+		return fmt.Errorf("%s may simulate decisions about themselves only: %w", u.Subject, request.ErrForbidden)
 	}
 	if in.Context.CurrentTime.IsZero() {
 		in.Context.CurrentTime = time.Now().UTC()

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/rdsgate/rdsgate/internal/auth"
 	"github.com/rdsgate/rdsgate/internal/request"
 	"github.com/rdsgate/rdsgate/internal/store"
 	"github.com/rdsgate/rdsgate/internal/workflow"
@@ -97,6 +98,9 @@ func (s *Server) getRequest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if u := apiUser(c); !canView(u, d.Request) {
+		return fmt.Errorf("%s may read their own requests only (approvers and auditors read all): %w", u.Subject, request.ErrForbidden)
+	}
 	return c.JSON(http.StatusOK, d)
 }
 
@@ -105,6 +109,13 @@ func (s *Server) listRequests(c echo.Context) error {
 		Requester:    c.QueryParam("requester"),
 		DBInstanceID: c.QueryParam("db_instance_id"),
 		Cursor:       c.QueryParam("cursor"),
+	}
+	// Requesters list their own requests; approvers and auditors list all.
+	if u := apiUser(c); !u.HasAny(auth.RoleApprover, auth.RoleAuditor) {
+		if f.Requester != "" && f.Requester != u.Subject {
+			return fmt.Errorf("%s may list their own requests only: %w", u.Subject, request.ErrForbidden)
+		}
+		f.Requester = u.Subject
 	}
 	if st := c.QueryParam("status"); st != "" {
 		status, err := request.ParseStatus("status", st)

@@ -37,7 +37,7 @@ func setupAPI(t *testing.T) apiEnv {
 	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng})
 	api := web.New(web.Deps{Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng,
 		Ready: func(ctx context.Context) error { return pool.Ping(ctx) }})
-	api.EnableAudit(web.AuditDeps{DB: pool, Roles: auth.MustParseRoleMap(auth.DefaultRoleGroups)})
+	api.EnableAudit(web.AuditDeps{DB: pool})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	env := apiEnv{url: srv.URL, tokens: map[string]string{}}
@@ -251,7 +251,7 @@ func TestAPIDenied(t *testing.T) {
 		t.Fatalf("denied: %d %v", status, out)
 	}
 	rec, _ := e["request"].(map[string]any)
-	status, got := env.call(t, "alice", "GET", "/api/v1/requests/"+fmt.Sprint(rec["id"]), nil)
+	status, got := env.call(t, "mallory", "GET", "/api/v1/requests/"+fmt.Sprint(rec["id"]), nil)
 	if status != 200 || got["status"] != "denied" {
 		t.Fatalf("denied request recorded: %d %v", status, got)
 	}
@@ -305,7 +305,7 @@ func TestAPIPolicySimulate(t *testing.T) {
 			"justification": "why was I denied?", "ticket": "OPS-1"},
 		"context": map[string]any{"source_ip": "10.0.0.1", "current_time": "2026-11-26T10:00:00Z", "secure_transport": true},
 	}
-	status, d := env.call(t, "alice", "POST", "/api/v1/policy/simulate", in)
+	status, d := env.call(t, "bob", "POST", "/api/v1/policy/simulate", in)
 	ram, _ := d["ram"].(map[string]any)
 	if status != 200 || d["allow"] != false || ram["effect"] != "ExplicitDeny" || len(d["reasons"].([]any)) == 0 {
 		t.Fatalf("simulate: %d %v", status, d)

@@ -31,6 +31,10 @@ type Deps struct {
 	Service *workflow.Service
 	Tokens  Authenticator
 	Policy  Simulator
+	// Roles maps a token's groups to roles for the API's read and simulate
+	// endpoints (as the pages do for a session); nil means
+	// auth.DefaultRoleGroups.
+	Roles auth.RoleMap
 	// Ready reports whether the service can take traffic (database
 	// reachable, policies loaded).
 	Ready  func(ctx context.Context) error
@@ -47,6 +51,7 @@ type Server struct {
 	e               *echo.Echo
 	d               Deps
 	log             *slog.Logger
+	roles           auth.RoleMap
 	renderErrorPage func(c echo.Context, status int, body APIError) error
 	// b and views are set when the pages are served.
 	b     *Browser
@@ -68,7 +73,10 @@ func New(d Deps) *Server {
 	// The peer address, not a client-supplied header: acs:SourceIp conditions
 	// must not be spoofable. Deployments behind a proxy configure trust there.
 	e.IPExtractor = echo.ExtractIPDirect()
-	s := &Server{e: e, d: d, log: d.Logger}
+	if d.Roles == nil {
+		d.Roles = auth.MustParseRoleMap(auth.DefaultRoleGroups)
+	}
+	s := &Server{e: e, d: d, log: d.Logger, roles: d.Roles}
 	e.HTTPErrorHandler = s.ErrorHandler
 	e.Use(middleware.RequestID())
 	e.Use(middleware.Recover())
@@ -144,12 +152,19 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set("actor", s.actorFor(c, id))
+		c.Set("apiUser", &auth.User{Subject: id.Subject, Groups: id.Groups, Roles: s.roles.Roles(id.Groups)})
 		return next(c)
 	}
 }
 
 func (s *Server) actorFor(c echo.Context, id auth.Identity) workflow.Actor {
 	return workflow.Actor{Subject: id.Subject, Groups: id.Groups, SourceIP: c.RealIP(), SecureTransport: c.IsTLS()}
+}
+
+// apiUser is the token's identity with the roles its groups grant.
+func apiUser(c echo.Context) *auth.User {
+	u, _ := c.Get("apiUser").(*auth.User)
+	return u
 }
 
 func actorOf(c echo.Context) workflow.Actor {
