@@ -149,6 +149,16 @@ func defaultRedirectURL(listen, base string) (string, error) {
 	return u.Scheme + "://" + hostport + "/auth/callback", nil
 }
 
+// String describes w with the client secret masked.
+func (w webConfig) String() string {
+	secret := "unset"
+	if w.OIDC.ClientSecret != "" {
+		secret = "[REDACTED]"
+	}
+	return fmt.Sprintf("oidc issuer=%q client_id=%q client_secret=%s groups_claim=%q subject_claim=%q roles=%q dev_login=%t secure_cookie=%t",
+		w.OIDC.Issuer, w.OIDC.ClientID, secret, w.OIDC.GroupsClaim, w.OIDC.SubjectClaim, w.Roles.String(), w.DevLogin, w.SecureCookie)
+}
+
 // newBrowser builds the pages' dependencies: sessions in pool, the OIDC
 // client (discovery at start-up), the dev sign-in over the policy's users,
 // and the adapters of the audit trail and the executor's attempts. base is

@@ -11,8 +11,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// Event kinds. The list is open: executor and policy events use the same
-// record, each kind documented where it is written.
+// Event kinds. This block is the one place where kinds are defined: every
+// writer uses these constants, and Kinds lists them all.
 const (
 	KindPolicyDecided    = "policy.decided"
 	KindRequestCreated   = "request.created"
@@ -24,16 +24,65 @@ const (
 	KindRequestCancelled = "request.cancelled"
 	KindRequestExpired   = "request.expired"
 	KindTokenCreated     = "token.created"
-	// Execution of an approved request against the Alibaba Cloud API. The
-	// outcome events carry the API's RequestId (AlibabaRequestID) and, on
-	// failure, its error code (ErrorCode).
-	KindExecutionStarted   = "execution.started"
+
+	// Execution of an approved request against the Alibaba Cloud API
+	// (internal/executor, actor "rdsgate"). Every one carries the request id
+	// and instance id; the ones that follow an API call also fill ErrorCode
+	// (on failure) and AlibabaRequestID (whenever the API answered).
+
+	// KindExecutionStarted is written, with the transition approved →
+	// executing, before a ReleaseInstanceConnection call. Payload: attempt,
+	// release_attempt, max_attempts, operation, region_id, parameters (the
+	// call's query parameters; there is no secret among them).
+	KindExecutionStarted = "execution.started"
+	// KindExecutionSucceeded follows a release the API answered with
+	// success. Payload: attempt, operation, outcome, http_status,
+	// alibaba_request_id, status.
 	KindExecutionSucceeded = "execution.succeeded"
-	KindExecutionFailed    = "execution.failed"
-	// Policy reloads by the running service.
+	// KindExecutionFailed follows a release that failed, whatever the
+	// classification (an unknown outcome leaves the request executing until
+	// reconciled), and marks a request given up on. Payload: attempt,
+	// operation, outcome, http_status, error_code, error_message,
+	// classification, retry_after_ms, alibaba_request_id, status (the
+	// request's status after it) and, when a retry or reconciliation
+	// follows, retry_in_ms; reason when the executor gave up; not_sent when
+	// the call never left the process.
+	KindExecutionFailed = "execution.failed"
+	// KindExecutionReconciled records a DescribeDBInstanceNetInfo check of
+	// whether an unknown-outcome release happened. Payload: the attempt
+	// payload plus found ("released": the request becomes succeeded;
+	// "present": approved, to be called again) and settled_attempts; with
+	// late:true the request had already left executing when the answer
+	// came, and status is the state found, left alone.
+	KindExecutionReconciled = "execution.reconciled"
+	// KindExecutionReconcileFailed records a reconciliation check that
+	// itself failed; payload as KindExecutionFailed (late:true as for
+	// KindExecutionReconciled).
+	KindExecutionReconcileFailed = "execution.reconcile_failed"
+	// KindExecutionRequeued is written by the executor's sweeper when it
+	// puts a new job on the queue for a request whose job was lost.
+	// Payload: status, requeue.
+	KindExecutionRequeued = "execution.requeued"
+
+	// Policy reloads by the running service (actor "rdsgate"). Payload:
+	// revision; on failure, error (and ErrorCode "PolicyLoadFailed").
 	KindPolicyReloaded     = "policy.reloaded"
 	KindPolicyReloadFailed = "policy.reload_failed"
 )
+
+// Kinds returns every event kind defined above, in a fixed order (intake,
+// approval, execution, administration), as a new slice the caller may
+// modify: the audit page's kind filter offers these.
+func Kinds() []string {
+	return []string{
+		KindPolicyDecided, KindRequestCreated, KindRequestDenied,
+		KindApprovalGranted, KindApprovalRejected,
+		KindRequestApproved, KindRequestRejected, KindRequestCancelled, KindRequestExpired,
+		KindExecutionStarted, KindExecutionSucceeded, KindExecutionFailed,
+		KindExecutionReconciled, KindExecutionReconcileFailed, KindExecutionRequeued,
+		KindTokenCreated, KindPolicyReloaded, KindPolicyReloadFailed,
+	}
+}
 
 // Event is one audit record. Seq, PrevHash and Hash are zero until the event
 // is sealed into the chain.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rdsgate/rdsgate/internal/aliyun"
+	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/executor"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
 	"github.com/rdsgate/rdsgate/internal/request"
@@ -168,7 +169,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}
 	var reconciled int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE kind = $1`, executor.KindReconciled).Scan(&reconciled); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE kind = $1`, audit.KindExecutionReconciled).Scan(&reconciled); err != nil {
 		t.Fatal(err)
 	}
 	if reconciled < inflight {

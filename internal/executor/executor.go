@@ -264,11 +264,6 @@ func (e *Executor) Stop(ctx context.Context) error {
 	return nil
 }
 
-// Attempts lists the calls made for a request, oldest first.
-func (e *Executor) Attempts(ctx context.Context, q Querier, requestID uuid.UUID) ([]Attempt, error) {
-	return Attempts(ctx, q, requestID)
-}
-
 // client returns the RDS client for a region.
 func (e *Executor) client(regionID string) (Client, error) {
 	if e.cfg.ClientFor != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rdsgate/rdsgate/internal/aliyun"
+	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/executor"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
 	"github.com/rdsgate/rdsgate/internal/request"
@@ -99,12 +100,12 @@ func TestCatalog(t *testing.T) {
 			evs := events(t, b.pool, ids[i])
 			var failed []event
 			for _, ev := range evs {
-				if ev.Kind == executor.KindFailed && !quota[ev.AlibabaRequestID] {
+				if ev.Kind == audit.KindExecutionFailed && !quota[ev.AlibabaRequestID] {
 					failed = append(failed, ev)
 				}
 			}
 			if len(failed) != 1 {
-				t.Fatalf("events %v: want one %s", kinds(evs), executor.KindFailed)
+				t.Fatalf("events %v: want one %s", kinds(evs), audit.KindExecutionFailed)
 			}
 			f := failed[0]
 			if f.ErrorCode != e.Code || f.AlibabaRequestID != simRequestID || f.Payload["classification"] != string(want) ||
@@ -407,7 +408,7 @@ func TestAttemptsEmpty(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	id := newRequest(t, b.pool, b.exec, "rm-noattempts1", request.StatusPending, false)
-	atts, err := b.exec.Attempts(context.Background(), b.pool, id)
+	atts, err := executor.Attempts(context.Background(), b.pool, id)
 	if err != nil || atts == nil || len(atts) != 0 {
 		t.Fatalf("attempts %v, %v", atts, err)
 	}

@@ -88,21 +88,24 @@ func (l *Limiter) Tolerance() time.Duration {
 const maxRetakes = 5
 
 // Reservation is a slot. When OK, the call may start at At (this
-// process's clock), Wait after Reserve returned. When OK is false no slot was
-// taken, because the next free one is beyond the horizon; Wait then says how
-// long until one may be.
+// process's clock), Wait after Reserve returned; Start is the same moment
+// on the database's clock, the one clock all replicas share (slots of one
+// account and operation are at least one spacing apart in Start). When OK
+// is false no slot was taken, because the next free one is beyond the
+// horizon; Wait then says how long until one may be.
 type Reservation struct {
-	OK   bool
-	At   time.Time
-	Wait time.Duration
+	OK    bool
+	At    time.Time
+	Start time.Time
+	Wait  time.Duration
 }
 
 // ErrUnknownOperation is returned for an operation without a Limit.
 var ErrUnknownOperation = errors.New("no rate limit configured for operation")
 
 // reserveSQL takes the next slot when it is within the horizon and returns
-// how long after the statement's start the slot begins, on the database's
-// clock (one clock for all replicas). statement_timestamp() is when the
+// the slot's start and how long after the statement's start it begins, both
+// on the database's clock (one clock for all replicas). statement_timestamp() is when the
 // server received the statement, which the caller knows on its own clock as
 // the moment it sent it; the commit that follows (a WAL flush, whose
 // latency varies by tens of milliseconds on a busy disk) then does not move
@@ -112,7 +115,8 @@ UPDATE rate_limits
 SET next_at = greatest(next_at, clock_timestamp()) + $3 * interval '1 microsecond'
 WHERE account_id = $1 AND operation = $2
   AND next_at <= clock_timestamp() + $4 * interval '1 microsecond'
-RETURNING (extract(epoch FROM (next_at - $3 * interval '1 microsecond' - statement_timestamp())) * 1000000)::bigint`
+RETURNING next_at - $3 * interval '1 microsecond',
+  (extract(epoch FROM (next_at - $3 * interval '1 microsecond' - statement_timestamp())) * 1000000)::bigint`
 
 // Reserve takes the next slot of op if it starts within the horizon.
 func (l *Limiter) Reserve(ctx context.Context, op string) (Reservation, error) {
@@ -128,12 +132,13 @@ func (l *Limiter) Reserve(ctx context.Context, op string) (Reservation, error) {
 	}
 	defer conn.Release()
 	for range 2 {
+		var start time.Time
 		var startsUS int64
 		sent := time.Now()
-		err := conn.QueryRow(ctx, reserveSQL, l.account, op, spacing.Microseconds(), l.horizon.Microseconds()).Scan(&startsUS)
+		err := conn.QueryRow(ctx, reserveSQL, l.account, op, spacing.Microseconds(), l.horizon.Microseconds()).Scan(&start, &startsUS)
 		if err == nil {
 			at := sent.Add(time.Duration(startsUS) * time.Microsecond)
-			return Reservation{OK: true, At: at, Wait: max(0, time.Until(at))}, nil
+			return Reservation{OK: true, At: at, Start: start.UTC(), Wait: max(0, time.Until(at))}, nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return Reservation{}, fmt.Errorf("reserve %s slot: %w", op, err)

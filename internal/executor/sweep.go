@@ -94,7 +94,7 @@ func (e *Executor) requeue(ctx context.Context, id uuid.UUID) (bool, error) {
 		}
 		var requeues int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE request_id = $1 AND kind = $2`,
-			id, KindRequeued).Scan(&requeues); err != nil {
+			id, audit.KindExecutionRequeued).Scan(&requeues); err != nil {
 			return fmt.Errorf("count requeues: %w", err)
 		}
 		acted = true
@@ -103,14 +103,14 @@ func (e *Executor) requeue(ctx context.Context, id uuid.UUID) (bool, error) {
 			if err := store.SetStatus(ctx, tx, id, r.Status, request.StatusFailed, now); err != nil {
 				return err
 			}
-			return audit.Append(ctx, tx, audit.Record{Kind: KindFailed, Actor: Actor, RequestID: id, DBInstanceID: r.DBInstanceID,
+			return audit.Append(ctx, tx, audit.Record{Kind: audit.KindExecutionFailed, Actor: Actor, RequestID: id, DBInstanceID: r.DBInstanceID,
 				At: now, Payload: map[string]any{"from": r.Status, "status": request.StatusFailed,
 					"reason": fmt.Sprintf("the execution job was abandoned %d times", requeues+1)}})
 		}
 		if err := e.EnqueueRelease(ctx, tx, id); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, audit.Record{Kind: KindRequeued, Actor: Actor, RequestID: id, DBInstanceID: r.DBInstanceID,
+		return audit.Append(ctx, tx, audit.Record{Kind: audit.KindExecutionRequeued, Actor: Actor, RequestID: id, DBInstanceID: r.DBInstanceID,
 			At: now, Payload: map[string]any{"status": r.Status, "requeue": requeues + 1}})
 	})
 	if err != nil {

@@ -18,37 +18,6 @@ import (
 	"github.com/rdsgate/rdsgate/internal/store"
 )
 
-// Audit event kinds written by the executor. Every one carries the request
-// id and instance id; the ones that follow a call also fill the audit
-// record's ErrorCode and AlibabaRequestID columns.
-const (
-	// KindStarted is written, with the transition approved → executing,
-	// before a ReleaseInstanceConnection call. Payload: attempt,
-	// max_attempts, operation, region_id, parameters (the call's query
-	// parameters; there is no secret among them).
-	KindStarted = "execution.started"
-	// KindSucceeded follows a call the API answered with success. Payload:
-	// attempt, operation, http_status, alibaba_request_id, status.
-	KindSucceeded = "execution.succeeded"
-	// KindFailed follows a call that failed, whatever the class, and marks
-	// a request given up on. Payload: attempt, operation, http_status,
-	// error_code, error_message, classification, retry_after_ms, status
-	// (the request's status after it) and, when a retry follows,
-	// retry_in_ms; reason when the executor gave up.
-	KindFailed = "execution.failed"
-	// KindReconciled records a DescribeDBInstanceNetInfo check after an
-	// attempt with an unknown outcome. Payload: attempt, found ("released":
-	// the request becomes succeeded; "present": approved, to be called
-	// again), the attempts it settles, http_status, alibaba_request_id.
-	KindReconciled = "execution.reconciled"
-	// KindReconcileFailed records a reconciliation check that itself
-	// failed; same payload as KindFailed.
-	KindReconcileFailed = "execution.reconcile_failed"
-	// KindRequeued is written by the sweeper when it puts a new job on the
-	// queue for a request whose job River gave up on.
-	KindRequeued = "execution.requeued"
-)
-
 // errRestart means the request changed state under the worker: look again.
 var errRestart = errors.New("request changed state")
 
@@ -143,7 +112,7 @@ func (e *Executor) release(ctx context.Context, log *slog.Logger, r *request.Req
 		if _, err := insertStarted(ctx, tx, r.ID, attempt, OpRelease); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, audit.Record{Kind: KindStarted, Actor: Actor, RequestID: r.ID,
+		return audit.Append(ctx, tx, audit.Record{Kind: audit.KindExecutionStarted, Actor: Actor, RequestID: r.ID,
 			DBInstanceID: r.DBInstanceID, At: now, Payload: map[string]any{
 				"attempt": attempt, "release_attempt": releases + 1, "max_attempts": e.cfg.MaxAttempts,
 				"operation": OpRelease, "region_id": r.RegionID, "parameters": req,
@@ -190,12 +159,12 @@ func failure(err error) result {
 // outcome: the next run reconciles).
 func (e *Executor) recordRelease(ctx context.Context, log *slog.Logger, r *request.Request, attempt, releaseN int, res result) error {
 	class := aliyun.Class(res.Classification)
-	next, kind, reason := request.StatusExecuting, KindFailed, ""
+	next, kind, reason := request.StatusExecuting, audit.KindExecutionFailed, ""
 	var retryIn time.Duration
 	var ret error
 	switch {
 	case res.Outcome == OutcomeSucceeded:
-		next, kind = request.StatusSucceeded, KindSucceeded
+		next, kind = request.StatusSucceeded, audit.KindExecutionSucceeded
 	case class == aliyun.ClassRetryable && releaseN < e.cfg.MaxAttempts:
 		next = request.StatusApproved
 		retryIn = backoff(releaseN, e.cfg.BackoffBase, e.cfg.BackoffMax, res.RetryAfter)
@@ -278,7 +247,7 @@ func (e *Executor) notSent(ctx context.Context, log *slog.Logger, r *request.Req
 		}
 		p := attemptPayload(attempt, OpRelease, res, request.StatusApproved)
 		p["not_sent"] = true
-		return audit.Append(ctx, tx, audit.Record{Kind: KindFailed, Actor: Actor, RequestID: r.ID, DBInstanceID: r.DBInstanceID, Payload: p})
+		return audit.Append(ctx, tx, audit.Record{Kind: audit.KindExecutionFailed, Actor: Actor, RequestID: r.ID, DBInstanceID: r.DBInstanceID, Payload: p})
 	})
 	if err != nil {
 		return fmt.Errorf("record unsent attempt %d of request %s: %w", attempt, r.ID, err)
@@ -348,16 +317,26 @@ func (e *Executor) reconcile(ctx context.Context, log *slog.Logger, r *request.R
 		if err := insertFinished(ctx, tx, r.ID, attempt, OpDescribe, started, res); err != nil {
 			return err
 		}
-		if cur.Status != request.StatusExecuting {
-			ret = errRestart
-			return nil
-		}
 		now := clock()
 		payload := attemptPayload(attempt, OpDescribe, res, request.StatusExecuting)
 		rec := audit.Record{Actor: Actor, RequestID: r.ID, DBInstanceID: r.DBInstanceID, At: now,
 			ErrorCode: res.ErrorCode, AlibabaRequestID: res.AlibabaRequestID, Payload: payload}
+		if cur.Status != request.StatusExecuting {
+			// Settled elsewhere while the check ran (another worker's
+			// reconciliation, the sweeper giving up). The call was made, so
+			// it goes on record; the state is left as found.
+			rec.Kind = audit.KindExecutionReconciled
+			if callErr != nil {
+				rec.Kind = audit.KindExecutionReconcileFailed
+			} else {
+				payload["found"] = res.Found
+			}
+			payload["status"], payload["late"] = cur.Status, true
+			ret = errRestart
+			return audit.Append(ctx, tx, rec)
+		}
 		if callErr != nil {
-			rec.Kind = KindReconcileFailed
+			rec.Kind = audit.KindExecutionReconcileFailed
 			class := aliyun.Class(res.Classification)
 			if class != aliyun.ClassPermanent && describeN < e.cfg.MaxAttempts {
 				retryIn := backoff(describeN, e.cfg.BackoffBase, e.cfg.BackoffMax, res.RetryAfter)
@@ -371,7 +350,7 @@ func (e *Executor) reconcile(ctx context.Context, log *slog.Logger, r *request.R
 			if err := store.SetStatus(ctx, tx, r.ID, request.StatusExecuting, request.StatusFailed, now); err != nil {
 				return err
 			}
-			return audit.Append(ctx, tx, rec, audit.Record{Kind: KindFailed, Actor: Actor, RequestID: r.ID,
+			return audit.Append(ctx, tx, rec, audit.Record{Kind: audit.KindExecutionFailed, Actor: Actor, RequestID: r.ID,
 				DBInstanceID: r.DBInstanceID, At: now, Payload: map[string]any{
 					"status": request.StatusFailed, "classification": aliyun.ClassUnknownOutcome,
 					"reason": "reconciliation failed: whether the endpoint was released is unknown",
@@ -381,7 +360,7 @@ func (e *Executor) reconcile(ctx context.Context, log *slog.Logger, r *request.R
 		if err != nil {
 			return err
 		}
-		rec.Kind = KindReconciled
+		rec.Kind = audit.KindExecutionReconciled
 		payload["found"] = res.Found
 		payload["settled_attempts"] = settled
 		next := request.StatusSucceeded
@@ -428,7 +407,7 @@ func (e *Executor) giveUp(ctx context.Context, log *slog.Logger, r *request.Requ
 		if err := store.SetStatus(ctx, tx, r.ID, cur.Status, request.StatusFailed, now); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, audit.Record{Kind: KindFailed, Actor: Actor, RequestID: r.ID, DBInstanceID: r.DBInstanceID,
+		return audit.Append(ctx, tx, audit.Record{Kind: audit.KindExecutionFailed, Actor: Actor, RequestID: r.ID, DBInstanceID: r.DBInstanceID,
 			At: now, Payload: map[string]any{"from": cur.Status, "status": request.StatusFailed, "reason": reason}})
 	})
 	if err != nil {

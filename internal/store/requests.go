@@ -130,16 +130,6 @@ func SetStatus(ctx context.Context, tx pgx.Tx, id uuid.UUID, from, to request.St
 	return nil
 }
 
-// CountPending counts a requester's pending requests (the policy limits it).
-func CountPending(ctx context.Context, q Querier, requester string) (int, error) {
-	var n int
-	err := q.QueryRow(ctx, `SELECT count(*) FROM requests WHERE requester = $1 AND status = 'pending'`, requester).Scan(&n)
-	if err != nil {
-		return 0, domainErr(err, "count pending requests")
-	}
-	return n, nil
-}
-
 // Filter selects requests for ListRequests. Zero fields do not filter.
 type Filter struct {
 	Status       request.Status

@@ -115,57 +115,55 @@ func (s *Service) Create(ctx context.Context, a Actor, spec request.Spec, breakG
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	pending, err := store.CountPending(ctx, s.pool, a.Subject)
-	if err != nil {
-		return nil, err
-	}
 	now := s.clock()
-	in := policy.Input{
-		Principal: policy.Principal{Subject: a.Subject, Groups: a.Groups},
-		Request: policy.RequestInput{RegionID: spec.RegionID, DBInstanceID: spec.DBInstanceID,
-			ConnectionString: spec.ConnectionString, NetworkType: spec.NetworkType,
-			Justification: spec.Justification, Ticket: spec.Ticket, BreakGlass: breakGlass},
-		Context:         policy.Context{SourceIP: a.SourceIP, CurrentTime: now, SecureTransport: a.SecureTransport, MFAPresent: a.MFAPresent},
-		PendingRequests: pending,
-	}
-	d, err := s.policy.Decide(ctx, in)
-	if err != nil {
-		return nil, fmt.Errorf("policy decision: %w", err)
-	}
-	decision, err := json.Marshal(d)
-	if err != nil {
-		return nil, fmt.Errorf("encode decision: %w", err)
-	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, fmt.Errorf("new request id: %w", err)
 	}
-	r := &request.Request{
-		ID: id, Requester: a.Subject, Spec: spec, Status: request.StatusPending,
-		PayloadHash:          request.PayloadHash(id, a.Subject, spec),
-		RequiredApprovals:    d.RequiredApprovals,
-		ApproverRequirements: requirements(d.ApproverRequirements),
-		Environment:          d.Environment, Decision: decision, PolicyRevision: d.Revision,
-		CreatedAt: now, UpdatedAt: now,
-	}
-	kind := audit.KindRequestCreated
-	if !d.Allow {
-		r.Status, kind = request.StatusDenied, audit.KindRequestDenied
-	}
-	// Two inserts and no reads in between: one round trip, one implicit
-	// transaction (store.Batch), so the request and its events commit together.
-	var b store.Batch
-	if err := store.InsertRequest(ctx, &b, r); err != nil {
-		return nil, fmt.Errorf("create request: %w", err)
-	}
-	err = audit.Append(ctx, &b,
-		audit.Record{Kind: audit.KindPolicyDecided, Actor: a.Subject, RequestID: id, DBInstanceID: spec.DBInstanceID,
-			At: now, Payload: d.LogEntry(in)},
-		audit.Record{Kind: kind, Actor: a.Subject, RequestID: id, DBInstanceID: spec.DBInstanceID, At: now,
-			Payload: createdPayload(r, d)})
-	if err == nil {
-		err = b.Send(ctx, s.pool)
-	}
+	var (
+		r *request.Request
+		d policy.Decision
+	)
+	// The count, the decision and the writes happen under the requester's
+	// lock, so concurrent filings cannot slip past the pending limit.
+	err = store.FileForRequester(ctx, s.pool, a.Subject, func(pending int, w store.Execer) error {
+		in := policy.Input{
+			Principal: policy.Principal{Subject: a.Subject, Groups: a.Groups},
+			Request: policy.RequestInput{RegionID: spec.RegionID, DBInstanceID: spec.DBInstanceID,
+				ConnectionString: spec.ConnectionString, NetworkType: spec.NetworkType,
+				Justification: spec.Justification, Ticket: spec.Ticket, BreakGlass: breakGlass},
+			Context:         policy.Context{SourceIP: a.SourceIP, CurrentTime: now, SecureTransport: a.SecureTransport, MFAPresent: a.MFAPresent},
+			PendingRequests: pending,
+		}
+		var err error
+		if d, err = s.policy.Decide(ctx, in); err != nil {
+			return fmt.Errorf("policy decision: %w", err)
+		}
+		decision, err := json.Marshal(d)
+		if err != nil {
+			return fmt.Errorf("encode decision: %w", err)
+		}
+		r = &request.Request{
+			ID: id, Requester: a.Subject, Spec: spec, Status: request.StatusPending,
+			PayloadHash:          request.PayloadHash(id, a.Subject, spec),
+			RequiredApprovals:    d.RequiredApprovals,
+			ApproverRequirements: requirements(d.ApproverRequirements),
+			Environment:          d.Environment, Decision: decision, PolicyRevision: d.Revision,
+			CreatedAt: now, UpdatedAt: now,
+		}
+		kind := audit.KindRequestCreated
+		if !d.Allow {
+			r.Status, kind = request.StatusDenied, audit.KindRequestDenied
+		}
+		if err := store.InsertRequest(ctx, w, r); err != nil {
+			return err
+		}
+		return audit.Append(ctx, w,
+			audit.Record{Kind: audit.KindPolicyDecided, Actor: a.Subject, RequestID: id, DBInstanceID: spec.DBInstanceID,
+				At: now, Payload: d.LogEntry(in)},
+			audit.Record{Kind: kind, Actor: a.Subject, RequestID: id, DBInstanceID: spec.DBInstanceID, At: now,
+				Payload: createdPayload(r, d)})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create request: %w", err)
 	}

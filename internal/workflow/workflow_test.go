@@ -299,3 +299,31 @@ func TestFiftyConcurrentCreatesAndApprovals(t *testing.T) {
 		t.Fatalf("only %d events chained", rep.Checked)
 	}
 }
+
+// The pending-requests limit (5 in the example data) holds under concurrent
+// filings by one requester: the count and the insert happen under the
+// requester's lock.
+func TestPendingLimitHoldsUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, _ = b.svc.Create(ctx, alice, devSpec, false)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	var pending, denied int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'denied') FROM requests`).Scan(&pending, &denied); err != nil {
+		t.Fatal(err)
+	}
+	if pending != 5 || denied != 7 {
+		t.Fatalf("pending %d, denied %d; want 5 and 7", pending, denied)
+	}
+}

@@ -9,10 +9,6 @@
 # RAM's documentation does not say otherwise. An operator or key this
 # package does not know makes the condition false, and `unsupported`
 # reports it.
-#
-# condition_holds(op, c, value) is called with the operator as its first
-# argument so that OPA's rule index picks the one body for that operator
-# instead of trying them all.
 package rdsgate.ram
 
 # operators are the condition operators RAM documents.
@@ -43,23 +39,28 @@ conditions_hold(st) if {
 # null when the request lacks it: the global keys come from input.context,
 # rds:ResourceTag/<key> from the instance's tags (which the compiler has
 # keyed that way). It is undefined for a key rdsgate does not know.
-request_value("acs:sourceip") := input.context.source_ip if {
-	input.context.source_ip != ""
-} else := null
+#
+# The functions below compare their first argument in the body (key == ...,
+# op == ...), not in the head: OPA's rule index selects function bodies by
+# such equalities, while constant arguments in the head would have every
+# body tried in turn.
+request_value(key) := source_ip if key == "acs:sourceip"
 
-request_value("acs:currenttime") := object.get(input.context, "current_time", null)
+request_value(key) := object.get(input.context, "current_time", null) if key == "acs:currenttime"
 
-request_value("acs:securetransport") := "true" if {
-	input.context.secure_transport == true
-} else := "false"
+request_value(key) := json.marshal(object.get(input.context, "secure_transport", false) == true) if {
+	key == "acs:securetransport"
+}
 
-request_value("acs:mfapresent") := "true" if {
-	input.context.mfa_present == true
-} else := "false"
+request_value(key) := json.marshal(object.get(input.context, "mfa_present", false) == true) if key == "acs:mfapresent"
 
 request_value(key) := object.get(data.ram.resource_tags, [input.request.db_instance_id, key], null) if {
 	startswith(key, tag_key_prefix)
 }
+
+source_ip := input.context.source_ip if {
+	input.context.source_ip != ""
+} else := null
 
 # condition_holds applies operator op of condition c to the request's value.
 # The compiler has parsed the condition's values once: c.numbers, c.dates
@@ -67,74 +68,128 @@ request_value(key) := object.get(data.ram.resource_tags, [input.request.db_insta
 # numbers, ISO 8601 times and IP addresses or networks.
 #
 # An absent value (null) satisfies exactly the negated operators.
-condition_holds(op, _, null) if op in {
-	"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike",
-	"NumericNotEquals", "DateNotEquals", "NotIpAddress",
+condition_holds(op, _, value) if {
+	value == null
+	op in {
+		"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike",
+		"NumericNotEquals", "DateNotEquals", "NotIpAddress",
+	}
 }
 
-condition_holds("StringEquals", c, value) if value in c.values
+condition_holds(op, c, value) if {
+	op == "StringEquals"
+	value in c.values
+}
 
-condition_holds("StringNotEquals", c, value) if not value in c.values
+condition_holds(op, c, value) if {
+	op == "StringNotEquals"
+	not value in c.values
+}
 
-condition_holds("StringEqualsIgnoreCase", c, value) if lower(value) in {lower(v) | some v in c.values}
+condition_holds(op, c, value) if {
+	op == "StringEqualsIgnoreCase"
+	lower(value) in {lower(v) | some v in c.values}
+}
 
-condition_holds("StringNotEqualsIgnoreCase", c, value) if not lower(value) in {lower(v) | some v in c.values}
+condition_holds(op, c, value) if {
+	op == "StringNotEqualsIgnoreCase"
+	not lower(value) in {lower(v) | some v in c.values}
+}
 
-condition_holds("StringLike", c, value) if {
+condition_holds(op, c, value) if {
+	op == "StringLike"
 	is_string(value)
 	some pattern in c.globs
 	glob.match(pattern, null, value)
 }
 
-condition_holds("StringNotLike", c, value) if {
+condition_holds(op, c, value) if {
+	op == "StringNotLike"
 	every pattern in c.globs {
 		not glob.match(pattern, null, value)
 	}
 }
 
-condition_holds("Bool", c, value) if lower(value) in {lower(v) | some v in c.values}
+condition_holds(op, c, value) if {
+	op == "Bool"
+	lower(value) in {lower(v) | some v in c.values}
+}
 
-condition_holds("IpAddress", c, value) if {
+condition_holds(op, c, value) if {
+	op == "IpAddress"
 	is_string(value)
 	some cidr in c.cidrs
 	net.cidr_contains(cidr, value)
 }
 
-condition_holds("NotIpAddress", c, value) if {
+condition_holds(op, c, value) if {
+	op == "NotIpAddress"
 	every cidr in c.cidrs {
 		not net.cidr_contains(cidr, value)
 	}
 }
 
-condition_holds("NumericEquals", c, value) if number(value) in c.numbers
+condition_holds(op, c, value) if {
+	op == "NumericEquals"
+	number(value) in c.numbers
+}
 
-condition_holds("NumericNotEquals", c, value) if {
+condition_holds(op, c, value) if {
+	op == "NumericNotEquals"
 	n := number(value)
 	not n in c.numbers
 }
 
-condition_holds("NumericLessThan", c, value) if number(value) < max(c.numbers)
+condition_holds(op, c, value) if {
+	op == "NumericLessThan"
+	number(value) < max(c.numbers)
+}
 
-condition_holds("NumericLessThanEquals", c, value) if number(value) <= max(c.numbers)
+condition_holds(op, c, value) if {
+	op == "NumericLessThanEquals"
+	number(value) <= max(c.numbers)
+}
 
-condition_holds("NumericGreaterThan", c, value) if number(value) > min(c.numbers)
+condition_holds(op, c, value) if {
+	op == "NumericGreaterThan"
+	number(value) > min(c.numbers)
+}
 
-condition_holds("NumericGreaterThanEquals", c, value) if number(value) >= min(c.numbers)
+condition_holds(op, c, value) if {
+	op == "NumericGreaterThanEquals"
+	number(value) >= min(c.numbers)
+}
 
-condition_holds("DateEquals", c, value) if date_ns(value) in c.dates
+condition_holds(op, c, value) if {
+	op == "DateEquals"
+	date_ns(value) in c.dates
+}
 
-condition_holds("DateNotEquals", c, value) if {
+condition_holds(op, c, value) if {
+	op == "DateNotEquals"
 	t := date_ns(value)
 	not t in c.dates
 }
 
-condition_holds("DateLessThan", c, value) if date_ns(value) < max(c.dates)
+condition_holds(op, c, value) if {
+	op == "DateLessThan"
+	date_ns(value) < max(c.dates)
+}
 
-condition_holds("DateLessThanEquals", c, value) if date_ns(value) <= max(c.dates)
+condition_holds(op, c, value) if {
+	op == "DateLessThanEquals"
+	date_ns(value) <= max(c.dates)
+}
 
-condition_holds("DateGreaterThan", c, value) if date_ns(value) > min(c.dates)
+condition_holds(op, c, value) if {
+	op == "DateGreaterThan"
+	date_ns(value) > min(c.dates)
+}
 
-condition_holds("DateGreaterThanEquals", c, value) if date_ns(value) >= min(c.dates)
+condition_holds(op, c, value) if {
+	op == "DateGreaterThanEquals"
+	date_ns(value) >= min(c.dates)
+}
 
 # number reads a request value as a number; undefined for anything else.
 number(value) := to_number(value) if is_string(value)
