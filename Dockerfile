@@ -1,5 +1,5 @@
 # Build and run rdsgate in a container (used by docker-compose.yml).
-FROM golang:1.26 AS build
+FROM golang:1.26.8 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

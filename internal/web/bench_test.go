@@ -65,13 +65,13 @@ func BenchmarkCreateRequest16(b *testing.B) {
 	srv := httptest.NewServer(web.New(web.Deps{Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng}))
 	defer srv.Close()
 
-	const clients = 16
+	const clients = benchClients
 	tokens := make([]string, clients)
 	for i := range tokens {
 		err := store.InTx(ctx, pool, func(tx pgx.Tx) error {
-			// Each client is a RAM user of the example data with the
-			// developers group; the ticket and justification pass org rules.
-			t, err := store.CreateToken(ctx, tx, store.Identity{Subject: "alice", Groups: []string{"developers"}})
+			// Each client is its own RAM user (a copy of the example's
+			// alice), so filings do not queue on one requester's lock.
+			t, err := store.CreateToken(ctx, tx, store.Identity{Subject: benchUser(i), Groups: []string{"developers"}})
 			tokens[i] = t
 			return err
 		})
@@ -148,6 +148,10 @@ func BenchmarkCreateRequest16(b *testing.B) {
 
 func discard() *slogLogger { return slogDiscard }
 
+const benchClients = 16
+
+func benchUser(i int) string { return fmt.Sprintf("bench%02d", i) }
+
 // benchPolicyData copies the example policy data with the pending-requests
 // limit lifted, so every benchmark request takes the full allow path.
 func benchPolicyData(b *testing.B) string {
@@ -157,14 +161,20 @@ func benchPolicyData(b *testing.B) string {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if name == "org.json" {
-			var org map[string]any
-			if err := json.Unmarshal(raw, &org); err != nil {
-				b.Fatal(err)
-			}
-			org["max_pending_requests"] = 1 << 30
-			raw, _ = json.Marshal(org)
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			b.Fatal(err)
 		}
+		switch name {
+		case "org.json":
+			doc["max_pending_requests"] = 1 << 30
+		case "ram.json": // one RAM user per client, each like alice
+			users := doc["users"].(map[string]any)
+			for i := 0; i < benchClients; i++ {
+				users[benchUser(i)] = users["alice"]
+			}
+		}
+		raw, _ = json.Marshal(doc)
 		if err := os.WriteFile(filepath.Join(dir, name), raw, 0o644); err != nil {
 			b.Fatal(err)
 		}
