@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/rdsgate/rdsgate/internal/rdssim"
@@ -116,17 +115,13 @@ func runSim(ctx context.Context, args []string, stdout io.Writer) error {
 // simCheckLoopback refuses listen addresses other than loopback: the
 // simulator's /_sim/ API is unauthenticated.
 func simCheckLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("sim: --addr %q: %w", addr, err)
 	}
-	if strings.EqualFold(host, "localhost") {
-		return nil
+	if !isLoopbackAddr(addr) {
+		return fmt.Errorf("sim: --addr %q: only loopback addresses (127.0.0.1, ::1, localhost) are allowed", addr)
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("sim: --addr %q: only loopback addresses (127.0.0.1, ::1, localhost) are allowed", addr)
+	return nil
 }
 
 // simMaskID shortens an AccessKey ID for logs.

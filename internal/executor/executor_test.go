@@ -3,6 +3,13 @@ package executor_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,38 +25,150 @@ import (
 	"github.com/rdsgate/rdsgate/internal/store"
 )
 
-// expectedClass is the classification a code must get, derived from the
-// API's rules rather than from the catalog: throttling codes and 5xx are
-// retryable, every other 4xx is permanent.
-func expectedClass(e aliyun.CatalogEntry) aliyun.Class {
-	switch {
-	case e.Code == aliyun.CodeThrottling || e.Code == aliyun.CodeThrottlingUser || e.Code == aliyun.CodeThrottlingAPI:
-		return aliyun.ClassRetryable
-	case e.HTTPStatus >= 500:
-		return aliyun.ClassRetryable
-	default:
-		return aliyun.ClassPermanent
+// The class every catalogued code must get, written out by hand and not
+// derived from the classifier, so that a wrong classification fails here.
+var (
+	// tsvClassByStatus: the codes documented for ReleaseInstanceConnection
+	// (../aliyun/errors.tsv), by HTTP status.
+	tsvClassByStatus = map[int]aliyun.Class{
+		400: aliyun.ClassPermanent,
+		403: aliyun.ClassPermanent,
+		404: aliyun.ClassPermanent,
+		// ExternalFailure, RequestMetaDataFailed, InvokeProxyFailure: the
+		// backend may have acted before it failed.
+		500: aliyun.ClassUnknownOutcome,
 	}
+	// extraClass: the codes the catalog adds to the documented table.
+	extraClass = map[string]aliyun.Class{
+		"Throttling":                  aliyun.ClassRetryable,
+		"Throttling.User":             aliyun.ClassRetryable,
+		"Throttling.Api":              aliyun.ClassRetryable,
+		"ServiceUnavailable":          aliyun.ClassRetryable, // 503
+		"InternalError":               aliyun.ClassUnknownOutcome,
+		"Forbidden.RAM":               aliyun.ClassPermanent,
+		"NoPermission":                aliyun.ClassPermanent,
+		"NotAuthorized":               aliyun.ClassPermanent,
+		"IncompleteSignature":         aliyun.ClassPermanent,
+		"InvalidAccessKeyId.NotFound": aliyun.ClassPermanent,
+		"SignatureDoesNotMatch":       aliyun.ClassPermanent,
+		"SignatureNonceUsed":          aliyun.ClassPermanent,
+		"InvalidTimeStamp.Expired":    aliyun.ClassPermanent,
+		"InvalidTimeStamp.Format":     aliyun.ClassPermanent,
+		"InvalidAction.NotFound":      aliyun.ClassPermanent,
+		"InvalidVersion":              aliyun.ClassPermanent,
+	}
+)
+
+// tsvRow is one row of the documented error table.
+type tsvRow struct {
+	status        int
+	code, message string
+}
+
+// readErrorsTSV reads the documented table straight from the aliyun
+// package's source, not through its catalog.
+func readErrorsTSV(t *testing.T) []tsvRow {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "aliyun", "errors.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []tsvRow
+	for i, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if i == 0 {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 3 {
+			t.Fatalf("errors.tsv line %d: %q", i+1, line)
+		}
+		st, err := strconv.Atoi(f[0])
+		if err != nil {
+			t.Fatalf("errors.tsv line %d: %v", i+1, err)
+		}
+		rows = append(rows, tsvRow{st, f[1], f[2]})
+	}
+	return rows
+}
+
+// expectedClasses returns the class each catalog entry must have: every
+// row of the TSV by its status group, every other entry by name; it fails
+// on a catalog entry, TSV row or extra code without an expectation.
+func expectedClasses(t *testing.T, cat []aliyun.CatalogEntry) map[string]aliyun.Class {
+	t.Helper()
+	want := map[string]aliyun.Class{}
+	rows := readErrorsTSV(t)
+	if len(rows) != 61 {
+		t.Fatalf("errors.tsv has %d codes, want 61", len(rows))
+	}
+	for _, r := range rows {
+		c, ok := tsvClassByStatus[r.status]
+		if !ok {
+			t.Fatalf("%s: HTTP %d has no expected class", r.code, r.status)
+		}
+		want[r.code] = c
+	}
+	for code, c := range extraClass {
+		if _, dup := want[code]; dup {
+			t.Fatalf("%s is both documented and extra", code)
+		}
+		want[code] = c
+	}
+	byCode := map[string]aliyun.CatalogEntry{}
+	for _, e := range cat {
+		if _, ok := want[e.Code]; !ok {
+			t.Fatalf("catalog code %s (HTTP %d) has no expected class", e.Code, e.HTTPStatus)
+		}
+		byCode[e.Code] = e
+	}
+	for _, r := range rows {
+		if e, ok := byCode[r.code]; !ok || e.HTTPStatus != r.status || e.Message != r.message || e.Source != aliyun.SourceDocumented {
+			t.Errorf("TSV row %+v: catalog has %+v", r, e)
+		}
+	}
+	for code := range extraClass {
+		if _, ok := byCode[code]; !ok {
+			t.Errorf("extra code %s is not in the catalog", code)
+		}
+	}
+	return want
+}
+
+// ownEvents drops what the simulator's own quota caused (its throttled
+// calls are retried like any throttling; TestRateTwoExecutors is the test
+// that there are none): the failure event with a quota-throttled RequestId
+// and the execution.started just before it.
+func ownEvents(evs []event, quota map[string]bool) []event {
+	var out []event
+	for _, ev := range evs {
+		if ev.AlibabaRequestID != "" && quota[ev.AlibabaRequestID] {
+			if ev.Kind == audit.KindExecutionFailed && len(out) > 0 && out[len(out)-1].Kind == audit.KindExecutionStarted {
+				out = out[:len(out)-1]
+			}
+			continue
+		}
+		out = append(out, ev)
+	}
+	return out
 }
 
 // TestCatalog injects every catalogued code (the 61 documented for
 // ReleaseInstanceConnection, the throttling codes and the common ones) into
-// one release each: a permanent code fails the request after one call, a
-// retryable one is retried and the request succeeds; the audit trail holds
-// the code and the RequestId the simulator answered with.
+// one release each and checks the request's end and its audit trail
+// against the hand-written classes above:
+//
+//   - permanent: one call, the request fails;
+//   - retryable: the call is made again and the request succeeds;
+//   - unknown outcome: DescribeDBInstanceNetInfo finds the endpoint still
+//     there, the release is called again and the request succeeds.
+//
+// Each failure event holds the code and the RequestId the simulator
+// answered with.
 func TestCatalog(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	cat := aliyun.Catalog()
-	documented := 0
-	for _, e := range cat {
-		if e.Source == aliyun.SourceDocumented {
-			documented++
-		}
-	}
-	if documented != 61 {
-		t.Fatalf("catalog has %d documented codes, want 61", documented)
-	}
+	classes := expectedClasses(t, cat)
 	// Instances and faults first, then the requests.
 	insts := make([]string, len(cat))
 	for i, e := range cat {
@@ -65,53 +184,88 @@ func TestCatalog(t *testing.T) {
 	for _, inst := range insts {
 		ids = append(ids, newRequest(t, b.pool, b.exec, inst, request.StatusApproved, true))
 	}
-	final := waitTerminal(t, b.pool, ids, 60*time.Second)
+	final := waitTerminal(t, b.pool, ids, 90*time.Second)
 	calls := b.sim.Calls()
 	ctx := context.Background()
+	known := map[string]bool{}
+	for _, k := range audit.Kinds() {
+		known[k] = true
+	}
+	perClass := map[aliyun.Class]int{}
 	for i, e := range cat {
+		want := classes[e.Code]
+		perClass[want]++
 		t.Run(e.Code, func(t *testing.T) {
-			want := expectedClass(e)
 			if e.Class != want {
 				t.Errorf("catalog class %s, want %s", e.Class, want)
 			}
-			// Calls the simulator's own quota throttled (not injected) are
-			// retried like any throttling; TestRateTwoExecutors is the test
-			// that there are none.
-			var rel []rdssim.Call
 			quota := map[string]bool{}
-			for _, c := range callsFor(calls, insts[i], aliyun.ActionReleaseInstanceConnection) {
-				if c.Code == aliyun.CodeThrottlingUser && !c.Injected {
+			for _, c := range calls {
+				if c.Instance == insts[i] && c.Code == aliyun.CodeThrottlingUser && !c.Injected {
 					quota[c.RequestID] = true
-					continue
 				}
-				rel = append(rel, c)
+			}
+			var rel, desc []rdssim.Call
+			for _, c := range callsFor(calls, insts[i], aliyun.ActionReleaseInstanceConnection) {
+				if !quota[c.RequestID] {
+					rel = append(rel, c)
+				}
+			}
+			for _, c := range callsFor(calls, insts[i], aliyun.ActionDescribeDBInstanceNetInfo) {
+				if !quota[c.RequestID] {
+					desc = append(desc, c)
+				}
 			}
 			if len(rel) == 0 || !rel[0].Injected || rel[0].Code != e.Code {
 				t.Fatalf("simulator log %+v: want the injected %s first", rel, e.Code)
 			}
 			simRequestID := rel[0].RequestID
-			wantStatus, wantCalls := request.StatusFailed, 1
-			if want == aliyun.ClassRetryable {
-				wantStatus, wantCalls = request.StatusSucceeded, 2
+			var wantStatus request.Status
+			var wantKinds []string
+			wantRel, wantDesc, statusAfter := 1, 0, ""
+			switch want {
+			case aliyun.ClassPermanent:
+				wantStatus, statusAfter = request.StatusFailed, "failed"
+				wantKinds = []string{audit.KindExecutionStarted, audit.KindExecutionFailed}
+			case aliyun.ClassRetryable:
+				wantStatus, wantRel, statusAfter = request.StatusSucceeded, 2, "approved"
+				wantKinds = []string{audit.KindExecutionStarted, audit.KindExecutionFailed, audit.KindExecutionStarted, audit.KindExecutionSucceeded}
+			case aliyun.ClassUnknownOutcome:
+				wantStatus, wantRel, wantDesc, statusAfter = request.StatusSucceeded, 2, 1, "executing"
+				wantKinds = []string{audit.KindExecutionStarted, audit.KindExecutionFailed, audit.KindExecutionReconciled,
+					audit.KindExecutionStarted, audit.KindExecutionSucceeded}
+			default:
+				t.Fatalf("class %q", want)
 			}
-			if final[ids[i]] != wantStatus || len(rel) != wantCalls {
-				t.Errorf("status %s after %d calls, want %s after %d", final[ids[i]], len(rel), wantStatus, wantCalls)
+			if final[ids[i]] != wantStatus || len(rel) != wantRel || len(desc) != wantDesc {
+				t.Errorf("status %s after %d release and %d describe calls, want %s after %d and %d",
+					final[ids[i]], len(rel), len(desc), wantStatus, wantRel, wantDesc)
 			}
-			evs := events(t, b.pool, ids[i])
-			var failed []event
-			for _, ev := range evs {
-				if ev.Kind == audit.KindExecutionFailed && !quota[ev.AlibabaRequestID] {
-					failed = append(failed, ev)
+			all := events(t, b.pool, ids[i])
+			for _, ev := range all {
+				if !known[ev.Kind] {
+					t.Errorf("event kind %q is not in audit.Kinds()", ev.Kind)
 				}
 			}
-			if len(failed) != 1 {
-				t.Fatalf("events %v: want one %s", kinds(evs), audit.KindExecutionFailed)
+			evs := ownEvents(all, quota)
+			if diff := cmp.Diff(wantKinds, kinds(evs)); diff != "" {
+				t.Fatalf("events (-want +got):\n%s", diff)
 			}
-			f := failed[0]
+			f := evs[1]
 			if f.ErrorCode != e.Code || f.AlibabaRequestID != simRequestID || f.Payload["classification"] != string(want) ||
-				f.Payload["http_status"] != float64(e.HTTPStatus) || f.Payload["error_message"] != e.Message {
-				t.Errorf("audit %+v: want code %s, request id %s, class %s, status %d, message %q",
-					f, e.Code, simRequestID, want, e.HTTPStatus, e.Message)
+				f.Payload["http_status"] != float64(e.HTTPStatus) || f.Payload["error_message"] != e.Message ||
+				f.Payload["status"] != statusAfter {
+				t.Errorf("audit %+v: want code %s, request id %s, class %s, status %d, message %q, request status %s",
+					f, e.Code, simRequestID, want, e.HTTPStatus, e.Message, statusAfter)
+			}
+			if want == aliyun.ClassUnknownOutcome {
+				if rec := evs[2]; rec.Payload["found"] != executor.FoundPresent || rec.Payload["status"] != "approved" ||
+					rec.AlibabaRequestID != desc[0].RequestID {
+					t.Errorf("reconciled %+v, want found present, approved, request id %s", rec, desc[0].RequestID)
+				}
+			}
+			if wantRel == 2 && evs[len(evs)-1].AlibabaRequestID != rel[1].RequestID {
+				t.Errorf("success event %+v, simulator %+v", evs[len(evs)-1], rel[1])
 			}
 			atts, err := executor.Attempts(ctx, b.pool, ids[i])
 			if err != nil {
@@ -123,20 +277,243 @@ func TestCatalog(t *testing.T) {
 					own = append(own, a)
 				}
 			}
-			atts = own
-			if len(atts) != wantCalls || atts[0].ErrorCode != e.Code || atts[0].AlibabaRequestID != simRequestID ||
-				atts[0].Classification != string(want) || atts[0].HTTPStatus != e.HTTPStatus || atts[0].Outcome != executor.OutcomeFailed {
-				t.Errorf("attempts %+v", atts)
+			wantOutcome := executor.OutcomeFailed
+			if want == aliyun.ClassUnknownOutcome {
+				wantOutcome = executor.OutcomeUnknown
 			}
-			if wantCalls == 2 && (atts[1].Outcome != executor.OutcomeSucceeded || atts[1].AlibabaRequestID != rel[1].RequestID) {
-				t.Errorf("retry attempt %+v, simulator %+v", atts[1], rel[1])
+			if len(own) != wantRel+wantDesc || own[0].ErrorCode != e.Code || own[0].AlibabaRequestID != simRequestID ||
+				own[0].Classification != string(want) || own[0].HTTPStatus != e.HTTPStatus || own[0].Outcome != wantOutcome {
+				t.Fatalf("attempts %+v", own)
+			}
+			if wantDesc == 1 && (own[1].Operation != executor.OpDescribe || own[1].Found != executor.FoundPresent) {
+				t.Errorf("reconciliation attempt %+v", own[1])
+			}
+			if last := own[len(own)-1]; wantRel == 2 && (last.Outcome != executor.OutcomeSucceeded || last.AlibabaRequestID != rel[1].RequestID) {
+				t.Errorf("retry attempt %+v, simulator %+v", last, rel[1])
 			}
 		})
+	}
+	// The catalog has codes of all three classes, so every branch above ran.
+	if perClass[aliyun.ClassPermanent] == 0 || perClass[aliyun.ClassRetryable] == 0 || perClass[aliyun.ClassUnknownOutcome] != 4 {
+		t.Errorf("codes per class %v, want some of each and 4 unknown outcomes", perClass)
 	}
 	if n := throttled(calls); n != 0 {
 		t.Logf("%d calls throttled by the simulator's quota (retried)", n)
 	}
 	sealAndVerify(t, b.pool)
+}
+
+// TestServerErrorAfterRelease: a 5xx answer may come after the backend
+// released the endpoint. The request must not be failed by a blind retry
+// (which would get Endpoint.NotFound): reconciliation decides, and the 5xx
+// answer's RequestId stays on record.
+func TestServerErrorAfterRelease(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// fault is added to the simulator; proxy, when set, answers the
+		// first release in front of it: "after" passes it to the simulator
+		// and answers 502, "before" answers 504 without passing it on.
+		fault      *rdssim.Fault
+		proxy      string
+		wantStatus int
+		wantCode   string
+		released   bool // the failed call released the endpoint
+	}{
+		{name: "500 InternalError after the release", wantStatus: 500, wantCode: aliyun.CodeInternalError, released: true,
+			fault: &rdssim.Fault{Action: aliyun.ActionReleaseInstanceConnection, Code: aliyun.CodeInternalError, CodeAfterRelease: true, Times: 1}},
+		{name: "500 ExternalFailure after the release", wantStatus: 500, wantCode: "ExternalFailure", released: true,
+			fault: &rdssim.Fault{Action: aliyun.ActionReleaseInstanceConnection, Code: "ExternalFailure", CodeAfterRelease: true, Times: 1}},
+		{name: "502 from a proxy after the release", proxy: "after", wantStatus: 502, released: true},
+		{name: "504 from a proxy before the release", proxy: "before", wantStatus: 504},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			pool := testdbNew(t)
+			sim, simAddr := newSim(t)
+			inst := fmt.Sprintf("rm-fivexx%05d", i)
+			if err := sim.UpsertInstances([]rdssim.Instance{instance(inst)}); err != nil {
+				t.Fatal(err)
+			}
+			if tt.fault != nil {
+				if err := sim.AddFault(*tt.fault); err != nil {
+					t.Fatal(err)
+				}
+			}
+			addr := simAddr
+			if tt.proxy != "" {
+				var first atomic.Bool
+				addr = newHTTPServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Header.Get("x-acs-action") != aliyun.ActionReleaseInstanceConnection || !first.CompareAndSwap(false, true) {
+						sim.ServeHTTP(w, r)
+						return
+					}
+					if tt.proxy == "after" {
+						sim.ServeHTTP(httptest.NewRecorder(), r)
+					}
+					w.Header().Set("Content-Type", "text/html")
+					w.WriteHeader(tt.wantStatus)
+					fmt.Fprint(w, "<html>gateway error</html>")
+				}))
+			}
+			cfg := fastConfig(pool, newClient(t, addr, 5*time.Second))
+			e := startExecutor(t, cfg)
+			id := newRequest(t, pool, e, inst, request.StatusApproved, true)
+			st := waitTerminal(t, pool, []uuid.UUID{id}, 30*time.Second)
+			if st[id] != request.StatusSucceeded {
+				t.Fatalf("status %s, want succeeded", st[id])
+			}
+			calls := sim.Calls()
+			rel := callsFor(calls, inst, aliyun.ActionReleaseInstanceConnection)
+			desc := callsFor(calls, inst, aliyun.ActionDescribeDBInstanceNetInfo)
+			wantKinds := []string{audit.KindExecutionStarted, audit.KindExecutionFailed, audit.KindExecutionReconciled}
+			found, after := executor.FoundReleased, "succeeded"
+			if !tt.released {
+				wantKinds = append(wantKinds, audit.KindExecutionStarted, audit.KindExecutionSucceeded)
+				found, after = executor.FoundPresent, "approved"
+			}
+			// One release reached the simulator either way: the failed one
+			// when it released, the repeated one when it did not.
+			if len(rel) != 1 || len(desc) != 1 || hasPublicEndpoint(t, sim, inst) {
+				t.Fatalf("simulator saw %d releases and %d describes; public endpoint left: %v", len(rel), len(desc), hasPublicEndpoint(t, sim, inst))
+			}
+			evs := events(t, pool, id)
+			if diff := cmp.Diff(wantKinds, kinds(evs)); diff != "" {
+				t.Fatalf("events (-want +got):\n%s", diff)
+			}
+			f := evs[1]
+			wantRequestID := ""
+			if tt.fault != nil {
+				wantRequestID = rel[0].RequestID // the 5xx answer's
+				if !rel[0].Performed || rel[0].Status != tt.wantStatus {
+					t.Errorf("simulator call %+v, want a performed release answered %d", rel[0], tt.wantStatus)
+				}
+			}
+			if f.Payload["classification"] != string(aliyun.ClassUnknownOutcome) || f.Payload["status"] != "executing" ||
+				f.Payload["http_status"] != float64(tt.wantStatus) || f.ErrorCode != tt.wantCode || f.AlibabaRequestID != wantRequestID {
+				t.Errorf("failure event %+v, want unknown_outcome, executing, HTTP %d, code %q, request id %q",
+					f, tt.wantStatus, tt.wantCode, wantRequestID)
+			}
+			if rec := evs[2]; rec.Payload["found"] != found || rec.Payload["status"] != after || rec.AlibabaRequestID != desc[0].RequestID {
+				t.Errorf("reconciled event %+v, want found %s, status %s, request id %s", rec, found, after, desc[0].RequestID)
+			}
+			atts := mustAttempts(t, pool, id)
+			if atts[0].Outcome != executor.OutcomeUnknown || atts[0].HTTPStatus != tt.wantStatus || atts[0].AlibabaRequestID != wantRequestID {
+				t.Errorf("first attempt %+v", atts[0])
+			}
+			sealAndVerify(t, pool)
+		})
+	}
+}
+
+// hasPublicEndpoint reports whether the simulated instance still has a
+// public endpoint.
+func hasPublicEndpoint(t *testing.T, sim *rdssim.Server, id string) bool {
+	t.Helper()
+	for _, inst := range sim.Instances() {
+		if inst.ID != id {
+			continue
+		}
+		for _, ep := range inst.Endpoints {
+			if ep.IPType == rdssim.IPTypePublic {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hookClient runs beforeDescribe before every DescribeDBInstanceNetInfo
+// call it passes on.
+type hookClient struct {
+	executor.Client
+	beforeDescribe func()
+}
+
+func (c hookClient) DescribeDBInstanceNetInfo(ctx context.Context, req aliyun.DescribeDBInstanceNetInfoRequest) (*aliyun.DescribeDBInstanceNetInfoResponse, error) {
+	c.beforeDescribe()
+	return c.Client.DescribeDBInstanceNetInfo(ctx, req)
+}
+
+// TestLateReconciliation: the request leaves executing while its
+// reconciliation check is in flight (here: something else fails it). The
+// check's call is still audited, as execution.reconciled or
+// execution.reconcile_failed with late:true, and the state is left alone.
+func TestLateReconciliation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		fault    *rdssim.Fault
+		wantKind string
+		wantCode string
+	}{
+		{name: "check answered", wantKind: audit.KindExecutionReconciled},
+		{name: "check failed", wantKind: audit.KindExecutionReconcileFailed, wantCode: aliyun.CodeInternalError,
+			fault: &rdssim.Fault{Action: aliyun.ActionDescribeDBInstanceNetInfo, Code: aliyun.CodeInternalError, Times: 1}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			pool := testdbNew(t)
+			sim, addr := newSim(t)
+			inst := fmt.Sprintf("rm-late%05d", i)
+			if err := sim.UpsertInstances([]rdssim.Instance{instance(inst)}); err != nil {
+				t.Fatal(err)
+			}
+			if tt.fault != nil {
+				if err := sim.AddFault(*tt.fault); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var id uuid.UUID
+			var hooked atomic.Int32
+			cl := hookClient{Client: newClient(t, addr, 5*time.Second), beforeDescribe: func() {
+				hooked.Add(1)
+				if _, err := pool.Exec(context.Background(), `UPDATE requests SET status = 'failed' WHERE id = $1`, id); err != nil {
+					t.Error(err)
+				}
+			}}
+			e, err := executor.New(fastConfig(pool, cl))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Executing with no attempt: the reconciliation runs at once.
+			id = newRequest(t, pool, e, inst, request.StatusExecuting, true)
+			start(t, e)
+			waitFor(t, 30*time.Second, "the job to complete", func() (bool, error) {
+				var live int
+				err := pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = $1 AND state <> 'completed'`,
+					executor.KindRelease).Scan(&live)
+				return live == 0, err
+			})
+			desc := callsFor(sim.Calls(), inst, aliyun.ActionDescribeDBInstanceNetInfo)
+			if hooked.Load() != 1 || len(desc) != 1 || len(callsFor(sim.Calls(), inst, aliyun.ActionReleaseInstanceConnection)) != 0 {
+				t.Fatalf("%d hooked, %d describe calls, want 1 and no release: %+v", hooked.Load(), len(desc), sim.Calls())
+			}
+			st, err := statuses(context.Background(), pool, []uuid.UUID{id})
+			if err != nil || st[id] != request.StatusFailed {
+				t.Fatalf("status %s (%v), want failed, left alone", st[id], err)
+			}
+			evs := events(t, pool, id)
+			if diff := cmp.Diff([]string{tt.wantKind}, kinds(evs)); diff != "" {
+				t.Fatalf("events (-want +got):\n%s", diff)
+			}
+			ev := evs[0]
+			if ev.Payload["late"] != true || ev.Payload["status"] != "failed" || ev.AlibabaRequestID != desc[0].RequestID ||
+				ev.ErrorCode != tt.wantCode || ev.Payload["operation"] != executor.OpDescribe {
+				t.Errorf("event %+v, want late, status failed, request id %s, code %q", ev, desc[0].RequestID, tt.wantCode)
+			}
+			if tt.fault == nil && ev.Payload["found"] != executor.FoundPresent {
+				t.Errorf("event %+v, want found present", ev)
+			}
+			atts := mustAttempts(t, pool, id)
+			if len(atts) != 1 || atts[0].Operation != executor.OpDescribe || atts[0].AlibabaRequestID != desc[0].RequestID {
+				t.Errorf("attempts %+v", atts)
+			}
+			sealAndVerify(t, pool)
+		})
+	}
 }
 
 // TestRetryableUntilMaxAttempts: a retryable error that never clears fails

@@ -44,32 +44,26 @@ type ramIndex struct {
 // indexedStatement is one compiled statement. The AST parts that many
 // statements share (actions, conditions) are interned terms.
 type indexedStatement struct {
-	resources []string   // RAM patterns as written: * and ? are wildcards
-	policy    *ast.Term  // policy name
-	index     *ast.Term  // statement number, from 1
-	effect    *ast.Term  // "Allow" or "Deny"
-	actions   *ast.Term  // see compileStatement
-	notAction *ast.Term  // nil unless NotAction
-	conds     *ast.Term  // nil without conditions
+	resources []string  // RAM patterns as written: * and ? are wildcards
+	policy    *ast.Term // policy name
+	index     *ast.Term // statement number, from 1
+	effect    *ast.Term // "Allow" or "Deny"
+	actions   *ast.Term // see compiledStatement
+	notAction *ast.Term // [] unless NotAction
+	conds     *ast.Term // [] without conditions
 }
 
 // term returns the statement as rdsgate.ram reads it (policies/README.md).
 func (s *indexedStatement) term() *ast.Term {
-	items := make([][2]*ast.Term, 0, 7)
-	items = append(items,
+	return ast.ObjectTerm(
 		ast.Item(ast.InternedTerm("policy"), s.policy),
 		ast.Item(ast.InternedTerm("index"), s.index),
 		ast.Item(ast.InternedTerm("effect"), s.effect),
 		ast.Item(ast.InternedTerm("actions"), s.actions),
+		ast.Item(ast.InternedTerm("not_actions"), s.notAction),
 		ast.Item(ast.InternedTerm("resources"), patternsTerm(s.resources)),
+		ast.Item(ast.InternedTerm("conditions"), s.conds),
 	)
-	if s.notAction != nil {
-		items = append(items, ast.Item(ast.InternedTerm("not_actions"), s.notAction))
-	}
-	if s.conds != nil {
-		items = append(items, ast.Item(ast.InternedTerm("conditions"), s.conds))
-	}
-	return ast.ObjectTerm(items...)
 }
 
 func patternsTerm(resources []string) *ast.Term {

@@ -212,6 +212,9 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 	return out, nil
 }
 
+// emptyArray is the one [] that statements without conditions share.
+var emptyArray = ast.ArrayTerm()
+
 // tagKeyPrefix names an instance tag as a condition key:
 // rds:ResourceTag/<tag key>, lower-cased.
 const tagKeyPrefix = "rds:resourcetag/"
@@ -263,19 +266,18 @@ func compilePolicy(name string, raw json.RawMessage, shared interner) (compiledP
 		if is.actions, err = shared.term(c.actions); err != nil {
 			return out, fmt.Errorf("statement %d: %w", i+1, err)
 		}
-		if c.notActions != nil {
-			if is.notAction, err = shared.term(c.notActions); err != nil {
+		if is.notAction, err = shared.term(append([]any{}, c.notActions...)); err != nil {
+			return out, fmt.Errorf("statement %d: %w", i+1, err)
+		}
+		conds := make([]*ast.Term, len(c.conditions))
+		for j, cond := range c.conditions {
+			if conds[j], err = shared.term(cond); err != nil {
 				return out, fmt.Errorf("statement %d: %w", i+1, err)
 			}
 		}
-		if len(c.conditions) > 0 {
-			list := make([]*ast.Term, len(c.conditions))
-			for j, cond := range c.conditions {
-				if list[j], err = shared.term(cond); err != nil {
-					return out, fmt.Errorf("statement %d: %w", i+1, err)
-				}
-			}
-			is.conds = ast.ArrayTerm(list...)
+		is.conds = emptyArray
+		if len(conds) > 0 {
+			is.conds = ast.ArrayTerm(conds...)
 		}
 		switch c.match {
 		case exactMatch:

@@ -22,7 +22,7 @@ func (c *countTracer) Config() topdown.TraceConfig {
 }
 func (c *countTracer) TraceEvent(ev topdown.Event) {
 	c.ops[ev.Op]++
-	if ev.Op == topdown.EnterOp || ev.Op == topdown.IndexOp {
+	if ev.Op == topdown.EnterOp || ev.Op == topdown.IndexOp || ev.Op == topdown.EvalOp {
 		k := string(ev.Op)
 		if ev.Location != nil {
 			k += fmt.Sprintf(" %s:%d", ev.Location.File, ev.Location.Row)
@@ -55,7 +55,7 @@ func TestZZCount(t *testing.T) {
 		l = append(l, kv{k, v})
 	}
 	sort.Slice(l, func(i, j int) bool { return l[i].v > l[j].v })
-	for _, x := range l[:min(40, len(l))] {
+	for _, x := range l[:min(90, len(l))] {
 		fmt.Fprintf(os.Stderr, "%6.2f %s\n", float64(x.v)/float64(n), x.k)
 	}
 }

@@ -121,7 +121,7 @@ func TestSessionRenewedAndSignOut(t *testing.T) {
 		t.Fatalf("sign out: %d", st)
 	}
 	var n int
-	if err := env.pool.QueryRow(t.Context(), `SELECT count(*) FROM sessions WHERE token = $1`, token).Scan(&n); err != nil || n != 0 {
+	if err := env.pool.QueryRow(t.Context(), `SELECT count(*) FROM sessions WHERE token = $1`, auth.SessionTokenHash(token)).Scan(&n); err != nil || n != 0 {
 		t.Errorf("session row after sign-out: %d %v", n, err)
 	}
 	// Replaying the old cookie gets nowhere.

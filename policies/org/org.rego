@@ -33,18 +33,19 @@ placement := p if {
 
 environment := placement.environment
 
-rules := data.org.environments[environment]
+rules := data.org.environments[placement.environment]
 
-# freezes lists the change-freeze windows of this environment in effect now.
-freezes := [f |
+# freeze is the first change-freeze window of this environment in effect now;
+# undefined when there is none.
+freeze := [f |
 	some f in rules.freezes
 	f.start_ns <= now_ns
 	now_ns < f.end_ns
-]
+][0]
 
 break_glass if {
 	input.request.break_glass == true
-	freezes[0]
+	freeze
 }
 
 # approval is the path this request takes: the break-glass one during a
@@ -72,7 +73,7 @@ clean if {
 
 frozen if {
 	not input.request.break_glass == true
-	freezes[0]
+	freeze
 }
 
 # deny holds the org rules this request breaks, one sentence each.
@@ -84,10 +85,7 @@ deny contains sprintf("org: environment %s has no approval rules in the org data
 	not rules
 }
 
-deny contains f.deny_note if {
-	not input.request.break_glass == true
-	some f in freezes
-}
+deny contains freeze.deny_note if frozen
 
 deny contains sprintf("org: justification shorter than %d characters", [data.org.justification_min_length]) if {
 	count(trim_space(object.get(input.request, "justification", ""))) < data.org.justification_min_length
@@ -104,8 +102,13 @@ deny contains sprintf("org: %s already has %d pending requests (limit %d)", [inp
 }
 
 # notes explain an allowed request's approval path.
-notes := [where, approval.note, freezes[0].break_glass_note] if {
+notes := [
+	sprintf("org: %s is in environment %s (by %s)", [input.request.db_instance_id, placement.environment, placement.source]),
+	approval.note,
+	freeze.break_glass_note,
+] if {
 	break_glass
-} else := [where, approval.note]
-
-where := sprintf("org: %s is in environment %s (by %s)", [input.request.db_instance_id, environment, placement.source])
+} else := [
+	sprintf("org: %s is in environment %s (by %s)", [input.request.db_instance_id, placement.environment, placement.source]),
+	approval.note,
+]

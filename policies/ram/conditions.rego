@@ -28,13 +28,6 @@ tag_key_prefix := "rds:resourcetag/"
 # global_keys are the common keys rdsgate takes from the request's context.
 global_keys := {"acs:sourceip", "acs:currenttime", "acs:securetransport", "acs:mfapresent"}
 
-# conditions_hold reports whether every condition of statement st holds.
-conditions_hold(st) if {
-	every c in object.get(st, "conditions", []) {
-		condition_holds(c.op, c, request_value(c.key))
-	}
-}
-
 # request_value is the request's value of a condition key, as a string, or
 # null when the request lacks it: the global keys come from input.context,
 # rds:ResourceTag/<key> from the instance's tags (which the compiler has

@@ -55,27 +55,24 @@ resource_matches(patterns, arn) if {
 # action when one of its `actions` patterns matches it and none of its
 # `not_actions` does: the compiler writes a NotAction statement as actions
 # ["*"] with its NotAction list.
-candidates := [st |
-	some st in lookup(input.principal.subject, resource)
-	some pattern in st.actions
-	glob.match(pattern, null, action)
-	every excluded in object.get(st, "not_actions", []) {
-		not glob.match(excluded, null, action)
-	}
-]
+candidates := lookup(input.principal.subject, resource)
 
 # first_deny and first_allow are the first candidates of each effect whose
-# conditions hold. first_allow is only looked for when no deny applies.
+# conditions all hold. first_allow is only looked for when no deny applies.
 first_deny := [st |
 	some st in candidates
 	st.effect == "Deny"
-	conditions_hold(st)
+	every c in st.conditions {
+		condition_holds(c.op, c, request_value(c.key))
+	}
 ][0]
 
 first_allow := [st |
 	some st in candidates
 	st.effect == "Allow"
-	conditions_hold(st)
+	every c in st.conditions {
+		condition_holds(c.op, c, request_value(c.key))
+	}
 ][0]
 
 # result is the RAM verdict: the effect and the policy and statement (from 1)
@@ -104,19 +101,7 @@ result := {
 # unsupported names every condition of a candidate that RAM semantics cannot
 # evaluate here (an unknown operator or key). Such a condition never holds,
 # so its statement never matches; the decision reports it.
-unsupported contains sprintf("policy %s statement %d: unknown condition operator %q", [st.policy, st.index, c.op]) if {
-	some st in candidates
-	some c in object.get(st, "conditions", [])
-	not c.op in operators
-}
-
-unsupported contains sprintf("policy %s statement %d: unknown condition key %q", [st.policy, st.index, c.key]) if {
-	some st in candidates
-	some c in object.get(st, "conditions", [])
-	c.op in operators
-	not c.key in global_keys
-	not startswith(c.key, tag_key_prefix)
-}
+unsupported := {p | some st in candidates; some p in st.conditions; p == 1}
 
 # reasons explains result in sentences, the verdict first.
 reasons := [verdict] if {
