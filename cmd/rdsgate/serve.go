@@ -171,10 +171,10 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer, ready func(b
 func auditPolicyReload(pool *pgxpool.Pool, log *slog.Logger, sealer *audit.Sealer, rev string, rerr error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rec := audit.Record{Kind: "policy.reloaded", Actor: "rdsgate", Payload: map[string]any{"revision": rev}}
+	rec := audit.Record{Kind: audit.KindPolicyReloaded, Actor: "rdsgate", Payload: map[string]any{"revision": rev}}
 	if rerr != nil {
 		log.ErrorContext(ctx, "policy reload refused; the previous revision keeps serving", slog.Any("err", rerr), slog.String("revision", rev))
-		rec = audit.Record{Kind: "policy.reload_failed", Actor: "rdsgate", ErrorCode: "PolicyLoadFailed",
+		rec = audit.Record{Kind: audit.KindPolicyReloadFailed, Actor: "rdsgate", ErrorCode: "PolicyLoadFailed",
 			Payload: map[string]any{"refused_revision": rev, "error": rerr.Error()}}
 	} else {
 		log.InfoContext(ctx, "policy loaded", slog.String("revision", rev))
