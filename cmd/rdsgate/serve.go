@@ -137,7 +137,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer, ready func(b
 	}
 	defer closeBrowser()
 	srv := web.New(web.Deps{
-		Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng, Logger: log, Browser: browser, Roles: c.Web.Roles,
+		Service: svc, Tokens: auth.NewTokens(pool, 10*time.Second), Policy: eng, Logger: log, Browser: browser, Roles: c.Web.Roles,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)

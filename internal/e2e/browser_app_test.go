@@ -98,7 +98,7 @@ func startApp(t *testing.T) *app {
 	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng, Enqueue: exec, Sealer: sealer, Logger: log})
 	sessions := auth.NewSessions(pool, auth.SessionOptions{Secure: false, CleanupInterval: -1})
 	trail := web.AuditTrail{DB: pool, Monitor: audit.NewMonitor(pool, audit.VerifyOptions{}, time.Nanosecond)}
-	srv := web.New(web.Deps{Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng, Logger: log, Browser: &web.Browser{
+	srv := web.New(web.Deps{Service: svc, Tokens: &auth.Tokens{Pool: pool}, Policy: eng, Logger: log, Browser: &web.Browser{
 		Sessions: sessions, Roles: auth.MustParseRoleMap(auth.DefaultRoleGroups), DevLogin: true,
 		Directory: eng, Eligibility: eng,
 		Audit: trail, Timeline: trail, Integrity: trail,

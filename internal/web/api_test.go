@@ -35,7 +35,7 @@ func setupAPI(t *testing.T) apiEnv {
 		t.Fatal(err)
 	}
 	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng})
-	api := web.New(web.Deps{Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng,
+	api := web.New(web.Deps{Service: svc, Tokens: &auth.Tokens{Pool: pool}, Policy: eng,
 		Ready: func(ctx context.Context) error { return pool.Ping(ctx) }})
 	api.EnableAudit(web.AuditDeps{DB: pool})
 	srv := httptest.NewServer(api)

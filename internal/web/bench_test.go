@@ -62,7 +62,7 @@ func BenchmarkCreateRequest16(b *testing.B) {
 	defer stop()
 	go sealer.Run(sctx)
 	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng, Sealer: sealer})
-	srv := httptest.NewServer(web.New(web.Deps{Service: svc, Tokens: auth.Tokens{Pool: pool}, Policy: eng}))
+	srv := httptest.NewServer(web.New(web.Deps{Service: svc, Tokens: auth.NewTokens(pool, 10*time.Second), Policy: eng}))
 	defer srv.Close()
 
 	const clients = benchClients

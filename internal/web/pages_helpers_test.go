@@ -71,7 +71,7 @@ func setupPages(t *testing.T, o pagesOptions) *pagesEnv {
 	if o.oidcFor != nil {
 		b.OIDC = o.oidcFor("http://" + hs.Listener.Addr().String())
 	}
-	srv := web.New(web.Deps{Service: svc, Policy: eng, Tokens: auth.Tokens{Pool: pool}, Browser: b})
+	srv := web.New(web.Deps{Service: svc, Policy: eng, Tokens: &auth.Tokens{Pool: pool}, Browser: b})
 	hs.Config.Handler = srv
 	hs.Start()
 	t.Cleanup(hs.Close)

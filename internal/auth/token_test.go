@@ -1,0 +1,59 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/request"
+	"github.com/rdsgate/rdsgate/internal/store"
+	"github.com/rdsgate/rdsgate/internal/testdb"
+)
+
+func TestTokensCacheAndRevocation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	var tok string
+	err := store.InTx(ctx, pool, func(tx pgx.Tx) error {
+		var err error
+		tok, err = store.CreateToken(ctx, tx, store.Identity{Subject: "alice", Groups: []string{"developers"}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached, uncached := auth.NewTokens(pool, time.Hour), &auth.Tokens{Pool: pool}
+	for _, a := range []interface {
+		FromHeader(context.Context, string) (auth.Identity, error)
+	}{cached, uncached} {
+		id, err := a.FromHeader(ctx, "Bearer "+tok)
+		if err != nil || id.Subject != "alice" {
+			t.Fatalf("valid token: %+v %v", id, err)
+		}
+		for _, h := range []string{"", "Bearer", "Basic " + tok, "Bearer rdsg_wrong"} {
+			if _, err := a.FromHeader(ctx, h); !errors.Is(err, request.ErrUnauthenticated) {
+				t.Errorf("%q: %v", h, err)
+			}
+		}
+	}
+	if _, err := pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	// Revocation takes effect at once without a cache, and within the TTL
+	// with one (here an hour: still served from memory).
+	if _, err := uncached.FromHeader(ctx, "Bearer "+tok); !errors.Is(err, request.ErrUnauthenticated) {
+		t.Errorf("revoked token accepted without a cache: %v", err)
+	}
+	if id, err := cached.FromHeader(ctx, "Bearer "+tok); err != nil || id.Subject != "alice" {
+		t.Errorf("cached identity: %+v %v", id, err)
+	}
+	short := auth.NewTokens(pool, time.Nanosecond)
+	if _, err := short.FromHeader(ctx, "Bearer "+tok); !errors.Is(err, request.ErrUnauthenticated) {
+		t.Errorf("revoked token accepted past the TTL: %v", err)
+	}
+}
