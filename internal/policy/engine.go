@@ -2,7 +2,6 @@ package policy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
@@ -27,6 +27,8 @@ type Options struct {
 	// _test.rego ones) from this directory instead of the embedded
 	// policies/, and watches it too: for developing policies against a
 	// running server. ram/system/policies.json is read from it when present.
+	// The modules must keep rdsgate.ram's applies, condition_problems and
+	// lookup, which the engine calls itself (see the package documentation).
 	PolicyDir string
 	// Logger receives reload messages; nil discards them.
 	Logger *slog.Logger
@@ -83,15 +85,12 @@ func (e *Engine) UserGroups(subject string) []string {
 }
 
 // Data returns the compiled data document of the serving revision,
-// {"ram": ..., "org": ...}, as the policies read it under data. It is for
-// inspection and for serving the same data elsewhere; do not modify it.
+// {"ram": ..., "org": ...}, as the policies read it under data, with every
+// user's statements (which the engine itself keeps in an index, see
+// lookup.go). It is for inspection and for serving the same data elsewhere,
+// such as an OPA server.
 func (e *Engine) Data() (map[string]any, error) {
-	data, ram, err := compiledData(e.cur.Load().src)
-	if err != nil {
-		return nil, err
-	}
-	data["ram"] = ram.full()
-	v, err := ast.InterfaceToValue(data)
+	v, err := ast.InterfaceToValue(e.cur.Load().data())
 	if err != nil {
 		return nil, fmt.Errorf("policy data: %w", err)
 	}
@@ -124,32 +123,21 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 		rego.EvalParsedInput(decideInput(in)),
 		rego.EvalInterQueryBuiltinValueCache(rev.cache),
 		rego.EvalExternalCancel(cancel),
+		rego.EvalMetrics(noMetrics),
+		rego.EvalGenerateJSON(keepAST),
 	)
 	if err != nil {
 		return Decision{}, fmt.Errorf("decide: %w", err)
 	}
-	out, err := singleObject(rs)
+	d, err := decisionOf(rs)
 	if err != nil {
 		return Decision{}, fmt.Errorf("decide: %w", err)
 	}
-	ram, _ := out["ram"].(map[string]any)
-	return Decision{
-		Allow:                out["allow"] == true,
-		Reasons:              stringSlice(out["reasons"]),
-		RequiredApprovals:    intOf(out["required_approvals"]),
-		ApproverRequirements: requirementsOf(out["approver_requirements"]),
-		RAM: RAMResult{
-			Effect:      str(ram["effect"]),
-			Policy:      str(ram["policy"]),
-			Statement:   intOf(ram["statement"]),
-			Unsupported: stringSlice(ram["unsupported"]),
-		},
-		Environment: str(out["environment"]),
-		Revision:    rev.id,
-		DecisionID:  uuid.NewString(),
-		Path:        DecidePath,
-		Timestamp:   now,
-	}, nil
+	d.Revision = rev.id
+	d.DecisionID = uuid.NewString()
+	d.Path = DecidePath
+	d.Timestamp = now
+	return d, nil
 }
 
 // MayApprove decides whether in.Approver may vote on a request, and which
@@ -166,6 +154,7 @@ func (e *Engine) MayApprove(ctx context.Context, in ApproveInput) (ApproveDecisi
 		rego.EvalParsedInput(approveInput(in)),
 		rego.EvalInterQueryBuiltinValueCache(rev.cache),
 		rego.EvalExternalCancel(cancel),
+		rego.EvalMetrics(noMetrics),
 	)
 	if err != nil {
 		return ApproveDecision{}, fmt.Errorf("may approve: %w", err)
@@ -311,6 +300,121 @@ func cancelWith(ctx context.Context) (topdown.Cancel, func() bool) {
 
 var errNoResult = errors.New("the policy produced no decision")
 
+// noMetrics spares every evaluation the metrics OPA would otherwise create
+// and update (a map and a lock per evaluation, a counter per glob.match).
+var noMetrics = metrics.NoOp()
+
+// keepAST hands the decision back as the AST value the evaluation produced;
+// decisionOf reads it without the JSON-like intermediate OPA would build.
+func keepAST(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+
+// decisionOf reads the release decision object.
+func decisionOf(rs rego.ResultSet) (Decision, error) {
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return Decision{}, errNoResult
+	}
+	t, _ := rs[0].Expressions[0].Value.(*ast.Term)
+	if t == nil {
+		return Decision{}, errNoResult
+	}
+	obj, ok := t.Value.(ast.Object)
+	if !ok {
+		return Decision{}, fmt.Errorf("the policy produced %v, not an object", ast.ValueName(t.Value))
+	}
+	ram, _ := field(obj, "ram").(ast.Object)
+	d := Decision{
+		Allow:             field(obj, "allow") == ast.Boolean(true),
+		Reasons:           astStrings(field(obj, "reasons")),
+		RequiredApprovals: astInt(field(obj, "required_approvals")),
+		Environment:       astString(field(obj, "environment")),
+	}
+	if reqs, ok := field(obj, "approver_requirements").(*ast.Array); ok {
+		d.ApproverRequirements = make([]Requirement, 0, reqs.Len())
+		for i := range reqs.Len() {
+			r, _ := reqs.Elem(i).Value.(ast.Object)
+			d.ApproverRequirements = append(d.ApproverRequirements, Requirement{
+				Group: astString(field(r, "group")),
+				Count: astInt(field(r, "count")),
+			})
+		}
+	} else {
+		d.ApproverRequirements = []Requirement{}
+	}
+	if ram != nil {
+		d.RAM = RAMResult{
+			Effect:      astString(field(ram, "effect")),
+			Policy:      astString(field(ram, "policy")),
+			Statement:   astInt(field(ram, "statement")),
+			Unsupported: astStrings(field(ram, "unsupported")),
+		}
+	}
+	return d, nil
+}
+
+var fieldKeys = map[string]*ast.Term{}
+
+func init() {
+	for _, k := range []string{"allow", "reasons", "required_approvals", "approver_requirements", "ram",
+		"environment", "effect", "policy", "statement", "unsupported", "group", "count"} {
+		fieldKeys[k] = ast.InternedTerm(k)
+	}
+}
+
+func field(obj ast.Object, key string) ast.Value {
+	if obj == nil {
+		return nil
+	}
+	k, ok := fieldKeys[key]
+	if !ok {
+		k = ast.StringTerm(key)
+	}
+	if v := obj.Get(k); v != nil {
+		return v.Value
+	}
+	return nil
+}
+
+func astString(v ast.Value) string {
+	s, _ := v.(ast.String)
+	return string(s)
+}
+
+func astInt(v ast.Value) int {
+	n, ok := v.(ast.Number)
+	if !ok {
+		return 0
+	}
+	i, ok := n.Int()
+	if !ok {
+		f, _ := n.Float64()
+		return int(f)
+	}
+	return i
+}
+
+// astStrings reads an array of strings, or a set of them in sorted order (as
+// OPA renders a set in JSON); nil when empty.
+func astStrings(v ast.Value) []string {
+	var arr *ast.Array
+	switch v := v.(type) {
+	case *ast.Array:
+		arr = v
+	case ast.Set:
+		if v.Len() == 0 {
+			return nil
+		}
+		arr = v.Sorted()
+	}
+	if arr == nil || arr.Len() == 0 {
+		return nil
+	}
+	out := make([]string, arr.Len())
+	for i := range out {
+		out[i] = astString(arr.Elem(i).Value)
+	}
+	return out
+}
+
 func singleObject(rs rego.ResultSet) (map[string]any, error) {
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
 		return nil, errNoResult
@@ -327,21 +431,6 @@ func str(v any) string {
 	return s
 }
 
-func intOf(v any) int {
-	switch n := v.(type) {
-	case json.Number:
-		i, _ := n.Int64()
-		return int(i)
-	case int:
-		return n
-	case int64:
-		return int(n)
-	case float64:
-		return int(n)
-	}
-	return 0
-}
-
 func stringSlice(v any) []string {
 	items, _ := v.([]any)
 	if len(items) == 0 {
@@ -350,16 +439,6 @@ func stringSlice(v any) []string {
 	out := make([]string, 0, len(items))
 	for _, item := range items {
 		out = append(out, str(item))
-	}
-	return out
-}
-
-func requirementsOf(v any) []Requirement {
-	items, _ := v.([]any)
-	out := make([]Requirement, 0, len(items))
-	for _, item := range items {
-		m, _ := item.(map[string]any)
-		out = append(out, Requirement{Group: str(m["group"]), Count: intOf(m["count"])})
 	}
 	return out
 }

@@ -150,14 +150,17 @@ type revision struct {
 	decide     rego.PreparedEvalQuery
 	approve    rego.PreparedEvalQuery
 	cache      cache.InterQueryValueCache
-	src        sources // to rebuild the data document on demand
+	src        sources
+	data       func() map[string]any // the full data document (Engine.Data)
+	index      *ramIndex
 	users      []string
 	userGroups map[string][]string
 }
 
 // compiledData compiles the data files into the data document of the
-// engine's store, {"ram": ..., "org": ...}, and the RAM index.
-func compiledData(s sources) (map[string]any, ramData, error) {
+// engine's store, {"ram": ..., "org": ...}, and the RAM index; st evaluates
+// the request-independent Rego on the way.
+func compiledData(s sources, st *stage) (map[string]any, ramData, error) {
 	var system map[string]json.RawMessage
 	if err := json.Unmarshal(s.system, &system); err != nil {
 		return nil, ramData{}, fmt.Errorf("RAM system policies: %w", err)
@@ -166,10 +169,12 @@ func compiledData(s sources) (map[string]any, ramData, error) {
 	if err != nil {
 		return nil, ramData{}, err
 	}
-	ram, err := compileRAM(s.ram, system, org.tags)
+	ram, err := compileRAM(s.ram, system, org.tags, st)
 	if err != nil {
 		return nil, ramData{}, err
 	}
+	full := ram.full
+	ram.full = func() map[string]any { return map[string]any{"ram": full(), "org": org.doc} }
 	return map[string]any{"ram": ram.store, "org": org.doc}, ram, nil
 }
 
@@ -203,7 +208,15 @@ func compileModules(modules map[string][]byte) (*ast.Compiler, error) {
 
 // buildRevision compiles and prepares s.
 func buildRevision(ctx context.Context, s sources, id string) (*revision, error) {
-	data, ram, err := compiledData(s)
+	compiler, err := compileModules(s.modules)
+	if err != nil {
+		return nil, err
+	}
+	st, err := newStage(ctx, compiler)
+	if err != nil {
+		return nil, err
+	}
+	data, ram, err := compiledData(s, st)
 	if err != nil {
 		return nil, err
 	}
@@ -216,13 +229,9 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 		return nil, errors.New("convert policy data: not an object")
 	}
 	store := inmem.NewFromASTObject(obj)
-	compiler, err := compileModules(s.modules)
-	if err != nil {
-		return nil, err
-	}
 	prepare := func(query string) (rego.PreparedEvalQuery, error) {
 		pq, err := rego.New(
-			rego.Query(query+" with "+lookupRef+" as "+lookupBuiltin),
+			rego.Query(query),
 			rego.Compiler(compiler),
 			rego.Store(store),
 			rego.Function2(lookupDecl, ram.index.lookup),
@@ -235,6 +244,8 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 	rev := &revision{
 		id:         id,
 		src:        s,
+		data:       ram.full,
+		index:      ram.index,
 		users:      ram.users,
 		userGroups: ram.userGroups,
 		// Patterns come from the data only, so the cache is bounded by the
@@ -245,7 +256,8 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 			InterQueryBuiltinValueCache: cache.InterQueryBuiltinValueCacheConfig{MaxNumEntries: new(int)},
 		}),
 	}
-	if rev.decide, err = prepare(decideQuery); err != nil {
+	// The release decision reads rdsgate.ram.lookup from the index.
+	if rev.decide, err = prepare(decideQuery + " with " + lookupRef + " as " + lookupBuiltin); err != nil {
 		return nil, err
 	}
 	if rev.approve, err = prepare(approveQuery); err != nil {

@@ -9,19 +9,10 @@ import (
 	"github.com/open-policy-agent/opa/v1/types"
 )
 
-// The one part of a decision the engine evaluates in Go: rdsgate.ram's
-// lookup(subject, arn), "the statements of user subject, in order, one of
-// whose Resource patterns matches arn". policies/ram/ram.rego defines it in
-// Rego, and the Rego tests and an OPA server use that definition; the engine
-// replaces it (with `with`, in its prepared query) by the builtin below, which
-// reads an index built at load time. Everything the statements then decide
-// (actions, NotAction, conditions, deny over allow, reasons) stays in Rego.
-//
-// Why: OPA's evaluator costs about a microsecond per expression on the
-// machines rdsgate targets, and scanning a user's statements with glob.match
-// took more than the whole latency budget of a decision. The index also keeps
-// the statements out of the OPA store, where 10,000 users' statements were
-// 1.6 million AST objects for the garbage collector to scan.
+// rdsgate.ram's lookup(subject, arn), "the statements of user subject, in
+// order, one of whose Resource patterns matches arn", answered from an index
+// built at load time: the engine's prepared release query replaces the Rego
+// function with the builtin below (see the package documentation).
 const (
 	lookupBuiltin = "rdsgate.ram_lookup"
 	lookupRef     = "data.rdsgate.ram.lookup"
@@ -51,6 +42,7 @@ type indexedStatement struct {
 	actions   *ast.Term // see compiledStatement
 	notAction *ast.Term // [] unless NotAction
 	conds     *ast.Term // [] without conditions
+	problems  *ast.Term // conditions that cannot be evaluated, as sentences
 }
 
 // term returns the statement as rdsgate.ram reads it (policies/README.md).
@@ -63,6 +55,7 @@ func (s *indexedStatement) term() *ast.Term {
 		ast.Item(ast.InternedTerm("not_actions"), s.notAction),
 		ast.Item(ast.InternedTerm("resources"), patternsTerm(s.resources)),
 		ast.Item(ast.InternedTerm("conditions"), s.conds),
+		ast.Item(ast.InternedTerm("problems"), s.problems),
 	)
 }
 

@@ -134,6 +134,17 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 			}
 		}
 	}
+	// any_pattern is the patterns as one glob.match alternative, {p1,p2},
+	// which matches exactly when one of them does; "*" when there are none
+	// or a pattern has a character that would change meaning inside braces.
+	anyPattern := "*"
+	names := make([]string, len(patterns))
+	for i, p := range patterns {
+		names[i] = p.(map[string]any)["pattern"].(string)
+	}
+	if len(names) > 0 && !strings.ContainsAny(strings.Join(names, ""), `{},\`) {
+		anyPattern = "{" + strings.Join(names, ",") + "}"
+	}
 	pendingLimit := int64(f.MaxPendingRequests)
 	if pendingLimit == 0 {
 		pendingLimit = noPendingLimit
@@ -143,6 +154,7 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 		doc: map[string]any{
 			"instances":            instances,
 			"environment_patterns": patterns,
+			"any_pattern":          anyPattern,
 			"default": map[string]any{
 				"environment": f.DefaultEnvironment, "source": "the default for unknown instances",
 			},

@@ -2,10 +2,10 @@ package policy
 
 import (
 	"bytes"
-	"maps"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -97,7 +97,7 @@ func (in interner) term(v any) (*ast.Term, error) {
 //
 // A policy name that neither ram.json nor the system policies define, a
 // malformed document or an unknown statement element refuses the data.
-func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]map[string]string) (ramData, error) {
+func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]map[string]string, st *stage) (ramData, error) {
 	var f ramFile
 	if err := decodeStrict(raw, &f); err != nil {
 		return ramData{}, fmt.Errorf("ram.json: %w", err)
@@ -118,7 +118,7 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 	shared := interner{}
 	compiled := make(map[string]compiledPolicy, len(docs))
 	for name, doc := range docs {
-		c, err := compilePolicy(name, doc, shared)
+		c, err := compilePolicy(name, doc, shared, st)
 		if err != nil {
 			return ramData{}, fmt.Errorf("ram.json: policy %s: %w", name, err)
 		}
@@ -221,9 +221,10 @@ const tagKeyPrefix = "rds:resourcetag/"
 
 // compilePolicy checks one RAM policy document and compiles its statements
 // about GatedAction, each numbered as in the document (from 1). Statements
-// whose Action or NotAction cannot match GatedAction are dropped, since
-// rdsgate never asks about another action.
-func compilePolicy(name string, raw json.RawMessage, shared interner) (compiledPolicy, error) {
+// that rdsgate.ram's applies says do not concern GatedAction are dropped,
+// since rdsgate never asks about another action; each kept statement carries
+// rdsgate.ram's condition_problems for its conditions.
+func compilePolicy(name string, raw json.RawMessage, shared interner, st *stage) (compiledPolicy, error) {
 	var out compiledPolicy
 	var doc map[string]json.RawMessage
 	if err := decodeStrict(raw, &doc); err != nil {
@@ -249,35 +250,17 @@ func compilePolicy(name string, raw json.RawMessage, shared interner) (compiledP
 		return out, fmt.Errorf("statement must be a list of objects: %w", err)
 	}
 	policy := ast.StringTerm(name)
-	for i, st := range statements {
-		c, err := compileStatement(st)
+	for i, raw := range statements {
+		c, err := compileStatement(raw)
 		if err != nil {
 			return out, fmt.Errorf("statement %d: %w", i+1, err)
 		}
-		if c.match == noMatch {
+		is, err := c.index(policy, i+1, shared, st)
+		if err != nil {
+			return out, fmt.Errorf("statement %d: %w", i+1, err)
+		}
+		if is == nil {
 			continue
-		}
-		is := &indexedStatement{
-			resources: c.resources,
-			policy:    policy,
-			index:     ast.InternedTerm(i + 1),
-			effect:    ast.InternedTerm(c.effect),
-		}
-		if is.actions, err = shared.term(c.actions); err != nil {
-			return out, fmt.Errorf("statement %d: %w", i+1, err)
-		}
-		if is.notAction, err = shared.term(append([]any{}, c.notActions...)); err != nil {
-			return out, fmt.Errorf("statement %d: %w", i+1, err)
-		}
-		conds := make([]*ast.Term, len(c.conditions))
-		for j, cond := range c.conditions {
-			if conds[j], err = shared.term(cond); err != nil {
-				return out, fmt.Errorf("statement %d: %w", i+1, err)
-			}
-		}
-		is.conds = emptyArray
-		if len(conds) > 0 {
-			is.conds = ast.ArrayTerm(conds...)
 		}
 		switch c.match {
 		case exactMatch:
@@ -291,24 +274,69 @@ func compilePolicy(name string, raw json.RawMessage, shared interner) (compiledP
 	return out, nil
 }
 
-// How a statement's Action or NotAction relates to GatedAction.
+// index turns the statement numbered n of policy into its indexed form, nil
+// when it does not concern GatedAction.
+func (c compiledStatement) index(policy *ast.Term, n int, shared interner, st *stage) (*indexedStatement, error) {
+	is := &indexedStatement{
+		resources: c.resources,
+		policy:    policy,
+		index:     ast.InternedTerm(n),
+		effect:    ast.InternedTerm(c.effect),
+		conds:     emptyArray,
+		problems:  emptyArray,
+	}
+	var err error
+	if is.actions, err = shared.term(c.actions); err != nil {
+		return nil, err
+	}
+	if is.notAction, err = shared.term(append([]any{}, c.notActions...)); err != nil {
+		return nil, err
+	}
+	if ok, err := st.appliesTo(is.actions, is.notAction); err != nil || !ok {
+		return nil, err
+	}
+	if len(c.conditions) == 0 {
+		return is, nil
+	}
+	conds := make([]any, len(c.conditions))
+	for j, cond := range c.conditions {
+		conds[j] = cond
+	}
+	if is.conds, err = shared.term(conds); err != nil {
+		return nil, err
+	}
+	problems, err := st.problemsOf(is.conds)
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 {
+		terms := make([]*ast.Term, len(problems))
+		for j, p := range problems {
+			terms[j] = ast.StringTerm(fmt.Sprintf("policy %s statement %d: %s", string(policy.Value.(ast.String)), n, p))
+		}
+		is.problems = ast.ArrayTerm(terms...)
+	}
+	return is, nil
+}
+
+// Where a statement comes in a user's list: RAM reports the statements that
+// list the action exactly first, then those that match it by a wildcard,
+// then the NotAction ones.
 type actionMatch int
 
 const (
-	noMatch        actionMatch = iota
-	exactMatch                 // Action lists GatedAction itself
-	globMatch                  // a wildcard of Action matches it
-	notActionMatch             // NotAction does not exclude it
+	exactMatch     actionMatch = iota // Action lists GatedAction itself
+	globMatch                         // Action lists patterns only (or other actions)
+	notActionMatch                    // NotAction
 )
 
 // compiledStatement is one statement as rdsgate.ram reads it.
 type compiledStatement struct {
 	match  actionMatch
 	effect string
-	// actions keeps, for an Action statement, the patterns that match
-	// GatedAction (the action itself when it is listed exactly); rdsgate.ram
-	// checks them again. A NotAction statement applies to every action its
-	// list does not match: actions ["*"], and notActions the list.
+	// actions are an Action statement's patterns. A NotAction statement
+	// applies to every action its list does not match: actions ["*"], and
+	// notActions the list.
 	actions, notActions []any
 	resources           []string // as written
 	conditions          []any
@@ -342,32 +370,29 @@ func compileStatement(st map[string]json.RawMessage) (compiledStatement, error) 
 	if err != nil {
 		return out, fmt.Errorf("%s: %w", actionKey, err)
 	}
-	var exactPatterns, matchingGlobs, all []any
-	for _, a := range actions {
+	// The patterns are kept as glob.match patterns: lower-cased (actions
+	// match case-insensitively) and escaped. A statement listing GatedAction
+	// literally is reported before one matching it by a wildcard; whether a
+	// statement concerns GatedAction at all is rdsgate.ram's applies.
+	patterns := make([]any, len(actions))
+	literal := false
+	for i, a := range actions {
 		a = strings.ToLower(a)
-		g := globPattern(a)
-		all = append(all, g)
-		if !isPattern(a) {
-			if a == GatedAction {
-				exactPatterns = append(exactPatterns, g)
+		if isPattern(a) {
+			if _, err := glob.Compile(globPattern(a)); err != nil {
+				return out, fmt.Errorf("%s %q: %w", actionKey, a, err)
 			}
-			continue
 		}
-		p, err := glob.Compile(g)
-		if err != nil {
-			return out, fmt.Errorf("%s %q: %w", actionKey, a, err)
-		}
-		if p.Match(GatedAction) {
-			matchingGlobs = append(matchingGlobs, g)
-		}
+		patterns[i] = globPattern(a)
+		literal = literal || a == GatedAction
 	}
 	switch {
-	case !hasNotAction && len(exactPatterns) > 0:
-		out.match, out.actions = exactMatch, exactPatterns[:1]
-	case !hasNotAction && len(matchingGlobs) > 0:
-		out.match, out.actions = globMatch, matchingGlobs
-	case hasNotAction && len(exactPatterns) == 0 && len(matchingGlobs) == 0:
-		out.match, out.actions, out.notActions = notActionMatch, []any{"*"}, all
+	case hasNotAction:
+		out.match, out.actions, out.notActions = notActionMatch, []any{"*"}, patterns
+	case literal:
+		out.match, out.actions = exactMatch, patterns
+	default:
+		out.match, out.actions = globMatch, patterns
 	}
 
 	if _, ok := st["Resource"]; !ok {
@@ -409,10 +434,11 @@ func compileConditions(raw json.RawMessage) ([]any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", op, k, err)
 			}
-			globs := make([]any, len(values))
+			globs, lowered := make([]any, len(values)), make([]any, len(values))
 			numbers, dates, cidrs := []any{}, []any{}, []any{}
 			for i, v := range values {
 				globs[i] = globPattern(v)
+				lowered[i] = strings.ToLower(v)
 				if n, err := strconv.ParseFloat(v, 64); err == nil {
 					numbers = append(numbers, json.Number(strconv.FormatFloat(n, 'f', -1, 64)))
 				}
@@ -427,6 +453,7 @@ func compileConditions(raw json.RawMessage) ([]any, error) {
 				"op":      op,
 				"key":     strings.ToLower(k),
 				"values":  stringsAny(values),
+				"lower":   lowered,
 				"globs":   globs,
 				"numbers": numbers,
 				"dates":   dates,

@@ -28,6 +28,22 @@ tag_key_prefix := "rds:resourcetag/"
 # global_keys are the common keys rdsgate takes from the request's context.
 global_keys := {"acs:sourceip", "acs:currenttime", "acs:securetransport", "acs:mfapresent"}
 
+# condition_problems(conditions) says, for each condition that cannot be
+# evaluated, why. It does not depend on the request; internal/policy
+# evaluates it when it loads the data and keeps the sentences, prefixed with
+# the policy and statement, as each statement's `problems`.
+condition_problems(conditions) := [problem |
+	some c in conditions
+	problem := condition_problem(c)
+]
+
+condition_problem(c) := sprintf("unknown condition operator %q", [c.op]) if {
+	not c.op in operators
+} else := sprintf("unknown condition key %q", [c.key]) if {
+	not c.key in global_keys
+	not startswith(c.key, tag_key_prefix)
+}
+
 # request_value is the request's value of a condition key, as a string, or
 # null when the request lacks it: the global keys come from input.context,
 # rds:ResourceTag/<key> from the instance's tags (which the compiler has
@@ -48,7 +64,7 @@ request_value(key) := json.marshal(object.get(input.context, "secure_transport",
 request_value(key) := json.marshal(object.get(input.context, "mfa_present", false) == true) if key == "acs:mfapresent"
 
 request_value(key) := object.get(data.ram.resource_tags, [input.request.db_instance_id, key], null) if {
-	startswith(key, tag_key_prefix)
+	startswith(key, "rds:resourcetag/")
 }
 
 source_ip := input.context.source_ip if {
@@ -56,9 +72,10 @@ source_ip := input.context.source_ip if {
 } else := null
 
 # condition_holds applies operator op of condition c to the request's value.
-# The compiler has parsed the condition's values once: c.numbers, c.dates
-# (nanoseconds since the epoch) and c.cidrs hold those that parse as
-# numbers, ISO 8601 times and IP addresses or networks.
+# The compiler has prepared the condition's values once: c.lower holds them
+# lower-cased, c.globs as glob.match patterns, and c.numbers, c.dates
+# (nanoseconds since the epoch) and c.cidrs those that parse as numbers,
+# ISO 8601 times and IP addresses or networks.
 #
 # An absent value (null) satisfies exactly the negated operators.
 condition_holds(op, _, value) if {
@@ -81,12 +98,12 @@ condition_holds(op, c, value) if {
 
 condition_holds(op, c, value) if {
 	op == "StringEqualsIgnoreCase"
-	lower(value) in {lower(v) | some v in c.values}
+	lower(value) in c.lower
 }
 
 condition_holds(op, c, value) if {
 	op == "StringNotEqualsIgnoreCase"
-	not lower(value) in {lower(v) | some v in c.values}
+	not lower(value) in c.lower
 }
 
 condition_holds(op, c, value) if {
@@ -105,7 +122,7 @@ condition_holds(op, c, value) if {
 
 condition_holds(op, c, value) if {
 	op == "Bool"
-	lower(value) in {lower(v) | some v in c.values}
+	lower(value) in c.lower
 }
 
 condition_holds(op, c, value) if {

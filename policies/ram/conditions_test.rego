@@ -7,6 +7,7 @@ cond(op, key, values) := c if {
 		"op": op,
 		"key": key,
 		"values": values,
+		"lower": [lower(v) | some v in values],
 		"globs": values,
 		"numbers": [to_number(v) | some v in values; regex.match(`^-?[0-9.]+$`, v)],
 		"dates": [time.parse_rfc3339_ns(v) | some v in values; contains(v, "T")],
@@ -14,7 +15,7 @@ cond(op, key, values) := c if {
 	}
 }
 
-with_conditions(conds) := ram_data(user_with([object.union(allow_all, {"conditions": conds})], [], []))
+with_conditions(conds) := ram_data([object.union(allow_all, {"conditions": conds})])
 
 ctx_req(ctx) := object.union(req("rm-1"), {"context": ctx})
 
@@ -24,8 +25,10 @@ allowed(conds, ctx) if {
 	ram.result.effect == "Allow" with input as ctx_req(ctx) with data.ram as with_conditions(conds)
 }
 
+# tagged: the instance has tags (the compiler keys them as condition keys).
 tagged(conds, tags) if {
-	data_ram := object.union(with_conditions(conds), {"resource_tags": {"rm-1": tags}})
+	keyed := {concat("", ["rds:resourcetag/", k]): v | some k, v in tags}
+	data_ram := object.union(with_conditions(conds), {"resource_tags": {"rm-1": keyed}})
 	ram.result.effect == "Allow" with input as req("rm-1") with data.ram as data_ram
 }
 
@@ -120,29 +123,40 @@ test_absent_key if {
 	tagged([cond("StringNotEquals", "rds:resourcetag/env", ["dev"])], {})
 }
 
-test_unknown_operator_never_allows_and_is_reported if {
-	conds := [cond("StringEqualsIfExists", "acs:sourceip", ["10.1.2.3"])]
-	r := ram.result with input as ctx_req(base_ctx) with data.ram as with_conditions(conds)
-	r.effect == "ImplicitDeny"
-	r.unsupported == {"policy AllowAll statement 1: unknown condition operator \"StringEqualsIfExists\""}
-	reasons := ram.reasons with input as ctx_req(base_ctx) with data.ram as with_conditions(conds)
-	reasons[1] == "RAM: policy AllowAll statement 1: unknown condition operator \"StringEqualsIfExists\"; the statement was ignored"
+test_unknown_operator_never_holds if {
+	not allowed([cond("StringEqualsIfExists", "acs:sourceip", ["10.1.2.3"])], base_ctx)
+	not allowed([cond("StringNotEqualsIfExists", "acs:sourceip", ["10.9.9.9"])], object.remove(base_ctx, ["source_ip"]))
 }
 
-test_unknown_key_never_allows_and_is_reported if {
-	conds := [cond("StringEquals", "acs:sourcevpc", ["vpc-1"])]
-	r := ram.result with input as ctx_req(base_ctx) with data.ram as with_conditions(conds)
-	r.effect == "ImplicitDeny"
-	r.unsupported == {"policy AllowAll statement 1: unknown condition key \"acs:sourcevpc\""}
+test_unknown_key_never_holds if {
+	not allowed([cond("StringEquals", "acs:sourcevpc", ["vpc-1"])], base_ctx)
 
 	# Even a negated operator: an unknown key is not an absent one.
-	conds2 := [cond("StringNotEquals", "acs:sourcevpc", ["vpc-1"])]
-	ram.result.effect == "ImplicitDeny" with input as ctx_req(base_ctx) with data.ram as with_conditions(conds2)
+	not allowed([cond("StringNotEquals", "acs:sourcevpc", ["vpc-1"])], base_ctx)
 }
 
-test_unknown_operator_in_deny_is_ignored_and_reported if {
-	deny := object.union(deny_prod, {"conditions": [cond("Foo", "acs:sourceip", ["x"])]})
-	r := ram.result with input as req("rm-prod-1") with data.ram as ram_data(user_with([allow_all, deny], [], []))
+# condition_problems is evaluated when the data loads; the compiler keeps
+# its sentences as the statement's problems.
+test_condition_problems if {
+	ram.condition_problems([
+		cond("StringEqualsIfExists", "acs:sourceip", ["x"]),
+		cond("StringEquals", "acs:sourcevpc", ["vpc-1"]),
+		cond("Bool", "acs:securetransport", ["true"]),
+		cond("StringEquals", "rds:resourcetag/env", ["dev"]),
+		cond("DateLessThan", "acs:currenttime", ["2027-01-01T00:00:00Z"]),
+	]) == [
+		"unknown condition operator \"StringEqualsIfExists\"",
+		"unknown condition key \"acs:sourcevpc\"",
+	]
+	ram.condition_problems([]) == []
+}
+
+test_unsupported_deny_is_ignored if {
+	deny := object.union(deny_prod, {
+		"conditions": [cond("Foo", "acs:sourceip", ["x"])],
+		"problems": ["policy DenyProd statement 2: unknown condition operator \"Foo\""],
+	})
+	r := ram.result with input as req("rm-prod-1") with data.ram as ram_data([allow_all, deny])
 	r.effect == "Allow"
 	count(r.unsupported) == 1
 }

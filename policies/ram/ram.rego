@@ -8,14 +8,16 @@
 #   It reads data.ram, the compiled form of ram.json that internal/policy
 #   builds when it loads the data (policies/README.md describes it). The
 #   compiler has resolved each user's policies (its own, then its groups'),
-#   kept only the statements that can concern this action, in the order RAM
-#   reports them, turned single values into lists, lower-cased actions and
-#   escaped resource patterns for glob.match.
+#   turned single values into lists, lower-cased actions and escaped resource
+#   patterns for glob.match. It has also evaluated, once per statement, the
+#   parts of this package that do not depend on the request: `applies` (only
+#   the statements that concern this action are kept, in the order RAM
+#   reports them) and `condition_problems` (kept as each statement's
+#   `problems`).
 #
-#   A decision looks the user up by key and asks `lookup` for the user's
-#   statements whose Resource matches the instance: usually none to three.
-#   Everything else (actions, NotAction, conditions, deny over allow, the
-#   statement reported) is decided here on those few.
+#   So a decision looks the user up by key, asks `lookup` for the user's
+#   statements whose Resource matches the instance (usually none to three),
+#   and decides on those: conditions, deny over allow, the statement reported.
 package rdsgate.ram
 
 # action is the RAM action rdsgate asks about, lower-cased because RAM matches
@@ -33,6 +35,19 @@ resource := concat("", [
 # subject, which RAM denies implicitly.
 user := data.ram.users[input.principal.subject]
 
+# applies(st) reports whether statement st concerns the action: one of its
+# `actions` patterns matches it and none of its `not_actions` does (a
+# NotAction statement has actions ["*"] and its NotAction list). It does not
+# depend on the request; internal/policy evaluates it when it loads the data
+# and keeps only the statements that apply.
+applies(st) if {
+	some pattern in st.actions
+	glob.match(pattern, null, action)
+	every excluded in st.not_actions {
+		not glob.match(excluded, null, action)
+	}
+}
+
 # lookup(subject, arn) is the statements of user subject, in order, one of
 # whose Resource patterns matches arn. internal/policy evaluates the same
 # function from an index it builds when it loads the data (the statements
@@ -49,12 +64,10 @@ resource_matches(patterns, arn) if {
 	glob.match(pattern, null, arn)
 }
 
-# candidates are the statements whose resource and action match, in the order
-# RAM reports them (policy order; statements listing the action exactly
-# first, then wildcard ones, then NotAction ones). A statement applies to the
-# action when one of its `actions` patterns matches it and none of its
-# `not_actions` does: the compiler writes a NotAction statement as actions
-# ["*"] with its NotAction list.
+# candidates are the user's statements whose resource (and, by construction
+# of the data, action) match, in the order RAM reports them: those listing
+# the action exactly first, then wildcard ones, then NotAction ones, each in
+# policy order.
 candidates := lookup(input.principal.subject, resource)
 
 # first_deny and first_allow are the first candidates of each effect whose
@@ -75,46 +88,44 @@ first_allow := [st |
 	}
 ][0]
 
-# result is the RAM verdict: the effect and the policy and statement (from 1)
-# that decided it, and the conditions that could not be evaluated.
-result := {
-	"effect": "ExplicitDeny",
-	"policy": first_deny.policy,
-	"statement": first_deny.index,
-	"unsupported": unsupported,
+# outcome is the RAM verdict, `result` (the effect, the policy and statement
+# (from 1) that decided it, and the conditions that could not be evaluated),
+# and the sentence that says it.
+outcome := {
+	"result": {"effect": "ExplicitDeny", "policy": st.policy, "statement": st.index, "unsupported": unsupported},
+	"verdict": sprintf("RAM: explicit deny by policy %s statement %d", [st.policy, st.index]),
 } if {
-	first_deny
+	st := first_deny
 } else := {
-	"effect": "Allow",
-	"policy": first_allow.policy,
-	"statement": first_allow.index,
-	"unsupported": unsupported,
+	"result": {"effect": "Allow", "policy": st.policy, "statement": st.index, "unsupported": unsupported},
+	"verdict": sprintf("RAM: allowed by policy %s statement %d", [st.policy, st.index]),
 } if {
-	first_allow
+	st := first_allow
 } else := {
-	"effect": "ImplicitDeny",
-	"policy": "",
-	"statement": 0,
-	"unsupported": unsupported,
+	"result": {"effect": "ImplicitDeny", "policy": "", "statement": 0, "unsupported": unsupported},
+	"verdict": implicit_deny,
 }
 
-# unsupported names every condition of a candidate that RAM semantics cannot
-# evaluate here (an unknown operator or key). Such a condition never holds,
-# so its statement never matches; the decision reports it.
-unsupported := {p | some st in candidates; some p in st.conditions; p == 1}
-
-# reasons explains result in sentences, the verdict first.
-reasons := [verdict] if {
-	count(unsupported) == 0
-} else := array.concat([verdict], [sprintf("RAM: %s; the statement was ignored", [u]) | some u in unsupported])
-
-verdict := sprintf("RAM: explicit deny by policy %s statement %d", [result.policy, result.statement]) if {
-	result.effect == "ExplicitDeny"
-} else := sprintf("RAM: allowed by policy %s statement %d", [result.policy, result.statement]) if {
-	result.effect == "Allow"
-} else := sprintf("RAM: user %q is not defined in the RAM data, so RAM denies implicitly", [input.principal.subject]) if {
+implicit_deny := sprintf("RAM: user %q is not defined in the RAM data, so RAM denies implicitly", [input.principal.subject]) if {
 	not user
 } else := sprintf(
 	"RAM: implicit deny: no statement in the policies of %s allows rds:ReleaseInstanceConnection on %s",
 	[input.principal.subject, resource],
 )
+
+result := outcome.result
+
+# unsupported names every condition of a candidate that RAM semantics cannot
+# evaluate here (an unknown operator or key), from the statements' problems.
+# Such a condition never holds, so its statement never matches; the decision
+# reports it.
+unsupported := {problem |
+	some st in candidates
+	some problem in st.problems
+}
+
+# reasons explains result in sentences, the verdict first.
+reasons := [verdict] if {
+	verdict := outcome.verdict
+	count(unsupported) == 0
+} else := array.concat([outcome.verdict], [sprintf("RAM: %s; the statement was ignored", [u]) | some u in unsupported])

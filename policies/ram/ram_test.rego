@@ -2,14 +2,22 @@ package rdsgate.ram_test
 
 import data.rdsgate.ram
 
-# A compiled data.ram as internal/policy builds it from ram.json.
+# A compiled data.ram as internal/policy builds it from ram.json: statements
+# that apply to the action, with their conditions and problems.
 arn(id) := concat("", ["acs:rds:cn-hangzhou:111:dbinstance/", id])
 
-allow_all := {"policy": "AllowAll", "index": 1, "effect": "Allow", "resources": ["*"]}
+# stmt is a statement listing the action exactly, without conditions.
+stmt(policy, index, effect, resources) := {
+	"policy": policy, "index": index, "effect": effect,
+	"actions": ["rds:releaseinstanceconnection"], "not_actions": [],
+	"resources": resources, "conditions": [], "problems": [],
+}
 
-deny_prod := {"policy": "DenyProd", "index": 2, "effect": "Deny", "resources": ["acs:rds:*:111:dbinstance/*prod*"]}
+allow_all := stmt("AllowAll", 1, "Allow", ["*"])
 
-ram_data(user) := {"account_id": "111", "users": {"u": user}, "resource_tags": {}}
+deny_prod := stmt("DenyProd", 2, "Deny", ["acs:rds:*:111:dbinstance/*prod*"])
+
+ram_data(statements) := {"account_id": "111", "users": {"u": {"groups": [], "statements": statements}}, "resource_tags": {}}
 
 req(id) := {
 	"principal": {"subject": "u", "groups": []},
@@ -17,45 +25,37 @@ req(id) := {
 	"context": {"current_time": "2026-01-02T03:04:05Z", "secure_transport": true, "mfa_present": false},
 }
 
-user_with(by_action, by_glob, not_action) := {
-	"groups": [],
-	"by_action": {"rds:releaseinstanceconnection": by_action},
-	"by_glob": by_glob,
-	"not_action": not_action,
-}
-
 test_resource_is_the_instance_arn if {
-	ram.resource == "acs:rds:cn-hangzhou:111:dbinstance/rm-1" with input as req("rm-1")
-		with data.ram as ram_data(user_with([], [], []))
+	ram.resource == "acs:rds:cn-hangzhou:111:dbinstance/rm-1" with input as req("rm-1") with data.ram as ram_data([])
 }
 
 test_allow_by_exact_action if {
-	r := ram.result with input as req("rm-1") with data.ram as ram_data(user_with([allow_all], [], []))
+	r := ram.result with input as req("rm-1") with data.ram as ram_data([allow_all])
 	r == {"effect": "Allow", "policy": "AllowAll", "statement": 1, "unsupported": set()}
 	ram.reasons == ["RAM: allowed by policy AllowAll statement 1"] with input as req("rm-1")
-		with data.ram as ram_data(user_with([allow_all], [], []))
+		with data.ram as ram_data([allow_all])
 }
 
 test_explicit_deny_beats_allow if {
-	r := ram.result with input as req("rm-prod-1") with data.ram as ram_data(user_with([allow_all, deny_prod], [], []))
+	r := ram.result with input as req("rm-prod-1") with data.ram as ram_data([allow_all, deny_prod])
 	r.effect == "ExplicitDeny"
 	r.policy == "DenyProd"
 	r.statement == 2
 	ram.reasons == ["RAM: explicit deny by policy DenyProd statement 2"] with input as req("rm-prod-1")
-		with data.ram as ram_data(user_with([allow_all, deny_prod], [], []))
+		with data.ram as ram_data([allow_all, deny_prod])
 }
 
 test_deny_that_does_not_match_leaves_allow if {
-	r := ram.result with input as req("rm-dev-1") with data.ram as ram_data(user_with([allow_all, deny_prod], [], []))
+	r := ram.result with input as req("rm-dev-1") with data.ram as ram_data([allow_all, deny_prod])
 	r.effect == "Allow"
 }
 
 test_implicit_deny_without_matching_allow if {
-	st := {"policy": "Other", "index": 1, "effect": "Allow", "resources": [arn("rm-2")]}
-	r := ram.result with input as req("rm-1") with data.ram as ram_data(user_with([st], [], []))
+	st := stmt("Other", 1, "Allow", [arn("rm-2")])
+	r := ram.result with input as req("rm-1") with data.ram as ram_data([st])
 	r == {"effect": "ImplicitDeny", "policy": "", "statement": 0, "unsupported": set()}
-	reasons := ram.reasons with input as req("rm-1") with data.ram as ram_data(user_with([st], [], []))
-	startswith(reasons[0], "RAM: implicit deny: no statement in the policies of u allows")
+	ram.reasons == ["RAM: implicit deny: no statement in the policies of u allows rds:ReleaseInstanceConnection on acs:rds:cn-hangzhou:111:dbinstance/rm-1"] with input as req("rm-1")
+		with data.ram as ram_data([st])
 }
 
 test_unknown_user_is_implicitly_denied if {
@@ -65,51 +65,75 @@ test_unknown_user_is_implicitly_denied if {
 		with data.ram as {"account_id": "111", "users": {}}
 }
 
-test_action_wildcards if {
-	star := {"policy": "P", "index": 1, "effect": "Allow", "resources": ["*"], "action_globs": ["rds:release*"]}
-	single := {"policy": "P", "index": 2, "effect": "Allow", "resources": ["*"], "action_globs": ["rds:releaseinstanceconnectio?"]}
-	other := {"policy": "P", "index": 3, "effect": "Allow", "resources": ["*"], "action_globs": ["rds:describe*"]}
-	ram.result.statement == 1 with input as req("rm-1") with data.ram as ram_data(user_with([], [star], []))
-	ram.result.statement == 2 with input as req("rm-1") with data.ram as ram_data(user_with([], [single], []))
-	ram.result.effect == "ImplicitDeny" with input as req("rm-1") with data.ram as ram_data(user_with([], [other], []))
+# applies is evaluated when the data loads: it decides which statements are
+# kept.
+applies_to(actions, not_actions) if ram.applies({"actions": actions, "not_actions": not_actions})
+
+test_applies_exact_and_wildcards if {
+	applies_to(["rds:releaseinstanceconnection"], [])
+	applies_to(["rds:describe*", "rds:release*"], [])
+	applies_to(["rds:releaseinstanceconnectio?"], [])
+	applies_to(["*"], [])
+	not applies_to(["rds:releaseinstanceconnection?"], [])
+	not applies_to(["rds:describe*", "ecs:*"], [])
+	not applies_to(["rds:releaseinstance"], [])
 }
 
-test_not_action if {
+test_applies_not_action if {
 	# NotAction rds:Describe* applies to every other action, ours included.
-	excludes_other := {"policy": "P", "index": 1, "effect": "Allow", "resources": ["*"], "action_globs": ["rds:describe*"]}
-	ram.result.effect == "Allow" with input as req("rm-1") with data.ram as ram_data(user_with([], [], [excludes_other]))
+	applies_to(["*"], ["rds:describe*", "ecs:*"])
 
 	# NotAction naming our action, exactly or by wildcard, does not apply.
-	excludes_ours := {"policy": "P", "index": 1, "effect": "Allow", "resources": ["*"], "actions": {"rds:releaseinstanceconnection": true}}
-	ram.result.effect == "ImplicitDeny" with input as req("rm-1") with data.ram as ram_data(user_with([], [], [excludes_ours]))
-	excludes_by_glob := {"policy": "P", "index": 1, "effect": "Allow", "resources": ["*"], "action_globs": ["rds:release*"]}
-	ram.result.effect == "ImplicitDeny" with input as req("rm-1") with data.ram as ram_data(user_with([], [], [excludes_by_glob]))
+	not applies_to(["*"], ["rds:releaseinstanceconnection"])
+	not applies_to(["*"], ["rds:describe*", "rds:release*"])
 }
 
-test_not_action_deny if {
-	deny_all_but_describe := {"policy": "D", "index": 1, "effect": "Deny", "resources": ["*"], "action_globs": ["rds:describe*"]}
-	r := ram.result with input as req("rm-1") with data.ram as ram_data(user_with([allow_all], [], [deny_all_but_describe]))
-	r.effect == "ExplicitDeny"
-}
-
-test_resource_wildcards_and_case if {
-	question := {"policy": "P", "index": 1, "effect": "Allow", "resources": ["acs:rds:cn-hangzhou:111:dbinstance/rm-?"]}
-	ram.result.effect == "Allow" with input as req("rm-1") with data.ram as ram_data(user_with([question], [], []))
-	ram.result.effect == "ImplicitDeny" with input as req("rm-12") with data.ram as ram_data(user_with([question], [], []))
+test_lookup_matches_resources if {
+	question := stmt("P", 1, "Allow", ["acs:rds:cn-hangzhou:111:dbinstance/rm-?"])
+	ram.lookup("u", arn("rm-1")) == [question] with data.ram as ram_data([question])
+	ram.lookup("u", arn("rm-12")) == [] with data.ram as ram_data([question])
 
 	# Resources match case-sensitively.
-	exact := {"policy": "P", "index": 1, "effect": "Allow", "resources": [arn("rm-ABC")]}
-	ram.result.effect == "Allow" with input as req("rm-ABC") with data.ram as ram_data(user_with([exact], [], []))
-	ram.result.effect == "ImplicitDeny" with input as req("rm-abc") with data.ram as ram_data(user_with([exact], [], []))
+	exact := stmt("P", 1, "Allow", [arn("rm-ABC")])
+	ram.lookup("u", arn("rm-ABC")) == [exact] with data.ram as ram_data([exact])
+	ram.lookup("u", arn("rm-abc")) == [] with data.ram as ram_data([exact])
 
 	# A star crosses the colons and slashes of an ARN.
-	wide := {"policy": "P", "index": 1, "effect": "Allow", "resources": ["acs:rds:*"]}
-	ram.result.effect == "Allow" with input as req("rm-1") with data.ram as ram_data(user_with([wide], [], []))
+	wide := stmt("P", 1, "Allow", ["acs:rds:*"])
+	ram.lookup("u", arn("rm-1")) == [wide] with data.ram as ram_data([wide])
+
+	# Unknown users have no statements.
+	ram.lookup("nobody", arn("rm-1")) == [] with data.ram as ram_data([wide])
+}
+
+test_lookup_keeps_order_and_lists_a_statement_once if {
+	a := stmt("A", 1, "Allow", ["acs:rds:*", "*"])
+	b := stmt("B", 1, "Deny", [arn("rm-2")])
+	c := stmt("C", 4, "Deny", ["*rm-1"])
+	ram.lookup("u", arn("rm-1")) == [a, c] with data.ram as ram_data([a, b, c])
 }
 
 test_first_matching_statement_decides if {
-	a := {"policy": "A", "index": 3, "effect": "Allow", "resources": ["*"]}
-	b := {"policy": "B", "index": 1, "effect": "Allow", "resources": ["*"]}
-	r := ram.result with input as req("rm-1") with data.ram as ram_data(user_with([a, b], [], []))
+	a := stmt("A", 3, "Allow", ["*"])
+	b := stmt("B", 1, "Allow", ["*"])
+	r := ram.result with input as req("rm-1") with data.ram as ram_data([a, b])
 	r.policy == "A"
+}
+
+test_problems_are_reported if {
+	problem := "policy P statement 1: unknown condition operator \"Foo\""
+	st := object.union(stmt("P", 1, "Allow", ["*"]), {
+		"conditions": [{"op": "Foo", "key": "acs:sourceip", "values": ["x"]}],
+		"problems": [problem],
+	})
+	r := ram.result with input as req("rm-1") with data.ram as ram_data([st])
+	r == {"effect": "ImplicitDeny", "policy": "", "statement": 0, "unsupported": {problem}}
+	reasons := ram.reasons with input as req("rm-1") with data.ram as ram_data([st])
+	reasons[1] == concat("", ["RAM: ", problem, "; the statement was ignored"])
+}
+
+test_problems_of_statements_that_do_not_match_are_not_reported if {
+	st := object.union(stmt("P", 1, "Allow", [arn("rm-2")]), {"problems": ["policy P statement 1: unknown condition key \"x\""]})
+	r := ram.result with input as req("rm-1") with data.ram as ram_data([allow_all, st])
+	r.unsupported == set()
 }
