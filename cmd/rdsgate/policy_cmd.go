@@ -18,7 +18,8 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := flag.NewFlagSet("policy eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	input := fs.String("input", "", "JSON file: {principal, request{...}, context{...}}; - for stdin")
-	dir := fs.String("policy-data", os.Getenv("RDSGATE_POLICY_DATA"), "policy data directory (env RDSGATE_POLICY_DATA)")
+	dir := fs.String("policy-data", envOr("RDSGATE_POLICY_DATA", ""), "policy data directory (env RDSGATE_POLICY_DATA)")
+	account := fs.String("account-id", envOr("RDSGATE_ACCOUNT_ID", ""), "account id in resource ARNs (env RDSGATE_ACCOUNT_ID; default: account_id of ram.json)")
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
 	}
@@ -42,7 +43,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if in.Context.CurrentTime.IsZero() {
 		in.Context.CurrentTime = time.Now().UTC()
 	}
-	eng, err := policy.New(ctx, policy.Options{Dir: *dir, Logger: newLogger(stderr, "warn")})
+	eng, err := policy.New(ctx, policy.Options{Dir: *dir, AccountID: *account, Logger: newLogger(stderr, "warn")})
 	if err != nil {
 		return err
 	}

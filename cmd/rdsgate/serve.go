@@ -95,14 +95,16 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer, ready func(b
 	}
 	monitor := audit.NewMonitor(pool, verifyOpts, 0)
 
-	eng, err := policy.New(ctx, policy.Options{Dir: c.PolicyData, Logger: log,
+	eng, err := policy.New(ctx, policy.Options{Dir: c.PolicyData, AccountID: c.AccountID, Logger: log,
 		OnReload: func(rev string, rerr error) { auditPolicyReload(pool, log, sealer, rev, rerr) }})
 	if err != nil {
 		return fmt.Errorf("load policies: %w", err)
 	}
 	goRun("policy watcher", eng.Watch)
 
-	run, err := newExecutor(ctx, c.DatabaseURL, c.AccountID, c.Simulate, os.Getenv, log, sealer)
+	// The account keys the shared rate limiter: RDSGATE_ACCOUNT_ID, else
+	// the policy data's account.
+	run, err := newExecutor(ctx, c.DatabaseURL, eng.AccountID(), c.Simulate, os.Getenv, log, sealer)
 	if err != nil {
 		return fmt.Errorf("executor: %w", err)
 	}

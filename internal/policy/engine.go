@@ -30,6 +30,10 @@ type Options struct {
 	// The modules must keep rdsgate.ram's applies, condition_problems and
 	// lookup, which the engine calls itself (see the package documentation).
 	PolicyDir string
+	// AccountID, when set, is the Alibaba Cloud account id in the resource
+	// ARNs (acs:rds:{region}:{account}:dbinstance/{id}) in place of
+	// ram.json's account_id (RDSGATE_ACCOUNT_ID).
+	AccountID string
 	// Logger receives reload messages; nil discards them.
 	Logger *slog.Logger
 	// OnReload is called after every reload attempt: with the new serving
@@ -59,6 +63,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		e.log = slog.New(slog.DiscardHandler)
 	}
 	s, err := readSources(opts.PolicyDir, opts.Dir)
+	s.accountID = opts.AccountID
 	if err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
@@ -74,6 +79,10 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 // Revision returns the serving revision: a SHA-256 of the Rego modules and
 // the data files.
 func (e *Engine) Revision() string { return e.cur.Load().id }
+
+// AccountID returns the Alibaba Cloud account id of the resource ARNs:
+// Options.AccountID, or ram.json's account_id.
+func (e *Engine) AccountID() string { return e.cur.Load().accountID }
 
 // Users returns the names of the users in ram.json, sorted.
 func (e *Engine) Users() []string { return slices.Clone(e.cur.Load().users) }
@@ -203,6 +212,7 @@ func (e *Engine) Reload(ctx context.Context) error {
 
 func (e *Engine) reload(ctx context.Context, old *revision) (string, error) {
 	s, err := readSources(e.opts.PolicyDir, e.opts.Dir)
+	s.accountID = e.opts.AccountID
 	if err != nil {
 		return "", err
 	}

@@ -473,3 +473,39 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// RDSGATE_ACCOUNT_ID (Options.AccountID) replaces ram.json's account_id in
+// the ARNs: a policy granting the example account's instances no longer
+// matches another account's.
+func TestAccountIDOverride(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	def, err := New(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := New(ctx, Options{AccountID: "9999999999999999"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.AccountID() != "1234567890123456" || other.AccountID() != "9999999999999999" || def.Revision() == other.Revision() {
+		t.Fatalf("account ids %q %q, revisions %s %s", def.AccountID(), other.AccountID(), def.Revision(), other.Revision())
+	}
+	in := Input{Principal: Principal{Subject: "alice", Groups: []string{"developers"}},
+		Request: RequestInput{RegionID: "cn-hangzhou", DBInstanceID: "rm-bp1devexample01",
+			ConnectionString: "rm-bp1devexample01.mysql.rds.aliyuncs.com", NetworkType: "0",
+			Justification: "retiring the endpoint", Ticket: "OPS-1"},
+		Context: Context{CurrentTime: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}}
+	d1, err := def.Decide(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := other.Decide(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// alice's policy names the example account in its Resource.
+	if d1.RAM.Effect != EffectAllow || d2.RAM.Effect != EffectImplicitDeny || d2.Allow {
+		t.Fatalf("default %s, other account %s (%v)", d1.RAM.Effect, d2.RAM.Effect, d2.Reasons)
+	}
+}

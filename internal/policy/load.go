@@ -45,6 +45,8 @@ type sources struct {
 	ram     []byte
 	org     []byte
 	orgName string
+	// accountID overrides ram.json's account_id when set.
+	accountID string
 }
 
 // revisionID hashes the sources: the same modules and data bytes give the
@@ -66,6 +68,7 @@ func (s sources) revisionID() string {
 	write("system", s.system)
 	write("data:"+ramFileName, s.ram)
 	write("data:"+s.orgName, s.org)
+	write("account_id", []byte(s.accountID))
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -155,6 +158,7 @@ type revision struct {
 	index      *ramIndex
 	users      []string
 	userGroups map[string][]string
+	accountID  string
 }
 
 // compiledData compiles the data files into the data document of the
@@ -169,7 +173,7 @@ func compiledData(s sources, st *stage) (map[string]any, ramData, error) {
 	if err != nil {
 		return nil, ramData{}, err
 	}
-	ram, err := compileRAM(s.ram, system, org.tags, st)
+	ram, err := compileRAM(s.ram, s.accountID, system, org.tags, st)
 	if err != nil {
 		return nil, ramData{}, err
 	}
@@ -248,6 +252,7 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 		index:      ram.index,
 		users:      ram.users,
 		userGroups: ram.userGroups,
+		accountID:  ram.accountID,
 		// Patterns come from the data only, so the cache is bounded by the
 		// revision; unlimited (0) keeps every compiled glob and regex,
 		// where OPA's own fallback cache holds 100 and thrashes on 10,000

@@ -41,6 +41,8 @@ type ramGroup struct {
 // ramData is ram.json compiled for rdsgate.ram, plus what the engine answers
 // from Go.
 type ramData struct {
+	// accountID is the account in the resource ARNs.
+	accountID string
 	// store is data.ram as the engine's OPA store holds it: users have their
 	// groups only, since their statements are in index.
 	store map[string]any
@@ -97,10 +99,13 @@ func (in interner) term(v any) (*ast.Term, error) {
 //
 // A policy name that neither ram.json nor the system policies define, a
 // malformed document or an unknown statement element refuses the data.
-func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]map[string]string, st *stage) (ramData, error) {
+func compileRAM(raw []byte, accountID string, system map[string]json.RawMessage, tags map[string]map[string]string, st *stage) (ramData, error) {
 	var f ramFile
 	if err := decodeStrict(raw, &f); err != nil {
 		return ramData{}, fmt.Errorf("ram.json: %w", err)
+	}
+	if accountID != "" {
+		f.AccountID = accountID
 	}
 	if f.AccountID == "" {
 		return ramData{}, errors.New("ram.json: account_id is required")
@@ -188,6 +193,7 @@ func compileRAM(raw []byte, system map[string]json.RawMessage, tags map[string]m
 		}
 		resourceTags[instance] = prefixed
 	}
+	out.accountID = f.AccountID
 	out.store = map[string]any{
 		"account_id":    f.AccountID,
 		"users":         ast.NewObject(users...),
