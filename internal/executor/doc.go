@@ -19,14 +19,18 @@
 //     state: succeeded; failed for a permanent error or the last attempt;
 //     approved again for a retryable one (the job snoozes for
 //     BackoffBase·2^(n-1) with jitter, never less than the API's
-//     RetryAfter); executing for an unknown outcome.
+//     RetryAfter); executing for an unknown outcome, including a 5xx
+//     answer other than 503 ServiceUnavailable (the server may have failed
+//     after releasing; the answer's code and RequestId are recorded).
 //   - executing: an earlier attempt's outcome is unknown, or its worker
 //     died mid-call. Once the call can no longer be running (ReconcileDelay
 //     after it ended, or after start + LimiterHorizon + CallTimeout when it
 //     never ended), DescribeDBInstanceNetInfo tells whether the requested
 //     public endpoint is still there, recorded as execution.reconciled:
 //     gone → succeeded; present → approved, and the release is called again
-//     in the same run.
+//     in the same run. A check whose answer finds the request no longer
+//     executing (settled meanwhile) is recorded all the same, with
+//     late:true, and changes nothing.
 //   - anything else (rejected, cancelled, succeeded, failed…): nothing is
 //     called. The status checks and transitions all happen under the
 //     request's row lock with compare-and-set (store.SetStatus), so a
@@ -78,6 +82,9 @@
 // host (shared CPUs, TLS handshakes to the real endpoint on cold
 // connections) raise the margin; on the simulator, 2% measured no throttled
 // call in 1,000.
+//
+// The audit event kinds it writes (execution.*) are defined, with their
+// payloads, in the audit package.
 //
 // This package imports the domain (request), store, audit and aliyun
 // packages; it must not import policy, workflow or web.

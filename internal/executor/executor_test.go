@@ -563,7 +563,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := newHTTPServer(t, sim)
-	cfg := fastConfig(pool, newClient(t, srv, 2*time.Second))
+	cfg := fastConfig(pool, newClient(t, srv, 5*time.Second))
 	cfg.MaxAttempts = 5
 	e, err := executor.New(cfg)
 	if err != nil {
@@ -658,12 +658,14 @@ func TestUnknownOutcomeReleased(t *testing.T) {
 
 // TestUnknownOutcomeNotReleased: the call times out while the simulator
 // still waits, so nothing is released; reconciliation finds the endpoint
-// present and the release is called again, once.
+// present and the release is called again, once. The delay is far beyond
+// the 2 s call timeout, and the simulator abandons the call when the client
+// leaves; the other calls have the whole 2 s, however loaded the machine.
 func TestUnknownOutcomeNotReleased(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(c *executor.Config) { c.CallTimeout = 500 * time.Millisecond })
+	b := setup(t, func(c *executor.Config) { c.CallTimeout = 2 * time.Second })
 	b.sim.UpsertInstances([]rdssim.Instance{instance("rm-timeout0001")})
-	if err := b.sim.AddFault(rdssim.Fault{Instance: "rm-timeout0001", Action: aliyun.ActionReleaseInstanceConnection, DelayMS: 3000, Times: 1}); err != nil {
+	if err := b.sim.AddFault(rdssim.Fault{Instance: "rm-timeout0001", Action: aliyun.ActionReleaseInstanceConnection, DelayMS: 60_000, Times: 1}); err != nil {
 		t.Fatal(err)
 	}
 	id := newRequest(t, b.pool, b.exec, "rm-timeout0001", request.StatusApproved, true)
@@ -671,7 +673,7 @@ func TestUnknownOutcomeNotReleased(t *testing.T) {
 	if st[id] != request.StatusSucceeded {
 		t.Fatalf("status %s, want succeeded", st[id])
 	}
-	waitFor(t, 5*time.Second, "the abandoned call in the log", func() (bool, error) {
+	waitFor(t, 15*time.Second, "the abandoned call in the log", func() (bool, error) {
 		return len(callsFor(b.sim.Calls(), "rm-timeout0001", aliyun.ActionReleaseInstanceConnection)) == 2, nil
 	})
 	calls := b.sim.Calls()

@@ -18,25 +18,26 @@ import (
 // the package's other tests: arrival jitter is what the margin absorbs, and a
 // starved CPU is what makes it.
 //
-// The margin is 50% here, not the default 2%. The limiter spaces slot
+// The margin is 75% here, not the default 2%. The limiter spaces slot
 // starts; the API counts arrivals, and an arrival is its slot plus a delay d
-// (timer wake-up, scheduling, signing, loopback HTTP) that the limiter does
-// not control. Eleven consecutive slots span 10·150 ms = 1.5 s, so eleven
-// arrivals fit in one second only if the first of them was delayed 500 ms
-// more than the eleventh. `make test` runs this beside other packages' tests
-// and Chromium on 2-core CI machines, where a starved goroutine is late by
-// tens of milliseconds, now and then a few hundred, but not half a second
-// relative to a call 1.5 s later. The test can still fail: two executors
-// that did not share the limiter would send 2 × 6.7 = 13.3 releases a
+// (timer wake-up, up to Limiter.Tolerance late, then signing and loopback
+// HTTP) that the limiter does not control. Eleven consecutive slots span
+// 10·175 ms = 1.75 s, so eleven arrivals fit in one second only if the first
+// of them was delayed 750 ms more than the eleventh. `make test` runs this
+// beside other packages' tests and Chromium on 2-core CI machines; with the
+// race detector and a `go build -a` loop beside it, the worst seen was 9
+// releases in a second (8 slot spacings, 1.4 s, squeezed into one second:
+// under 350 ms of relative delay). The test can still fail: two executors
+// that did not share the limiter would send 2 × 5.7 = 11.4 releases a
 // second. BenchmarkDrain1000 measures the default margin on a quiet machine.
 func TestRateTwoExecutors(t *testing.T) {
-	b := setup(t, func(c *executor.Config) { c.RateMargin = 0.5 })
+	b := setup(t, func(c *executor.Config) { c.RateMargin = 0.75 })
 	second := b.cfg
 	second.ID = "replica-2"
 	startExecutor(t, second)
 	spacing := b.exec.Limiter().Spacing(executor.OpRelease)
-	if spacing != 150*time.Millisecond {
-		t.Fatalf("release spacing %s, want 150ms", spacing)
+	if spacing != 175*time.Millisecond {
+		t.Fatalf("release spacing %s, want 175ms", spacing)
 	}
 	start := time.Now()
 	ids, _ := approvedRequests(t, b, "rate", 100)
@@ -48,8 +49,9 @@ func TestRateTwoExecutors(t *testing.T) {
 		}
 	}
 	calls := b.sim.Calls()
-	if n, at := maxInWindow(calls, aliyun.ActionReleaseInstanceConnection); n > 10 {
-		t.Errorf("%d releases in the second ending %s, want at most 10", n, at.Format(time.RFC3339Nano))
+	most, at := maxInWindow(calls, aliyun.ActionReleaseInstanceConnection)
+	if most > 10 {
+		t.Errorf("%d releases in the second ending %s, want at most 10", most, at.Format(time.RFC3339Nano))
 	}
 	// Implied by the window check (a throttled call is an eleventh arrival
 	// in its second), and said separately for a clearer failure.
@@ -74,7 +76,7 @@ func TestRateTwoExecutors(t *testing.T) {
 	if workers != 2 {
 		t.Errorf("jobs worked by %d clients, want 2", workers)
 	}
-	t.Logf("100 releases in %s (floor %s with the margin)", elapsed.Round(time.Millisecond), 99*spacing)
+	t.Logf("100 releases in %s (floor %s with the margin); at most %d in one second", elapsed.Round(time.Millisecond), 99*spacing, most)
 }
 
 // TestLimiterReservations: slots handed out by two limiters on one row are
@@ -147,7 +149,9 @@ func TestLimiterReservations(t *testing.T) {
 	if r, err := a.Reserve(ctx, executor.OpDescribe); err != nil || !r.OK || r.Wait >= spacing {
 		t.Fatalf("other operation: %+v, %v", r, err)
 	}
-	other, err := executor.NewLimiter(pool, "other", limits, 0, horizon)
+	// A 50% margin gives Await a tolerance of 250 ms, so that a late
+	// wake-up on a loaded machine does not make Wait below retake slots.
+	other, err := executor.NewLimiter(pool, "other", limits, 0.5, horizon)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +161,8 @@ func TestLimiterReservations(t *testing.T) {
 	if _, err := a.Reserve(ctx, "DeleteEverything"); !errors.Is(err, executor.ErrUnknownOperation) {
 		t.Fatalf("an operation without a limit: %v", err)
 	}
-	// Wait reserves the next slot of "other" (one spacing ahead) and sleeps
-	// until it.
+	// Wait reserves the next slot of "other" (one spacing, 1.5 s, ahead)
+	// and sleeps until it.
 	if err := other.Wait(ctx, executor.OpRelease); err != nil {
 		t.Fatal(err)
 	}

@@ -56,14 +56,18 @@ func testLoggerTo(w io.Writer) *slog.Logger {
 }
 
 // fastConfig is an executor configuration with short delays for tests.
+// The call timeout stays generous (the client's own 5 s): on a loaded CI
+// machine a loopback call can stall for a second or more, and a call cut
+// short is an unknown outcome that changes the audit trail the tests expect.
+// Tests that want a timeout set a short one themselves.
 func fastConfig(pool *pgxpool.Pool, client executor.Client) executor.Config {
 	return executor.Config{
 		Pool: pool, Client: client, AccountID: testAccount, Logger: testLogger(),
 		Workers: 10, MaxAttempts: 4,
-		CallTimeout: 2 * time.Second, LimiterHorizon: 2 * time.Second,
+		CallTimeout: 5 * time.Second, LimiterHorizon: 2 * time.Second,
 		BackoffBase: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond,
 		ReconcileDelay: 200 * time.Millisecond,
-		JobTimeout:     10 * time.Second, RescueAfter: 15 * time.Second,
+		JobTimeout:     25 * time.Second, RescueAfter: 30 * time.Second,
 	}
 }
 

@@ -333,7 +333,7 @@ func (e *Executor) reconcile(ctx context.Context, log *slog.Logger, r *request.R
 			}
 			payload["status"], payload["late"] = cur.Status, true
 			ret = errRestart
-			return nil
+			return audit.Append(ctx, tx, rec)
 		}
 		if callErr != nil {
 			rec.Kind = audit.KindExecutionReconcileFailed

@@ -255,7 +255,7 @@ func TestAddFaultValidation(t *testing.T) {
 		{Code: "pay.NoCreditCard"}, // case matters
 		{DelayMS: -1},
 		{Code: "InternalError", Times: -1},
-		{Instance: "rm-dev"}, // does nothing
+		{Instance: "rm-dev"},                 // does nothing
 		{DelayMS: 5, CodeAfterRelease: true}, // no code to answer
 	}
 	for _, f := range bad {
