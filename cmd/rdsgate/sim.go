@@ -32,7 +32,7 @@ func runSim(ctx context.Context, args []string, stdout io.Writer) error {
 	akSecret := fs.String("access-key-secret", envOr("RDSGATE_SIM_ACCESS_KEY_SECRET", simDefaultAccessKeySecret), "AccessKey secret the simulator accepts (env RDSGATE_SIM_ACCESS_KEY_SECRET)")
 	accountID := fs.String("account-id", envOr("RDSGATE_ACCOUNT_ID", simDefaultAccountID), "account id of that key (env RDSGATE_ACCOUNT_ID)")
 	rate := fs.Int("rate", rdssim.DefaultRatePerSecond, "calls per second allowed per account and action")
-	faults := fs.String("faults", "", "fault rule file, a JSON array of {instance, action, code, delay_ms, drop_after_release, times}")
+	faults := fs.String("faults", "", "fault rule file, a JSON array of {instance, action, code, code_after_release, delay_ms, drop_after_release, times}")
 	anyAddr := fs.Bool("allow-non-loopback", false, "allow a non-loopback --addr (containers only: the /_sim/ admin API still answers loopback clients only)")
 	logLevel := fs.String("log-level", envOr("RDSGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env RDSGATE_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {

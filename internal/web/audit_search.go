@@ -25,15 +25,6 @@ type auditFilter struct {
 	RequestID        string
 }
 
-// auditKinds are offered in the event kind filter; any other kind may be
-// typed in the URL.
-var auditKinds = []string{
-	audit.KindPolicyDecided, audit.KindRequestCreated, audit.KindRequestDenied, audit.KindApprovalGranted,
-	audit.KindApprovalRejected, audit.KindRequestApproved, audit.KindRequestRejected, audit.KindRequestCancelled,
-	audit.KindRequestExpired, "execution.started", "execution.succeeded", "execution.failed", "execution.reconciled",
-	audit.KindTokenCreated, "policy.reloaded", "policy.reload_failed",
-}
-
 // timeLayouts are the accepted forms of From and To.
 var timeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC3339, "2006-01-02"}
 
@@ -102,7 +93,7 @@ type auditData struct {
 func (s *Server) auditSearch(c echo.Context) error {
 	ctx := c.Request().Context()
 	form := readAuditFilter(c)
-	d := auditData{Filter: form, Kinds: auditKinds, Missing: s.b.Audit == nil, IntegMiss: s.b.Integrity == nil}
+	d := auditData{Filter: form, Kinds: audit.Kinds(), Missing: s.b.Audit == nil, IntegMiss: s.b.Integrity == nil}
 	qs := form.values().Encode()
 	d.ExportCSV, d.ExportJL = "/audit/export.csv?"+qs, "/audit/export.jsonl?"+qs
 	status := http.StatusOK
