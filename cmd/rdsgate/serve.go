@@ -121,7 +121,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer, ready func(b
 	}()
 	log.InfoContext(ctx, "executor calling", slog.String("target", run.Target))
 
-	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng, Enqueue: run.Exec, Sealer: sealer, Logger: log})
+	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng, Enqueue: run.Exec, Sealer: sealer})
 	goRun("request expiry", func(ctx context.Context) error { return expireLoop(ctx, svc, c.RequestTTL, log) })
 
 	ln, err := net.Listen("tcp", c.Addr)

@@ -114,8 +114,8 @@ func (b *HexBytes) UnmarshalText(t []byte) error {
 	return err
 }
 
-// Genesis is the prev_hash of the first event in the chain.
-var Genesis = make([]byte, sha256.Size)
+// genesis is the prev_hash of the first event in the chain.
+var genesis = make([]byte, sha256.Size)
 
 // hashVersion prefixes the hashed content so the layout can evolve.
 const hashVersion = "rdsgate-audit-v1\x00"

@@ -20,9 +20,9 @@ func TestLineParserAgreesWithEncodingJSON(t *testing.T) {
 	line := func(b []byte) { lines = append(lines, strings.TrimSuffix(string(b), "\n")) }
 	for _, e := range []Event{
 		{ID: 1, Seq: 1, Kind: "request.created", Actor: "alice", RequestID: uuid.NullUUID{UUID: uuid.New(), Valid: true},
-			DBInstanceID: "rm-1", Payload: []byte(`{"a":[1,{"b":"}\""}],"c":null}`), PrevHash: Genesis, Hash: Genesis},
+			DBInstanceID: "rm-1", Payload: []byte(`{"a":[1,{"b":"}\""}],"c":null}`), PrevHash: genesis, Hash: genesis},
 		{ID: 2, Seq: 2, Kind: "execution.failed", Actor: "rdsgate", ErrorCode: "Throttling", AlibabaRequestID: "ABC-1",
-			Payload: []byte(`"just a string"`), PrevHash: Genesis, Hash: Genesis},
+			Payload: []byte(`"just a string"`), PrevHash: genesis, Hash: genesis},
 		{ID: 3, Seq: 3, Kind: "k", Actor: "quote\"d \\ and \n", Payload: []byte(`null`)},
 		{ID: 4, Seq: 4, Kind: "k", Actor: "x", Payload: []byte(" {\"a\": 1}\n")},
 		{ID: 5, Seq: 5, Kind: "k", Actor: "ünïcödé", Payload: []byte(`-12.5e3`)},
@@ -31,7 +31,7 @@ func TestLineParserAgreesWithEncodingJSON(t *testing.T) {
 		enc.event(&e)
 		line(enc.buf)
 	}
-	cp := Checkpoint{Seq: 1, HeadSeq: 6, HeadHash: Genesis, KeyID: "abcd", PrevSignature: noSignature, Signature: noSignature}
+	cp := Checkpoint{Seq: 1, HeadSeq: 6, HeadHash: genesis, KeyID: "abcd", PrevSignature: noSignature, Signature: noSignature}
 	enc.checkpoint(&cp)
 	line(enc.buf)
 	lines = append(lines,

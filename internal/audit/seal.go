@@ -119,7 +119,7 @@ func seal(ctx context.Context, pool *pgxpool.Pool, limit int, wait bool) (int, e
 		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1`).
 			Scan(&headSeq, &headHash)
 		if errors.Is(err, pgx.ErrNoRows) {
-			headSeq, headHash = 0, Genesis
+			headSeq, headHash = 0, genesis
 		} else if err != nil {
 			return fmt.Errorf("read chain head: %w", err)
 		}

@@ -97,7 +97,7 @@ type Chain struct {
 
 // NewChain starts a verification at the genesis.
 func NewChain() *Chain {
-	return newChainAt(0, Genesis)
+	return newChainAt(0, genesis)
 }
 
 // newChainAt starts a verification after the event at seq whose hash is

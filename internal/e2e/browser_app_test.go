@@ -95,7 +95,7 @@ func startApp(t *testing.T) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng, Enqueue: exec, Sealer: sealer, Logger: log})
+	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng, Enqueue: exec, Sealer: sealer})
 	sessions := auth.NewSessions(pool, auth.SessionOptions{Secure: false, CleanupInterval: -1})
 	trail := web.AuditTrail{DB: pool, Monitor: audit.NewMonitor(pool, audit.VerifyOptions{}, time.Nanosecond)}
 	srv := web.New(web.Deps{Service: svc, Tokens: &auth.Tokens{Pool: pool}, Policy: eng, Logger: log, Browser: &web.Browser{

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -48,7 +47,6 @@ type Service struct {
 	policy  Policy
 	enqueue Enqueuer
 	sealer  interface{ Kick() }
-	log     *slog.Logger
 	now     func() time.Time
 }
 
@@ -58,7 +56,6 @@ type Options struct {
 	Policy  Policy
 	Enqueue Enqueuer
 	Sealer  interface{ Kick() }
-	Logger  *slog.Logger
 	Now     func() time.Time
 }
 
@@ -67,10 +64,7 @@ func New(o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	return &Service{pool: o.Pool, policy: o.Policy, enqueue: o.Enqueue, sealer: o.Sealer, log: o.Logger, now: o.Now}
+	return &Service{pool: o.Pool, policy: o.Policy, enqueue: o.Enqueue, sealer: o.Sealer, now: o.Now}
 }
 
 // DeniedError is returned by Create when the policy denies the request. The
