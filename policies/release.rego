@@ -11,42 +11,38 @@ package rdsgate.release
 import data.rdsgate.org
 import data.rdsgate.ram
 
-decision := {
-	"allow": allow,
-	"reasons": reasons,
-	"required_approvals": approval.required_approvals,
-	"approver_requirements": approval.approvers,
-	"ram": ram.result,
-	"environment": org.environment,
+decision := compose(input.request, ram.answer, org.answer)
+
+# compose(request, r, o) is the decision on request from RAM's answer r
+# (rdsgate.ram.answer) and the org rules' answer o (rdsgate.org.answer).
+# The reasons are RAM's verdict, then the approval path of an allowed request
+# or the rules a denied one breaks, sorted. internal/policy calls compose
+# itself with the two answers (see its package documentation), so it is a
+# function of them alone, and the usual case is decided by its first body.
+compose(request, r, o) := {
+	"allow": true,
+	"reasons": array.concat(r.reasons, o.notes),
+	"required_approvals": o.approval.required_approvals,
+	"approver_requirements": o.approval.approvers,
+	"ram": r.result,
+	"environment": o.environment,
 } if {
-	approval := org.approval
+	r.result.effect == "Allow"
+	o.denials == []
+	request.region_id != ""
+	request.db_instance_id != ""
+} else := {
+	"allow": false,
+	"reasons": array.concat(r.reasons, array.concat(o.denials, missing(request))),
+	"required_approvals": o.approval.required_approvals,
+	"approver_requirements": o.approval.approvers,
+	"ram": r.result,
+	"environment": o.environment,
 }
 
-default allow := false
-
-allow if {
-	ram.result.effect == "Allow"
-	count(denials) == 0
-}
-
-# denials are the request-shape and org rules the request breaks, sorted.
-# `clean` recognises the usual request that breaks none in one rule; only
-# the others have `deny` spelled out.
-denials := [] if {
-	input.request.region_id != ""
-	input.request.db_instance_id != ""
-	org.clean
-} else := [msg | some msg in deny]
-
-deny contains msg if some msg in org.deny
-
-deny contains sprintf("request: %s is required", [field]) if {
-	some field in ["region_id", "db_instance_id"]
-	object.get(input.request, field, "") == ""
-}
-
-# reasons: the RAM verdict, then the broken rules; for an allowed request,
-# the approval path instead.
-reasons := array.concat(ram.reasons, org.notes) if {
-	allow
-} else := array.concat(ram.reasons, denials)
+# missing(request) names the fields the request cannot do without, sorted
+# (after the org's sentences, which begin with "org:").
+missing(request) := [sprintf("request: %s is required", [field]) |
+	some field in ["db_instance_id", "region_id"]
+	object.get(request, field, "") == ""
+]

@@ -106,11 +106,14 @@ func benchInputs(n int) []Input {
 	return out
 }
 
-func newBenchEngine(tb testing.TB) *Engine {
+func newBenchEngine(tb testing.TB) *Engine { return newBenchEngineWith(tb, Options{}) }
+
+func newBenchEngineWith(tb testing.TB, opts Options) *Engine {
 	tb.Helper()
 	dir := tb.TempDir()
 	writeBenchData(tb, dir)
-	e, err := New(context.Background(), Options{Dir: dir})
+	opts.Dir = dir
+	e, err := New(context.Background(), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -118,8 +121,16 @@ func newBenchEngine(tb testing.TB) *Engine {
 }
 
 // BenchmarkDecide measures one embedded decision over the 10,000-user data.
-func BenchmarkDecide(b *testing.B) {
-	e := newBenchEngine(b)
+func BenchmarkDecide(b *testing.B) { benchmarkDecide(b, newBenchEngine(b)) }
+
+// BenchmarkDecideAsWritten measures the same decisions with the policies
+// evaluated as written (no Go answers; the index still answers lookup): what
+// an edited policy directory costs, and what the Go answers save.
+func BenchmarkDecideAsWritten(b *testing.B) {
+	benchmarkDecide(b, newBenchEngineWith(b, Options{reference: true}))
+}
+
+func benchmarkDecide(b *testing.B, e *Engine) {
 	inputs := benchInputs(20000)
 	ctx := context.Background()
 	for _, in := range inputs { // warm the pattern cache

@@ -41,6 +41,10 @@ type Options struct {
 	// with the refused revision ("" when the files could not be read) and
 	// the reason, while the old revision keeps serving.
 	OnReload func(revision string, err error)
+
+	// reference evaluates the modules as written even when they are the
+	// shipped ones (tests compare the two).
+	reference bool
 }
 
 // Engine decides requests and votes with one prepared revision of the
@@ -67,7 +71,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
-	rev, err := buildRevision(ctx, s, s.revisionID())
+	rev, err := buildRevision(ctx, s, s.revisionID(), opts.reference)
 	if err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
@@ -220,7 +224,7 @@ func (e *Engine) reload(ctx context.Context, old *revision) (string, error) {
 	if id == old.id {
 		return id, nil
 	}
-	rev, err := buildRevision(ctx, s, id)
+	rev, err := buildRevision(ctx, s, id, e.opts.reference)
 	if err != nil {
 		return id, err
 	}

@@ -159,27 +159,29 @@ type revision struct {
 	users      []string
 	userGroups map[string][]string
 	accountID  string
+	// native is set when the release decision takes the Go answers.
+	native bool
 }
 
 // compiledData compiles the data files into the data document of the
 // engine's store, {"ram": ..., "org": ...}, and the RAM index; st evaluates
 // the request-independent Rego on the way.
-func compiledData(s sources, st *stage) (map[string]any, ramData, error) {
+func compiledData(s sources, st *stage) (map[string]any, ramData, *orgRules, error) {
 	var system map[string]json.RawMessage
 	if err := json.Unmarshal(s.system, &system); err != nil {
-		return nil, ramData{}, fmt.Errorf("RAM system policies: %w", err)
+		return nil, ramData{}, nil, fmt.Errorf("RAM system policies: %w", err)
 	}
 	org, err := compileOrg(s.org, s.orgName != "org.json")
 	if err != nil {
-		return nil, ramData{}, err
+		return nil, ramData{}, nil, err
 	}
 	ram, err := compileRAM(s.ram, s.accountID, system, org.tags, st)
 	if err != nil {
-		return nil, ramData{}, err
+		return nil, ramData{}, nil, err
 	}
 	full := ram.full
 	ram.full = func() map[string]any { return map[string]any{"ram": full(), "org": org.doc} }
-	return map[string]any{"ram": ram.store, "org": org.doc}, ram, nil
+	return map[string]any{"ram": ram.store, "org": org.doc}, ram, org.rules, nil
 }
 
 // compileModules parses and compiles Rego v1 modules in strict mode, with
@@ -203,15 +205,17 @@ func compileModules(modules map[string][]byte) (*ast.Compiler, error) {
 	}
 	caps.Builtins = deterministic
 	c := ast.NewCompiler().WithStrict(true).WithCapabilities(caps).
-		WithBuiltins(map[string]*ast.Builtin{lookupBuiltin: {Name: lookupBuiltin, Decl: lookupDecl.Decl}})
+		WithBuiltins(customBuiltins())
 	if c.Compile(parsed); c.Failed() {
 		return nil, fmt.Errorf("compile policies: %w", c.Errors)
 	}
 	return c, nil
 }
 
-// buildRevision compiles and prepares s.
-func buildRevision(ctx context.Context, s sources, id string) (*revision, error) {
+// buildRevision compiles and prepares s. With the shipped modules (and
+// unless reference is set) the release decision takes RAM's and the org
+// rules' answers from Go; otherwise it evaluates the modules as written.
+func buildRevision(ctx context.Context, s sources, id string, reference bool) (*revision, error) {
 	compiler, err := compileModules(s.modules)
 	if err != nil {
 		return nil, err
@@ -220,7 +224,7 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 	if err != nil {
 		return nil, err
 	}
-	data, ram, err := compiledData(s, st)
+	data, ram, org, err := compiledData(s, st)
 	if err != nil {
 		return nil, err
 	}
@@ -233,12 +237,15 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 		return nil, errors.New("convert policy data: not an object")
 	}
 	store := inmem.NewFromASTObject(obj)
+	n := &native{accountID: ram.accountID, index: ram.index, tags: ram.tags, org: org}
 	prepare := func(query string) (rego.PreparedEvalQuery, error) {
 		pq, err := rego.New(
 			rego.Query(query),
 			rego.Compiler(compiler),
 			rego.Store(store),
 			rego.Function2(lookupDecl, ram.index.lookup),
+			rego.Function1(ramAnswerDecl, n.ramAnswer),
+			rego.Function1(orgAnswerDecl, n.orgAnswer),
 		).PrepareForEval(ctx)
 		if err != nil {
 			return pq, fmt.Errorf("prepare %s: %w", query, err)
@@ -261,8 +268,12 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 			InterQueryBuiltinValueCache: cache.InterQueryBuiltinValueCacheConfig{MaxNumEntries: new(int)},
 		}),
 	}
-	// The release decision reads rdsgate.ram.lookup from the index.
-	if rev.decide, err = prepare(decideQuery + " with " + lookupRef + " as " + lookupBuiltin); err != nil {
+	// The modules as written read rdsgate.ram.lookup from the index.
+	query := decideQuery + " with " + lookupRef + " as " + lookupBuiltin
+	if rev.native = !reference && isShipped(s.modules); rev.native {
+		query = nativeQuery
+	}
+	if rev.decide, err = prepare(query); err != nil {
 		return nil, err
 	}
 	if rev.approve, err = prepare(approveQuery); err != nil {

@@ -35,14 +35,18 @@ type ramIndex struct {
 // indexedStatement is one compiled statement. The AST parts that many
 // statements share (actions, conditions) are interned terms.
 type indexedStatement struct {
-	resources []string  // RAM patterns as written: * and ? are wildcards
-	policy    *ast.Term // policy name
-	index     *ast.Term // statement number, from 1
-	effect    *ast.Term // "Allow" or "Deny"
-	actions   *ast.Term // see compiledStatement
-	notAction *ast.Term // [] unless NotAction
-	conds     *ast.Term // [] without conditions
-	problems  *ast.Term // conditions that cannot be evaluated, as sentences
+	resources []string   // RAM patterns as written: * and ? are wildcards
+	matchers  []wildcard // resources, compiled
+	policy    *ast.Term  // policy name
+	index     *ast.Term  // statement number, from 1
+	effect    *ast.Term  // "Allow" or "Deny"
+	actions   *ast.Term  // see compiledStatement
+	notAction *ast.Term  // [] unless NotAction
+	conds     *ast.Term  // [] without conditions
+	problems  *ast.Term  // conditions that cannot be evaluated, as sentences
+	// conditions and problemList are conds and problems for the Go answer.
+	conditions  []condition
+	problemList []string
 }
 
 // term returns the statement as rdsgate.ram reads it (policies/README.md).
@@ -76,14 +80,61 @@ func (x *ramIndex) lookup(_ rego.BuiltinContext, subject, arn *ast.Term) (*ast.T
 	}
 	var out []*ast.Term
 	for _, st := range x.users[string(sub)] {
-		for _, p := range st.resources {
-			if wildcardMatch(p, string(res)) {
-				out = append(out, st.term())
-				break
-			}
+		if st.matches(string(res)) {
+			out = append(out, st.term())
 		}
 	}
 	return ast.ArrayTerm(out...), nil
+}
+
+// matches reports whether one of the statement's resources matches arn.
+func (s *indexedStatement) matches(arn string) bool {
+	for i := range s.matchers {
+		if s.matchers[i].match(arn) {
+			return true
+		}
+	}
+	return false
+}
+
+// wildcard is a RAM pattern compiled for matching: a pattern without ? is
+// matched by its literal parts between the stars, in order (the first one a
+// prefix, the last one a suffix), which the usual ARN patterns make a few
+// string searches; one with ? goes through wildcardMatch.
+type wildcard struct {
+	pattern string
+	parts   []string // split at *; nil when the pattern has a ?
+}
+
+func compileWildcard(p string) wildcard {
+	w := wildcard{pattern: p}
+	if !strings.Contains(p, "?") {
+		w.parts = strings.Split(p, "*")
+	}
+	return w
+}
+
+func (w *wildcard) match(s string) bool {
+	switch n := len(w.parts); n {
+	case 0:
+		return wildcardMatch(w.pattern, s)
+	case 1:
+		return s == w.pattern
+	default:
+		first, last := w.parts[0], w.parts[n-1]
+		if len(s) < len(first)+len(last) || !strings.HasPrefix(s, first) || !strings.HasSuffix(s, last) {
+			return false
+		}
+		s = s[len(first) : len(s)-len(last)]
+		for _, part := range w.parts[1 : n-1] {
+			i := strings.Index(s, part)
+			if i < 0 {
+				return false
+			}
+			s = s[i+len(part):]
+		}
+		return true
+	}
 }
 
 // wildcardMatch reports whether s matches RAM pattern p, where * is any run

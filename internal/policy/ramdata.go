@@ -52,6 +52,8 @@ type ramData struct {
 	full       func() map[string]any
 	users      []string            // sorted user names
 	userGroups map[string][]string // user name -> groups
+	// tags are data.ram.resource_tags: instance -> condition key -> value.
+	tags map[string]map[string]string
 }
 
 // compiledPolicy is a policy's statements about GatedAction, compiled once
@@ -186,11 +188,13 @@ func compileRAM(raw []byte, accountID string, system map[string]json.RawMessage,
 	sort.Strings(out.users)
 
 	resourceTags := make(map[string]any, len(tags))
+	out.tags = make(map[string]map[string]string, len(tags))
 	for instance, kv := range tags {
-		prefixed := make(map[string]any, len(kv))
+		prefixed := make(map[string]string, len(kv))
 		for k, v := range kv {
 			prefixed[tagKeyPrefix+strings.ToLower(k)] = v
 		}
+		out.tags[instance] = prefixed
 		resourceTags[instance] = prefixed
 	}
 	out.accountID = f.AccountID
@@ -285,11 +289,15 @@ func compilePolicy(name string, raw json.RawMessage, shared interner, st *stage)
 func (c compiledStatement) index(policy *ast.Term, n int, shared interner, st *stage) (*indexedStatement, error) {
 	is := &indexedStatement{
 		resources: c.resources,
+		matchers:  make([]wildcard, len(c.resources)),
 		policy:    policy,
 		index:     ast.InternedTerm(n),
 		effect:    ast.InternedTerm(c.effect),
 		conds:     emptyArray,
 		problems:  emptyArray,
+	}
+	for i, r := range c.resources {
+		is.matchers[i] = compileWildcard(r)
 	}
 	var err error
 	if is.actions, err = shared.term(c.actions); err != nil {
@@ -315,12 +323,14 @@ func (c compiledStatement) index(policy *ast.Term, n int, shared interner, st *s
 	if err != nil {
 		return nil, err
 	}
+	for _, p := range problems {
+		is.problemList = append(is.problemList, fmt.Sprintf("policy %s statement %d: %s", string(policy.Value.(ast.String)), n, p))
+	}
 	if len(problems) > 0 {
-		terms := make([]*ast.Term, len(problems))
-		for j, p := range problems {
-			terms[j] = ast.StringTerm(fmt.Sprintf("policy %s statement %d: %s", string(policy.Value.(ast.String)), n, p))
-		}
-		is.problems = ast.ArrayTerm(terms...)
+		is.problems = stringsTerm(is.problemList)
+	}
+	if is.conditions, err = st.nativeConditions(is.conds, conds); err != nil {
+		return nil, err
 	}
 	return is, nil
 }

@@ -62,6 +62,21 @@ requirements := approval.approvers
 
 required_approvals := approval.required_approvals
 
+# answer is what the release decision reads of the org rules: the
+# instance's environment, the approval path, the broken rules' sentences and
+# the notes that explain an allowed request.
+answer := {
+	"environment": environment,
+	"approval": {"approvers": approval.approvers, "required_approvals": approval.required_approvals},
+	"denials": denials,
+	"notes": notes,
+}
+
+# denials are the sentences of deny, sorted: [] for a clean request.
+denials := [] if {
+	clean
+} else := [msg | some msg in deny]
+
 # clean holds when the request breaks none of the rules below: `deny` is
 # empty. It is checked in one rule, on the fields the engine always sends; a
 # request that fails it, or lacks a field, gets its sentences from `deny`.

@@ -129,3 +129,7 @@ reasons := [verdict] if {
 	verdict := outcome.verdict
 	count(unsupported) == 0
 } else := array.concat([outcome.verdict], [sprintf("RAM: %s; the statement was ignored", [u]) | some u in unsupported])
+
+# answer is what the release decision reads of RAM: the verdict and the
+# sentences that explain it.
+answer := {"result": result, "reasons": reasons}
