@@ -12,10 +12,12 @@
 //
 // The decisions are the Rego's: RAM semantics (actions and NotAction,
 // wildcards, conditions, deny over allow, the statement reported) and the
-// organisation's rules are written, and unit-tested, in policies/. OPA's
-// evaluator costs about a microsecond per expression on the machines rdsgate
-// runs on, so the engine arranges for a decision to evaluate as few
-// expressions as possible, in three ways:
+// organisation's rules are written, and unit-tested, in policies/, and
+// rdsgate.release.compose turns RAM's answer (rdsgate.ram.answer) and the
+// org rules' answer (rdsgate.org.answer) into the decision. OPA's evaluator
+// costs one to two microseconds per expression on the machines rdsgate runs
+// on, and the two answers are about 120 expressions, so the engine does the
+// following:
 //
 //   - Loading compiles the data files into the documents the Rego reads,
 //     doing there whatever does not depend on the request: each user's
@@ -31,20 +33,27 @@
 //     action or condition list, and only the statements that apply are kept,
 //     each with its problems (stage.go).
 //
-//   - rdsgate.ram's lookup(subject, arn), the user's statements whose
-//     Resource matches the instance, is answered from an index (lookup.go):
-//     the prepared query replaces the Rego function with a builtin (`with
-//     data.rdsgate.ram.lookup as rdsgate.ram_lookup`) that matches the
-//     user's few patterns in Go. The Rego definition stays the reference:
-//     the Rego tests and an OPA server given Engine.Data evaluate it, and
-//     TestLookupMatchesRego and TestEngineMatchesReferencePolicy check that
-//     the engine agrees with it. The statements then live in the index, not
-//     in OPA's store, which keeps the live heap (and the garbage collector's
-//     work) small: 10,000 users' statements were 1.6 million AST objects.
+//   - The users' statements live in an index (lookup.go), not in OPA's
+//     store, which keeps the live heap (and the garbage collector's work)
+//     small: 10,000 users' statements were 1.6 million AST objects.
+//     rdsgate.ram's lookup(subject, arn) is answered from it by a builtin
+//     (`with data.rdsgate.ram.lookup as rdsgate.ram_lookup`).
 //
-// docs/BENCHMARKS.md ("Policy decisions") has the figures. The heap is small,
-// so the default GOGC suits; a process that serves many decisions a second
-// and has memory to spare may raise it (GOGC=200) to halve collections.
+//   - When a revision's modules are exactly the shipped ones, the two
+//     answers are computed in Go (native_ram.go, native_org.go) by builtins,
+//     and the prepared query is rdsgate.release.compose over them: Rego
+//     still composes the decision. The Go reads the Rego's own answers to
+//     applies and condition_problems, and calls OPA's builtins where it must
+//     read a value exactly as the Rego does. TestNativeAnswersMatchRego* and
+//     TestEngineMatchesReferencePolicy hold it to the policies as written
+//     (the whole data, no index, no Go answers), over every condition
+//     operator and org rule; TestNativeOperatorsAreRegos checks that both
+//     know the same operators. Modules that differ in any byte (an edited
+//     Options.PolicyDir) are evaluated as written: an edit is never ignored,
+//     only slower.
+//
+// docs/BENCHMARKS.md ("Policy decisions") has the figures: the Go answers
+// make a decision about five times faster than the policies as written.
 //
 // The package owns policy evaluation only: it records nothing and must not
 // import the store, audit or web packages.

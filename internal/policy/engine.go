@@ -76,7 +76,8 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
 	e.cur.Store(rev)
-	e.log.InfoContext(ctx, "policy revision loaded", slog.String("revision", rev.id), slog.Int("users", len(rev.users)))
+	e.log.InfoContext(ctx, "policy revision loaded", slog.String("revision", rev.id), slog.Int("users", len(rev.users)),
+		slog.Bool("shipped_modules", rev.native))
 	return e, nil
 }
 
@@ -206,7 +207,8 @@ func (e *Engine) Reload(ctx context.Context) error {
 	if id == old.id {
 		e.log.InfoContext(ctx, "policy reloaded; revision unchanged", slog.String("revision", id))
 	} else {
-		e.log.InfoContext(ctx, "policy revision loaded", slog.String("revision", id), slog.String("previous", old.id))
+		e.log.InfoContext(ctx, "policy revision loaded", slog.String("revision", id), slog.String("previous", old.id),
+			slog.Bool("shipped_modules", e.cur.Load().native))
 	}
 	if e.opts.OnReload != nil {
 		e.opts.OnReload(id, nil)

@@ -226,3 +226,26 @@ test_missing_fields_are_left_to_deny if {
 		"org: ticket \"\" does not match the required pattern ^[A-Z]+-[0-9]+$",
 	}
 }
+
+test_answer if {
+	a := org.answer with input as req("rm-demo-01") with data.org as org_data
+	a == {
+		"environment": "dev",
+		"approval": {"approvers": [dba], "required_approvals": 1},
+		"denials": [],
+		"notes": [
+			"org: rm-demo-01 is in environment dev (by name pattern rm-demo-0[1-9])",
+			"org: dev needs 1 approval(s): 1 from dba",
+		],
+	}
+}
+
+test_answer_denials_are_sorted if {
+	inp := object.union(with_request("rm-prod-1", {"ticket": "x", "justification": "short"}), {"pending_requests": 7})
+	a := org.answer with input as inp with data.org as org_data
+	a.denials == [
+		"org: alice already has 7 pending requests (limit 5)",
+		"org: justification shorter than 10 characters",
+		"org: ticket \"x\" does not match the required pattern ^[A-Z]+-[0-9]+$",
+	]
+}
