@@ -32,6 +32,8 @@ if [[ $only == all || $only == requests ]]; then
   pgbench_inserts 10
   echo "-- rdsgate: go test -run '^\$' -bench BenchmarkCreateRequest16 -benchtime 20000x ./internal/web"
   RDSGATE_BENCH_DATABASE_URL=$BENCH_URL go test -run '^$' -bench BenchmarkCreateRequest16 -benchtime 20000x ./internal/web | grep -E 'Benchmark|ok'
+  echo "-- ceiling: the same clients against a bare Echo handler that inserts the JSON as one row"
+  RDSGATE_BENCH_DATABASE_URL=$BENCH_URL go test -run '^$' -bench BenchmarkInsertOverHTTP16 -benchtime 20000x ./internal/web | grep -E 'Benchmark|ok'
   echo "-- baseline again (drift check)"
   pgbench_inserts 10
 fi

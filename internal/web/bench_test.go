@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
 
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/auth"
@@ -39,20 +40,7 @@ import (
 // makes a fresh one on the test server.
 func BenchmarkCreateRequest16(b *testing.B) {
 	ctx := context.Background()
-	var pool *pgxpool.Pool
-	if url := os.Getenv("RDSGATE_BENCH_DATABASE_URL"); url != "" {
-		p, err := store.Open(ctx, url)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer p.Close()
-		if err := store.Migrate(ctx, p, discard()); err != nil {
-			b.Fatal(err)
-		}
-		pool = p
-	} else {
-		pool = testdb.New(b)
-	}
+	pool := benchPool(b)
 	eng, err := policy.New(ctx, policy.Options{Dir: benchPolicyData(b)})
 	if err != nil {
 		b.Fatal(err)
@@ -65,7 +53,6 @@ func BenchmarkCreateRequest16(b *testing.B) {
 	srv := httptest.NewServer(web.New(web.Deps{Service: svc, Tokens: auth.NewTokens(pool, 10*time.Second), Policy: eng}))
 	defer srv.Close()
 
-	const clients = benchClients
 	tokens := make([]string, benchUsers)
 	for i := range tokens {
 		err := store.InTx(ctx, pool, func(tx pgx.Tx) error {
@@ -79,9 +66,67 @@ func BenchmarkCreateRequest16(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	body, _ := json.Marshal(map[string]any{"region_id": "cn-hangzhou", "db_instance_id": "rm-bp1devexample01",
-		"connection_string": "rm-bp1devexample01.mysql.rds.aliyuncs.com", "network_type": "0",
-		"justification": "benchmark: retiring the public endpoint", "ticket": "OPS-1"})
+	drive(b, srv.URL+"/api/v1/requests", tokens, benchBody)
+}
+
+// benchBody is the release request both HTTP benchmarks post.
+var benchBody, _ = json.Marshal(map[string]any{"region_id": "cn-hangzhou", "db_instance_id": "rm-bp1devexample01",
+	"connection_string": "rm-bp1devexample01.mysql.rds.aliyuncs.com", "network_type": "0",
+	"justification": "benchmark: retiring the public endpoint", "ticket": "OPS-1"})
+
+// BenchmarkInsertOverHTTP16 is the ceiling the filing benchmark is measured
+// against besides pgbench: the same 16 clients and request body against a
+// bare Echo handler that decodes the JSON and inserts it as one row (one
+// statement, no transaction, no auth, policy or audit). It is what any JSON
+// API in Go over this database reaches in this harness, where the clients,
+// the server and PostgreSQL share the machine's CPUs.
+func BenchmarkInsertOverHTTP16(b *testing.B) {
+	ctx := context.Background()
+	pool := benchPool(b)
+	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_http (id bigserial PRIMARY KEY, payload jsonb NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	e := echo.New()
+	e.POST("/insert", func(c echo.Context) error {
+		var doc map[string]any
+		if err := c.Bind(&doc); err != nil {
+			return err
+		}
+		var id int64
+		if err := pool.QueryRow(c.Request().Context(), `INSERT INTO bench_http (payload) VALUES ($1) RETURNING id`, doc).Scan(&id); err != nil {
+			return err
+		}
+		return c.JSON(http.StatusCreated, map[string]any{"id": id})
+	})
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	drive(b, srv.URL+"/insert", []string{"unused"}, benchBody)
+}
+
+// benchPool opens RDSGATE_BENCH_DATABASE_URL, migrated, or a fresh test
+// database.
+func benchPool(b *testing.B) *pgxpool.Pool {
+	ctx := context.Background()
+	url := os.Getenv("RDSGATE_BENCH_DATABASE_URL")
+	if url == "" {
+		return testdb.New(b)
+	}
+	p, err := store.Open(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(p.Close)
+	if err := store.Migrate(ctx, p, discard()); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// drive POSTs body to url b.N times from benchClients concurrent clients,
+// with the tokens in turn, and reports requests/s, p50 and p99 latency and
+// the share of 403 answers; any other status than 201 fails.
+func drive(b *testing.B, url string, tokens []string, body []byte) {
+	const clients = benchClients
 	tr := &http.Transport{MaxIdleConnsPerHost: clients}
 	client := &http.Client{Transport: tr}
 	var (
@@ -104,8 +149,8 @@ func BenchmarkCreateRequest16(b *testing.B) {
 				if n > int64(b.N) {
 					break
 				}
-				req, _ := http.NewRequest("POST", srv.URL+"/api/v1/requests", bytes.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+tokens[n%benchUsers])
+				req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+tokens[n%int64(len(tokens))])
 				req.Header.Set("Content-Type", "application/json")
 				t0 := time.Now()
 				resp, err := client.Do(req)
