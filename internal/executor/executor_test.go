@@ -555,10 +555,12 @@ func TestRetryableUntilMaxAttempts(t *testing.T) {
 // retry at least that long.
 func TestRetryAfterHonoured(t *testing.T) {
 	t.Parallel()
-	// A quota of 1 call per second at the simulator while the executor
-	// believes 10/s: the second call is throttled with a TimeLeft hint.
+	// A quota of 1 call per 3 seconds at the simulator while the executor
+	// believes 10/s: the second call is throttled with a TimeLeft hint (the
+	// window is long enough that a loaded machine cannot space the two
+	// calls out of it).
 	pool := testdbNew(t)
-	sim, err := rdssim.New(rdssim.Config{RatePerSecond: 1, Accounts: []rdssim.Account{{AccessKeyID: testKeyID, AccessKeySecret: testKeySecret, AccountID: testAccount}}})
+	sim, err := rdssim.New(rdssim.Config{RatePerSecond: 1, QuotaWindow: 3 * time.Second, Accounts: []rdssim.Account{{AccessKeyID: testKeyID, AccessKeySecret: testKeySecret, AccountID: testAccount}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,7 +573,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	}
 	sim.UpsertInstances([]rdssim.Instance{instance("rm-retryafter1"), instance("rm-retryafter2")})
 	// Both jobs wait before the executor starts, so that their slots are
-	// 102 ms apart and the second lands inside the simulator's second.
+	// 102 ms apart and the second lands inside the simulator's window.
 	ids := []uuid.UUID{
 		newRequest(t, pool, e, "rm-retryafter1", request.StatusApproved, true),
 		newRequest(t, pool, e, "rm-retryafter2", request.StatusApproved, true),

@@ -164,11 +164,13 @@ func wildcardMatch(p, s string) bool {
 				si += n
 				continue
 			default:
-				pr, pn := utf8.DecodeRuneInString(p[pi:])
-				sr, sn := utf8.DecodeRuneInString(s[si:])
-				if pr == sr {
+				// A literal character matches the same bytes (glob.match
+				// compares bytes: U+FFFD in p must not match an invalid
+				// byte in s).
+				_, pn := utf8.DecodeRuneInString(p[pi:])
+				if strings.HasPrefix(s[si:], p[pi:pi+pn]) {
 					pi += pn
-					si += sn
+					si += pn
 					continue
 				}
 			}

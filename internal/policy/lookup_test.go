@@ -18,13 +18,17 @@ import (
 func TestWildcardMatchIsGlobMatch(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(7, 11))
-	alphabet := []rune("ab:/*?[]{},!-\\é")
+	alphabet := []rune("ab:/*?[]{},!-\\é\ufffdZ") // Z: an invalid byte in a string
 	word := func(n int, wild bool) string {
 		var b strings.Builder
 		for range rng.IntN(n + 1) {
 			r := alphabet[rng.IntN(len(alphabet))]
-			if !wild && (r == '*' || r == '?') {
+			switch {
+			case !wild && (r == '*' || r == '?'):
 				r = 'a'
+			case !wild && r == 'Z':
+				b.WriteByte(0xff)
+				continue
 			}
 			b.WriteRune(r)
 		}
@@ -34,6 +38,9 @@ func TestWildcardMatchIsGlobMatch(t *testing.T) {
 		{"*", ""}, {"?", ""}, {"?", "é"}, {"a*", "a"}, {"*a", "ba"}, {"a*b*c", "aXbYc"}, {"a*b*c", "acb"},
 		{"acs:rds:*:1:dbinstance/rm-1", "acs:rds:cn:x:1:dbinstance/rm-1"}, {"**", "x"}, {"*?", ""}, {"a?c", "abbc"},
 		{"[a]", "[a]"}, {"{a,b}", "a"}, {"\\", "\\"},
+		// U+FFFD is a character like any other; an invalid byte in the
+		// string is not it.
+		{"rm-\ufffd?", "rm-\xffa"}, {"\ufffd*x", "\xffx"}, {"a?", "a\xff"}, {"*\ufffd", "\ufffd"}, {"?", "\xff"},
 	}
 	for range 20000 {
 		fixed = append(fixed, [2]string{word(8, true), word(10, false)})

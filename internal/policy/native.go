@@ -88,8 +88,8 @@ var (
 	keyPending         = ast.InternedTerm("pending_requests")
 )
 
-// object returns obj[key] as an object, nil when it is absent or not one.
-func object(obj ast.Object, key *ast.Term) ast.Object {
+// objectField returns obj[key] as an object, nil when it is absent or not one.
+func objectField(obj ast.Object, key *ast.Term) ast.Object {
 	if obj == nil {
 		return nil
 	}

@@ -72,7 +72,7 @@ var (
 func (n *native) orgAnswer(bctx rego.BuiltinContext, input *ast.Term) (*ast.Term, error) {
 	o := n.org
 	in, _ := input.Value.(ast.Object)
-	req, ctx := object(in, keyRequest), object(in, keyContext)
+	req, ctx := objectField(in, keyRequest), objectField(in, keyContext)
 	instance, _ := stringField(req, keyDBInstanceID)
 
 	place, named := o.instances[instance]
@@ -133,7 +133,7 @@ func (n *native) orgAnswer(bctx rego.BuiltinContext, input *ast.Term) (*ast.Term
 		denials = append(denials, fmt.Sprintf("org: ticket %q does not match the required pattern %s", ticket, o.ticketSource))
 	}
 	if pending := pendingOf(in); pending >= o.pendingLimit {
-		subject, _ := stringField(object(in, keyPrincipal), keySubject)
+		subject, _ := stringField(objectField(in, keyPrincipal), keySubject)
 		denials = append(denials, fmt.Sprintf("org: %s already has %d pending requests (limit %d)", subject, pending, o.maxPending))
 	}
 	denialsTerm := emptyDenials
@@ -162,6 +162,9 @@ func (n *native) orgAnswer(bctx rego.BuiltinContext, input *ast.Term) (*ast.Term
 
 // pendingOf is the input's pending_requests, 0 when absent.
 func pendingOf(in ast.Object) int64 {
+	if in == nil {
+		return 0
+	}
 	if t := in.Get(keyPending); t != nil {
 		n, _ := astInt64(t.Value)
 		return n

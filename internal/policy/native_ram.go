@@ -75,10 +75,7 @@ func newCondition(m map[string]any, supported bool) (condition, error) {
 		}
 	}
 	for _, s := range strs("cidrs") {
-		_, n, err := net.ParseCIDR(s)
-		if err != nil {
-			return c, fmt.Errorf("condition %s %s: %w", c.op, c.key, err)
-		}
+		_, n, _ := net.ParseCIDR(s) // nil contains nothing, as the builtin's error
 		c.cidrs = append(c.cidrs, n)
 		c.cidrTerms = append(c.cidrTerms, ast.StringTerm(s))
 	}
@@ -104,7 +101,7 @@ func (c *condition) holds(bctx rego.BuiltinContext, value *string) bool {
 		return slices.Contains(c.lower, strings.ToLower(s))
 	case "StringNotEqualsIgnoreCase":
 		return !slices.Contains(c.lower, strings.ToLower(s))
-	case "StringLike":
+	case "StringLike": // wildcardMatch(v, s) is glob.match(globPattern(v), null, s)
 		return slices.ContainsFunc(c.values, func(p string) bool { return wildcardMatch(p, s) })
 	case "StringNotLike":
 		return !slices.ContainsFunc(c.values, func(p string) bool { return wildcardMatch(p, s) })
@@ -129,7 +126,7 @@ func (c *condition) holds(bctx rego.BuiltinContext, value *string) bool {
 // error: not contained).
 func (c *condition) anyCIDRContains(bctx rego.BuiltinContext, s string) bool {
 	if ip := net.ParseIP(s); ip != nil {
-		return slices.ContainsFunc(c.cidrs, func(n *net.IPNet) bool { return n.Contains(ip) })
+		return slices.ContainsFunc(c.cidrs, func(n *net.IPNet) bool { return n != nil && n.Contains(ip) })
 	}
 	for _, cidr := range c.cidrTerms {
 		if r, ok := callBuiltin(bctx, "net.cidr_contains", cidr, ast.StringTerm(s)); ok && r.Value.Compare(ast.Boolean(true)) == 0 {
@@ -237,8 +234,8 @@ var (
 // "statement", "unsupported"}, "reasons": [...]}.
 func (n *native) ramAnswer(bctx rego.BuiltinContext, input *ast.Term) (*ast.Term, error) {
 	in, _ := input.Value.(ast.Object)
-	subject, _ := stringField(object(in, keyPrincipal), keySubject)
-	req, ctx := object(in, keyRequest), object(in, keyContext)
+	subject, _ := stringField(objectField(in, keyPrincipal), keySubject)
+	req, ctx := objectField(in, keyRequest), objectField(in, keyContext)
 	region, _ := stringField(req, keyRegionID)
 	instance, _ := stringField(req, keyDBInstanceID)
 	arn := "acs:rds:" + region + ":" + n.accountID + ":dbinstance/" + instance

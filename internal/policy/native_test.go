@@ -57,8 +57,8 @@ func TestNativeAnswersMatchRegoConditions(t *testing.T) {
 	keys := []string{"acs:SourceIp", "acs:CurrentTime", "acs:SecureTransport", "acs:MFAPresent",
 		"rds:ResourceTag/Tier", "rds:ResourceTag/missing", "acs:SourceVpc"}
 	general := []any{"10.0.0.0/8", "2001:db8::/32", "203.0.113.10", "true", "FALSE", 2, "2.0", "10", "1e1",
-		"2026-11-26T09:00:00Z", "2026-11-27", "2025-01-01T00:00:00+08:00", "pay*", "PROD", "prod", "ment?", "*"}
-	numbers := []any{1, "2", "2.0", "3", "1e1", "x"}
+		"2026-11-26T09:00:00Z", "2026-11-27", "2025-01-01T00:00:00+08:00", "pay*", "PROD", "prod", "ment?", "*", "fe80::1%eth0/64"}
+	numbers := []any{1, "2", "2.0", "3", "1e1", "x", "Inf", "NaN"}
 	dates := []any{"2026-11-26T09:00:00Z", "2026-11-27", "2025-01-01T00:00:00+08:00", "2026-11-26T08:00:00Z", "x"}
 	rng := rand.New(rand.NewPCG(3, 5))
 	policies := map[string]any{}

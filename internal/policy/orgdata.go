@@ -96,8 +96,8 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 	for name, env := range f.Environments {
 		path := approvalPath(name, env.RequiredApprovals, env.Approvers)
 		path["break_glass"] = approvalPath(name, env.RequiredApprovals, mergeRequirements(env.Approvers, f.BreakGlass.Approvers))
-		native := &envRules{usual: nativeApproval(path), breakGlass: nativeApproval(path["break_glass"].(map[string]any))}
-		rules.environments[name] = native
+		compiled := &envRules{usual: nativeApproval(path), breakGlass: nativeApproval(path["break_glass"].(map[string]any))}
+		rules.environments[name] = compiled
 		freezes := []any{}
 		for _, w := range f.FreezeWindows {
 			if len(w.Environments) > 0 && !slices.Contains(w.Environments, name) {
@@ -111,7 +111,7 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 					w.Reason, start, end, name),
 				breakGlassNote: fmt.Sprintf("org: break glass during change freeze %q adds %s", w.Reason, bgSummary),
 			}
-			native.freezes = append(native.freezes, fr)
+			compiled.freezes = append(compiled.freezes, fr)
 			freezes = append(freezes, map[string]any{
 				"start_ns":         fr.startNS,
 				"end_ns":           fr.endNS,

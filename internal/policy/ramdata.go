@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/netip"
 	"slices"
 	"sort"
@@ -455,7 +456,7 @@ func compileConditions(raw json.RawMessage) ([]any, error) {
 			for i, v := range values {
 				globs[i] = globPattern(v)
 				lowered[i] = strings.ToLower(v)
-				if n, err := strconv.ParseFloat(v, 64); err == nil {
+				if n, err := strconv.ParseFloat(v, 64); err == nil && !math.IsInf(n, 0) && !math.IsNaN(n) {
 					numbers = append(numbers, json.Number(strconv.FormatFloat(n, 'f', -1, 64)))
 				}
 				if t, ok := parseDate(v); ok {
@@ -491,13 +492,14 @@ func parseDate(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// parseCIDR reads an IP address (as a one-address network) or a network.
+// parseCIDR reads an IP address (as a one-address network) or a network;
+// an IPv6 zone is neither.
 func parseCIDR(s string) (string, bool) {
 	if p, err := netip.ParsePrefix(s); err == nil {
 		return p.String(), true
 	}
 	a, err := netip.ParseAddr(s)
-	if err != nil {
+	if err != nil || a.Zone() != "" {
 		return "", false
 	}
 	return netip.PrefixFrom(a, a.BitLen()).String(), true

@@ -141,13 +141,13 @@ func (s *Server) admitLocked(account, action string, now time.Time) (bool, time.
 	key := quotaKey{account, action}
 	window := s.windows[key]
 	cut := 0
-	for cut < len(window) && !window[cut].After(now.Add(-time.Second)) {
+	for cut < len(window) && !window[cut].After(now.Add(-s.window)) {
 		cut++
 	}
 	window = window[cut:]
 	if len(window) >= s.rate {
 		s.windows[key] = window
-		wait := window[0].Add(time.Second).Sub(now)
+		wait := window[0].Add(s.window).Sub(now)
 		if wait < time.Millisecond {
 			wait = time.Millisecond
 		}

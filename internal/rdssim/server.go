@@ -1,6 +1,7 @@
 package rdssim
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -53,6 +54,10 @@ type Config struct {
 	// RatePerSecond is the quota per account and per action; 0 means
 	// DefaultRatePerSecond.
 	RatePerSecond int
+	// QuotaWindow is the length of the quota's sliding window: the API's
+	// one second when 0. Tests lengthen it to make a throttle certain on a
+	// loaded machine.
+	QuotaWindow time.Duration
 	// Now is the clock for signatures, nonces, the quota and the call log;
 	// nil means time.Now.
 	Now func() time.Time
@@ -94,6 +99,7 @@ type Call struct {
 type Server struct {
 	accounts map[string]Account
 	rate     int
+	window   time.Duration
 	now      func() time.Time
 	logger   *slog.Logger
 
@@ -143,6 +149,7 @@ func New(cfg Config) (*Server, error) {
 	return &Server{
 		accounts:  accounts,
 		rate:      rate,
+		window:    cmp.Or(cfg.QuotaWindow, time.Second),
 		now:       now,
 		logger:    logger,
 		instances: insts,
