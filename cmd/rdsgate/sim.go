@@ -31,7 +31,8 @@ func runSim(ctx context.Context, args []string, stdout io.Writer) error {
 	akID := fs.String("access-key-id", envOr("RDSGATE_SIM_ACCESS_KEY_ID", simDefaultAccessKeyID), "AccessKey ID the simulator accepts (env RDSGATE_SIM_ACCESS_KEY_ID)")
 	akSecret := fs.String("access-key-secret", envOr("RDSGATE_SIM_ACCESS_KEY_SECRET", simDefaultAccessKeySecret), "AccessKey secret the simulator accepts (env RDSGATE_SIM_ACCESS_KEY_SECRET)")
 	accountID := fs.String("account-id", envOr("RDSGATE_ACCOUNT_ID", simDefaultAccountID), "account id of that key (env RDSGATE_ACCOUNT_ID)")
-	rate := fs.Int("rate", rdssim.DefaultRatePerSecond, "calls per second allowed per account and action")
+	rate := fs.Int("rate", rdssim.DefaultRatePerSecond, "calls allowed per account and action in each quota window")
+	window := fs.Duration("quota-window", time.Second, "length of the quota's sliding window (the API's is one second)")
 	faults := fs.String("faults", "", "fault rule file, a JSON array of {instance, action, code, code_after_release, delay_ms, drop_after_release, times}")
 	anyAddr := fs.Bool("allow-non-loopback", false, "allow a non-loopback --addr (containers only: the /_sim/ admin API still answers loopback clients only)")
 	logLevel := fs.String("log-level", envOr("RDSGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env RDSGATE_LOG_LEVEL)")
@@ -62,6 +63,7 @@ func runSim(ctx context.Context, args []string, stdout io.Writer) error {
 		Accounts:      []rdssim.Account{{AccessKeyID: *akID, AccessKeySecret: *akSecret, AccountID: *accountID}},
 		Instances:     instances,
 		RatePerSecond: *rate,
+		QuotaWindow:   *window,
 		Logger:        logger,
 	})
 	if err != nil {

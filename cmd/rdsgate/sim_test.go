@@ -79,6 +79,7 @@ func TestRunSimRejects(t *testing.T) {
 		{"missing state file", []string{"--addr", "127.0.0.1:0", "--state", "nope.json"}, "load instances"},
 		{"bad fault file", []string{"--addr", "127.0.0.1:0", "--state", "", "--faults", "nope.json"}, "load faults"},
 		{"unknown flag", []string{"--nope"}, "exit status 2"},
+		{"negative quota window", []string{"--addr", "127.0.0.1:0", "--quota-window", "-1s"}, "negative quota window"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -238,27 +238,27 @@ func (e *Engine) reload(ctx context.Context, old *revision) (string, error) {
 // spares OPA a JSON round trip per decision.
 func decideInput(in Input) ast.Value {
 	ctxItems := [][2]*ast.Term{
-		ast.Item(ast.InternedTerm("current_time"), ast.StringTerm(in.Context.CurrentTime.Format(time.RFC3339Nano))),
-		ast.Item(ast.InternedTerm("secure_transport"), ast.InternedTerm(in.Context.SecureTransport)),
-		ast.Item(ast.InternedTerm("mfa_present"), ast.InternedTerm(in.Context.MFAPresent)),
+		ast.Item(keyCurrentTime, ast.StringTerm(in.Context.CurrentTime.Format(time.RFC3339Nano))),
+		ast.Item(keySecureTransport, ast.InternedTerm(in.Context.SecureTransport)),
+		ast.Item(keyMFAPresent, ast.InternedTerm(in.Context.MFAPresent)),
 	}
 	if in.Context.SourceIP != "" {
-		ctxItems = append(ctxItems, ast.Item(ast.InternedTerm("source_ip"), ast.StringTerm(in.Context.SourceIP)))
+		ctxItems = append(ctxItems, ast.Item(keySourceIP, ast.StringTerm(in.Context.SourceIP)))
 	}
 	r := in.Request
 	return ast.NewObject(
-		ast.Item(ast.InternedTerm("principal"), principalTerm(in.Principal)),
-		ast.Item(ast.InternedTerm("request"), ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("region_id"), ast.StringTerm(r.RegionID)),
-			ast.Item(ast.InternedTerm("db_instance_id"), ast.StringTerm(r.DBInstanceID)),
+		ast.Item(keyPrincipal, principalTerm(in.Principal)),
+		ast.Item(keyRequest, ast.ObjectTerm(
+			ast.Item(keyRegionID, ast.StringTerm(r.RegionID)),
+			ast.Item(keyDBInstanceID, ast.StringTerm(r.DBInstanceID)),
 			ast.Item(ast.InternedTerm("connection_string"), ast.StringTerm(r.ConnectionString)),
 			ast.Item(ast.InternedTerm("network_type"), ast.StringTerm(r.NetworkType)),
-			ast.Item(ast.InternedTerm("justification"), ast.StringTerm(r.Justification)),
-			ast.Item(ast.InternedTerm("ticket"), ast.StringTerm(r.Ticket)),
-			ast.Item(ast.InternedTerm("break_glass"), ast.InternedTerm(r.BreakGlass)),
+			ast.Item(keyJustification, ast.StringTerm(r.Justification)),
+			ast.Item(keyTicket, ast.StringTerm(r.Ticket)),
+			ast.Item(keyBreakGlass, ast.InternedTerm(r.BreakGlass)),
 		)),
-		ast.Item(ast.InternedTerm("context"), ast.ObjectTerm(ctxItems...)),
-		ast.Item(ast.InternedTerm("pending_requests"), ast.InternedTerm(in.PendingRequests)),
+		ast.Item(keyContext, ast.ObjectTerm(ctxItems...)),
+		ast.Item(keyPending, ast.InternedTerm(in.PendingRequests)),
 	)
 }
 
@@ -266,15 +266,15 @@ func approveInput(in ApproveInput) ast.Value {
 	reqs := make([]*ast.Term, len(in.Requirements))
 	for i, r := range in.Requirements {
 		reqs[i] = ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("group"), ast.StringTerm(r.Group)),
-			ast.Item(ast.InternedTerm("count"), ast.InternedTerm(r.Count)),
+			ast.Item(keyGroup, ast.StringTerm(r.Group)),
+			ast.Item(keyCount, ast.InternedTerm(r.Count)),
 		)
 	}
 	votes := make([]*ast.Term, len(in.Votes))
 	for i, v := range in.Votes {
 		votes[i] = ast.ObjectTerm(
 			ast.Item(ast.InternedTerm("approver"), ast.StringTerm(v.Approver)),
-			ast.Item(ast.InternedTerm("group"), ast.StringTerm(v.Group)),
+			ast.Item(keyGroup, ast.StringTerm(v.Group)),
 			ast.Item(ast.InternedTerm("decision"), ast.StringTerm(v.Decision)),
 		)
 	}
@@ -293,7 +293,7 @@ func principalTerm(p Principal) *ast.Term {
 		groups[i] = ast.StringTerm(g)
 	}
 	return ast.ObjectTerm(
-		ast.Item(ast.InternedTerm("subject"), ast.StringTerm(p.Subject)),
+		ast.Item(keySubject, ast.StringTerm(p.Subject)),
 		ast.Item(ast.InternedTerm("groups"), ast.ArrayTerm(groups...)),
 	)
 }
@@ -337,20 +337,20 @@ func decisionOf(rs rego.ResultSet) (Decision, error) {
 	if !ok {
 		return Decision{}, fmt.Errorf("the policy produced %v, not an object", ast.ValueName(t.Value))
 	}
-	ram, _ := field(obj, "ram").(ast.Object)
+	ram, _ := field(obj, keyRAM).(ast.Object)
 	d := Decision{
-		Allow:             field(obj, "allow") == ast.Boolean(true),
-		Reasons:           astStrings(field(obj, "reasons")),
-		RequiredApprovals: astInt(field(obj, "required_approvals")),
-		Environment:       astString(field(obj, "environment")),
+		Allow:             field(obj, keyAllow) == ast.Boolean(true),
+		Reasons:           astStrings(field(obj, keyReasons)),
+		RequiredApprovals: astInt(field(obj, keyRequiredApprovals)),
+		Environment:       astString(field(obj, keyEnvironment)),
 	}
-	if reqs, ok := field(obj, "approver_requirements").(*ast.Array); ok {
+	if reqs, ok := field(obj, keyApproverRequirements).(*ast.Array); ok {
 		d.ApproverRequirements = make([]Requirement, 0, reqs.Len())
 		for i := range reqs.Len() {
 			r, _ := reqs.Elem(i).Value.(ast.Object)
 			d.ApproverRequirements = append(d.ApproverRequirements, Requirement{
-				Group: astString(field(r, "group")),
-				Count: astInt(field(r, "count")),
+				Group: astString(field(r, keyGroup)),
+				Count: astInt(field(r, keyCount)),
 			})
 		}
 	} else {
@@ -358,33 +358,21 @@ func decisionOf(rs rego.ResultSet) (Decision, error) {
 	}
 	if ram != nil {
 		d.RAM = RAMResult{
-			Effect:      astString(field(ram, "effect")),
-			Policy:      astString(field(ram, "policy")),
-			Statement:   astInt(field(ram, "statement")),
-			Unsupported: astStrings(field(ram, "unsupported")),
+			Effect:      astString(field(ram, keyEffect)),
+			Policy:      astString(field(ram, keyPolicy)),
+			Statement:   astInt(field(ram, keyStatement)),
+			Unsupported: astStrings(field(ram, keyUnsupported)),
 		}
 	}
 	return d, nil
 }
 
-var fieldKeys = map[string]*ast.Term{}
-
-func init() {
-	for _, k := range []string{"allow", "reasons", "required_approvals", "approver_requirements", "ram",
-		"environment", "effect", "policy", "statement", "unsupported", "group", "count"} {
-		fieldKeys[k] = ast.InternedTerm(k)
-	}
-}
-
-func field(obj ast.Object, key string) ast.Value {
+// field returns obj[key], nil when obj is nil or lacks it.
+func field(obj ast.Object, key *ast.Term) ast.Value {
 	if obj == nil {
 		return nil
 	}
-	k, ok := fieldKeys[key]
-	if !ok {
-		k = ast.StringTerm(key)
-	}
-	if v := obj.Get(k); v != nil {
+	if v := obj.Get(key); v != nil {
 		return v.Value
 	}
 	return nil

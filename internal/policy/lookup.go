@@ -35,8 +35,7 @@ type ramIndex struct {
 // indexedStatement is one compiled statement. The AST parts that many
 // statements share (actions, conditions) are interned terms.
 type indexedStatement struct {
-	resources []string   // RAM patterns as written: * and ? are wildcards
-	matchers  []wildcard // resources, compiled
+	resources []wildcard // the Resource patterns, compiled
 	policy    *ast.Term  // policy name
 	index     *ast.Term  // statement number, from 1
 	effect    *ast.Term  // "Allow" or "Deny"
@@ -63,10 +62,10 @@ func (s *indexedStatement) term() *ast.Term {
 	)
 }
 
-func patternsTerm(resources []string) *ast.Term {
+func patternsTerm(resources []wildcard) *ast.Term {
 	terms := make([]*ast.Term, len(resources))
 	for i, r := range resources {
-		terms[i] = ast.StringTerm(globPattern(r))
+		terms[i] = ast.StringTerm(globPattern(r.pattern))
 	}
 	return ast.ArrayTerm(terms...)
 }
@@ -89,15 +88,15 @@ func (x *ramIndex) lookup(_ rego.BuiltinContext, subject, arn *ast.Term) (*ast.T
 
 // matches reports whether one of the statement's resources matches arn.
 func (s *indexedStatement) matches(arn string) bool {
-	for i := range s.matchers {
-		if s.matchers[i].match(arn) {
+	for i := range s.resources {
+		if s.resources[i].match(arn) {
 			return true
 		}
 	}
 	return false
 }
 
-// wildcard is a RAM pattern compiled for matching: a pattern without ? is
+// wildcard is a RAM pattern (* and ? are wildcards) compiled for matching: a pattern without ? is
 // matched by its literal parts between the stars, in order (the first one a
 // prefix, the last one a suffix), which the usual ARN patterns make a few
 // string searches; one with ? goes through wildcardMatch.

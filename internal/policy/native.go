@@ -70,56 +70,44 @@ type native struct {
 	org  *orgRules
 }
 
-// The input document's fields, as the engine builds it (decideInput).
+// The input document's fields, as the engine builds it (decideInput), and
+// the fields of the answers and the decision.
 var (
-	keyPrincipal       = ast.InternedTerm("principal")
-	keySubject         = ast.InternedTerm("subject")
-	keyRequest         = ast.InternedTerm("request")
-	keyRegionID        = ast.InternedTerm("region_id")
-	keyDBInstanceID    = ast.InternedTerm("db_instance_id")
-	keyJustification   = ast.InternedTerm("justification")
-	keyTicket          = ast.InternedTerm("ticket")
-	keyBreakGlass      = ast.InternedTerm("break_glass")
-	keyContext         = ast.InternedTerm("context")
-	keySourceIP        = ast.InternedTerm("source_ip")
-	keyCurrentTime     = ast.InternedTerm("current_time")
-	keySecureTransport = ast.InternedTerm("secure_transport")
-	keyMFAPresent      = ast.InternedTerm("mfa_present")
-	keyPending         = ast.InternedTerm("pending_requests")
+	keyAllow                = ast.InternedTerm("allow")
+	keyRAM                  = ast.InternedTerm("ram")
+	keyApproverRequirements = ast.InternedTerm("approver_requirements")
+	keyGroup                = ast.InternedTerm("group")
+	keyCount                = ast.InternedTerm("count")
+	keyPrincipal            = ast.InternedTerm("principal")
+	keySubject              = ast.InternedTerm("subject")
+	keyRequest              = ast.InternedTerm("request")
+	keyRegionID             = ast.InternedTerm("region_id")
+	keyDBInstanceID         = ast.InternedTerm("db_instance_id")
+	keyJustification        = ast.InternedTerm("justification")
+	keyTicket               = ast.InternedTerm("ticket")
+	keyBreakGlass           = ast.InternedTerm("break_glass")
+	keyContext              = ast.InternedTerm("context")
+	keySourceIP             = ast.InternedTerm("source_ip")
+	keyCurrentTime          = ast.InternedTerm("current_time")
+	keySecureTransport      = ast.InternedTerm("secure_transport")
+	keyMFAPresent           = ast.InternedTerm("mfa_present")
+	keyPending              = ast.InternedTerm("pending_requests")
 )
 
 // objectField returns obj[key] as an object, nil when it is absent or not one.
 func objectField(obj ast.Object, key *ast.Term) ast.Object {
-	if obj == nil {
-		return nil
-	}
-	if t := obj.Get(key); t != nil {
-		o, _ := t.Value.(ast.Object)
-		return o
-	}
-	return nil
+	o, _ := field(obj, key).(ast.Object)
+	return o
 }
 
 // stringField returns obj[key] when it is a string.
 func stringField(obj ast.Object, key *ast.Term) (string, bool) {
-	if obj == nil {
-		return "", false
-	}
-	if t := obj.Get(key); t != nil {
-		s, ok := t.Value.(ast.String)
-		return string(s), ok
-	}
-	return "", false
+	s, ok := field(obj, key).(ast.String)
+	return string(s), ok
 }
 
 // isTrue reports obj[key] == true.
-func isTrue(obj ast.Object, key *ast.Term) bool {
-	if obj == nil {
-		return false
-	}
-	t := obj.Get(key)
-	return t != nil && t.Value.Compare(ast.Boolean(true)) == 0
-}
+func isTrue(obj ast.Object, key *ast.Term) bool { return field(obj, key) == ast.Boolean(true) }
 
 // callBuiltin calls OPA's own implementation of builtin name, so that the Go
 // answers read values exactly as the Rego does; ok is false when the builtin

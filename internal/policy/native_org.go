@@ -162,14 +162,8 @@ func (n *native) orgAnswer(bctx rego.BuiltinContext, input *ast.Term) (*ast.Term
 
 // pendingOf is the input's pending_requests, 0 when absent.
 func pendingOf(in ast.Object) int64 {
-	if in == nil {
-		return 0
-	}
-	if t := in.Get(keyPending); t != nil {
-		n, _ := astInt64(t.Value)
-		return n
-	}
-	return 0
+	n, _ := astInt64(field(in, keyPending))
+	return n
 }
 
 func astInt64(v ast.Value) (int64, bool) {

@@ -59,20 +59,25 @@ func newCondition(m map[string]any, supported bool) (condition, error) {
 		}
 		return out
 	}
-	c.values, c.lower = strs("values"), strs("lower")
-	for _, field := range []string{"numbers", "dates"} {
+	terms := func(field string) ([]*ast.Term, error) {
 		items, _ := m[field].([]any)
+		out := make([]*ast.Term, 0, len(items))
 		for _, it := range items {
 			v, err := ast.InterfaceToValue(it)
 			if err != nil {
-				return c, err
+				return nil, err
 			}
-			if field == "numbers" {
-				c.numbers = append(c.numbers, ast.NewTerm(v))
-			} else {
-				c.dates = append(c.dates, ast.NewTerm(v))
-			}
+			out = append(out, ast.NewTerm(v))
 		}
+		return out, nil
+	}
+	c.values, c.lower = strs("values"), strs("lower")
+	var err error
+	if c.numbers, err = terms("numbers"); err != nil {
+		return c, err
+	}
+	if c.dates, err = terms("dates"); err != nil {
+		return c, err
 	}
 	for _, s := range strs("cidrs") {
 		_, n, _ := net.ParseCIDR(s) // nil contains nothing, as the builtin's error

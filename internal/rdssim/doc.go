@@ -30,7 +30,8 @@
 // # Quota
 //
 // Each (account, action) pair may make RatePerSecond calls in any sliding
-// one-second window (now-1s, now]. The next call answers Throttling.User at
+// one-second window (now-1s, now]; Config.QuotaWindow (`rdsgate sim
+// --quota-window`) lengthens the window. The next call answers Throttling.User at
 // HTTP 400 with "Request was denied due to user flow control." and an
 // x-ratelimit-user-api header whose TimeLeft (ms) says when a slot frees.
 // Only admitted calls count toward the window: throttled calls do not, so a

@@ -92,8 +92,15 @@ func testInstances() []rdssim.Instance {
 // setup returns a simulator on a fake clock with two accounts.
 func setup(t testing.TB, rate int) bundle {
 	t.Helper()
+	return setupWindow(t, rate, 0)
+}
+
+// setupWindow is setup with a quota window other than the API's second.
+func setupWindow(t testing.TB, rate int, window time.Duration) bundle {
+	t.Helper()
 	clock := newFakeClock()
 	srv, err := rdssim.New(rdssim.Config{
+		QuotaWindow: window,
 		Accounts: []rdssim.Account{
 			{AccessKeyID: testAK, AccessKeySecret: testSecret, AccountID: testAccount},
 			{AccessKeyID: otherAK, AccessKeySecret: otherSecret, AccountID: otherAcct},

@@ -55,8 +55,8 @@ type Config struct {
 	// DefaultRatePerSecond.
 	RatePerSecond int
 	// QuotaWindow is the length of the quota's sliding window: the API's
-	// one second when 0. Tests lengthen it to make a throttle certain on a
-	// loaded machine.
+	// one second when 0. Lengthening it makes a throttle certain on a loaded
+	// machine (tests, or trying a client's backoff by hand).
 	QuotaWindow time.Duration
 	// Now is the clock for signatures, nonces, the quota and the call log;
 	// nil means time.Now.
@@ -133,6 +133,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if rate == 0 {
 		rate = DefaultRatePerSecond
+	}
+	if cfg.QuotaWindow < 0 {
+		return nil, fmt.Errorf("rdssim: negative quota window %s", cfg.QuotaWindow)
 	}
 	insts, err := normaliseInstances(cfg.Instances)
 	if err != nil {

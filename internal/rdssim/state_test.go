@@ -244,6 +244,26 @@ func TestThrottlingSlidingWindow(t *testing.T) {
 	}
 }
 
+func TestThrottlingLongerWindow(t *testing.T) {
+	t.Parallel()
+	// One call per 3 s: the second call 2.5 s later is throttled with the
+	// time left, the third at +3 s is admitted.
+	b := setupWindow(t, 1, 3*time.Second)
+	describe := func() apiAnswer { return call(t, b, describeNetSpec("rm-dev")) }
+	if ans := describe(); ans.status != http.StatusOK {
+		t.Fatalf("first call: %v", ans.body)
+	}
+	b.clock.Advance(2500 * time.Millisecond)
+	ans := describe()
+	if ans.code() != "Throttling.User" || !strings.Contains(ans.header.Get("x-ratelimit-user-api"), "TimeLeft:500,") {
+		t.Fatalf("at +2.5s: %v %q, want Throttling.User with TimeLeft:500", ans.body, ans.header.Get("x-ratelimit-user-api"))
+	}
+	b.clock.Advance(500 * time.Millisecond)
+	if ans := describe(); ans.status != http.StatusOK {
+		t.Fatalf("at +3s: %v", ans.body)
+	}
+}
+
 func TestLoadInstances(t *testing.T) {
 	t.Parallel()
 	insts, err := rdssim.LoadInstances(filepath.Join("testdata", "instances.json"))
