@@ -16,13 +16,64 @@ fresh_db() {
   psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 }
 
+# Installs what a run needs from Debian's packages when it is missing.
+need() {
+  local missing=()
+  for tool in "$@"; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  if ((${#missing[@]})); then
+    echo "-- installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
 # Baseline: pgbench-style single-row inserts, 16 clients, on the same database.
+# Prints pgbench's lines and leaves the rate in $BASELINE_TPS.
 pgbench_inserts() {
   psql "$BENCH_URL" -qc "CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, payload text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
-  local f; f=$(mktemp)
+  local f out; f=$(mktemp)
   echo "INSERT INTO bench_insert (payload) VALUES (md5(random()::text));" > "$f"
-  pgbench -n -c 16 -j 2 -T "${1:-10}" -f "$f" "$BENCH_URL" 2>&1 | grep -E '^(tps|latency average|number of transactions actually)'
+  out=$(pgbench -n -c 16 -j 2 -T "${1:-10}" -f "$f" "$BENCH_URL" 2>&1 | grep -E '^(tps|latency average|number of transactions actually)')
+  echo "$out"
+  BASELINE_TPS=$(awk '/^tps/ {print $3}' <<<"$out")
   rm -f "$f"
+}
+
+# The headline: POST /api/v1/requests to `rdsgate serve`, the binary users
+# run, from wrk, a load generator in its own process as pgbench is: 16
+# connections (2 threads) for 10 s, each call as the next of 800 requesters
+# (copies of the example's alice, pending limit lifted, as the Go benchmark
+# has them). Prints wrk's figures, the server's CPU time per request and the
+# ratio to $BASELINE_TPS; fails on any answer but 201.
+wrk_filings() {
+  need wrk jq
+  local dir addr=${RDSGATE_BENCH_ADDR:-127.0.0.1:18089}
+  dir=$(mktemp -d)
+  go build -o "$dir/rdsgate" ./cmd/rdsgate
+  jq '.users.alice as $a | .users += ([range(0; 800) | {key: "bench\(.)", value: $a}] | from_entries)' \
+    policies/examples/ram.json > "$dir/ram.json"
+  jq '.max_pending_requests = 1073741824' policies/examples/org.json > "$dir/org.json"
+  DATABASE_URL=$BENCH_URL "$dir/rdsgate" migrate >/dev/null 2>&1
+  seq 0 799 | DATABASE_URL=$BENCH_URL xargs -P 4 -I{} sh -c \
+    '"$0" token create --subject "bench$1" --groups developers 2>/dev/null | tail -n 1' "$dir/rdsgate" {} > "$dir/tokens"
+  # No approvals happen, so the executor never calls out: any credentials do.
+  DATABASE_URL=$BENCH_URL ALIBABA_CLOUD_ACCESS_KEY_ID=bench ALIBABA_CLOUD_ACCESS_KEY_SECRET=bench \
+    RDSGATE_RDS_ENDPOINT=127.0.0.1:9 RDSGATE_RDS_PROTOCOL=http RDSGATE_LOG_LEVEL=warn \
+    "$dir/rdsgate" serve --addr "$addr" --policy-data "$dir" 2>"$dir/serve.log" &
+  local pid=$!
+  for _ in $(seq 100); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.1; done
+  local t0 t1 out
+  t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  out=$(RDSGATE_BENCH_TOKENS=$dir/tokens wrk -t2 -c16 -d10s --latency -s scripts/wrk/file_request.lua "http://$addr" 2>&1)
+  t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  kill "$pid"; wait "$pid" || true
+  grep -E 'requests in|Requests/sec|^ +(50|99)%|Non-2xx|Socket errors' <<<"$out"
+  local n rps
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  awk -v t=$((t1 - t0)) -v n="$n" -v hz="$(getconf CLK_TCK)" -v r="$rps" -v b="$BASELINE_TPS" \
+    'BEGIN { printf "server CPU per request: %.3f ms; ratio to the baseline: %.3f\n", t / hz / n * 1000, r / b }'
+  if grep -q Non-2xx <<<"$out"; then echo "FAIL: answers other than 201 ($dir/serve.log)"; return 1; fi
+  rm -rf "$dir"
 }
 
 # The filing's SQL alone: the statements of store.FileForRequester with audit.Append's two events,
@@ -60,7 +111,9 @@ if [[ $only == all || $only == requests ]]; then
   fresh_db
   echo "-- baseline: pgbench -n -c 16 -j 2 -T 10 (single-row INSERT)"
   pgbench_inserts 10
-  echo "-- rdsgate: go test -run '^\$' -bench BenchmarkCreateRequest16 -benchtime 20000x ./internal/web"
+  echo "-- rdsgate serve, driven by wrk -t2 -c16 -d10s (scripts/wrk/file_request.lua)"
+  wrk_filings
+  echo "-- the same through the in-process Go clients of go test -run '^\$' -bench BenchmarkCreateRequest16 -benchtime 20000x ./internal/web"
   RDSGATE_BENCH_DATABASE_URL=$BENCH_URL go test -run '^$' -bench BenchmarkCreateRequest16 -benchtime 20000x ./internal/web | grep -E 'Benchmark|ok'
   echo "-- ceiling: the same clients against a bare Echo handler that inserts the JSON as one row"
   RDSGATE_BENCH_DATABASE_URL=$BENCH_URL go test -run '^$' -bench BenchmarkInsertOverHTTP16 -benchtime 20000x ./internal/web | grep -E 'Benchmark|ok'

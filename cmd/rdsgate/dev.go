@@ -62,6 +62,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		apiHint = "  export DATABASE_URL='" + url + "'" // found or started here: no password in it
 	}
 	fmt.Fprintf(stdout, "database: %s\n", redactURL(c.DatabaseURL))
+	tuneGC(os.Getenv)
 	return serve(ctx, c, stdout, stderr, func(base string) {
 		self := os.Args[0]
 		if abs, err := filepath.Abs(self); err == nil {

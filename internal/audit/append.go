@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Execer is what Append needs: a pgx.Tx in practice, so that the event commits
@@ -36,15 +37,31 @@ INSERT INTO audit_events
     (occurred_at, kind, actor, request_id, db_instance_id, error_code, alibaba_request_id, payload)
 SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::json[])`
 
-const appendOneSQL = `
-INSERT INTO audit_events
-    (occurred_at, kind, actor, request_id, db_instance_id, error_code, alibaba_request_id, payload)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json)`
+const (
+	appendColumns = `occurred_at, kind, actor, request_id, db_instance_id, error_code, alibaba_request_id, payload`
+	appendOneSQL  = `INSERT INTO audit_events (` + appendColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json)`
+)
+
+// rowQueuer is store.RowQueuer (a store.Batch), which takes rows to send
+// as one multi-row INSERT per table.
+type rowQueuer interface {
+	QueueRow(table, columns string, values ...any)
+}
 
 // Append inserts records in one statement inside the caller's transaction.
 // It takes no lock: the Sealer chains the events after they commit.
 func Append(ctx context.Context, tx Execer, recs ...Record) error {
 	if len(recs) == 0 {
+		return nil
+	}
+	if q, ok := tx.(rowQueuer); ok {
+		for i := range recs {
+			values, err := recs[i].values()
+			if err != nil {
+				return err
+			}
+			q.QueueRow("audit_events", appendColumns, values...)
+		}
 		return nil
 	}
 	if len(recs) == 1 {
@@ -95,30 +112,38 @@ func Append(ctx context.Context, tx Execer, recs ...Record) error {
 }
 
 func appendOne(ctx context.Context, tx Execer, r *Record) error {
+	values, err := r.values()
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, appendOneSQL, values...); err != nil {
+		return fmt.Errorf("append audit event %s: %w", r.Kind, err)
+	}
+	return nil
+}
+
+// values returns r's column values in appendColumns' order, the payload
+// marshalled.
+func (r *Record) values() ([]any, error) {
 	if r.Kind == "" || r.Actor == "" {
-		return fmt.Errorf("append audit event: kind and actor are required")
+		return nil, fmt.Errorf("append audit event: kind and actor are required")
 	}
 	at := r.At
 	if at.IsZero() {
 		at = time.Now()
 	}
-	var rid *uuid.UUID
-	if r.RequestID != uuid.Nil {
-		rid = &r.RequestID
-	}
+	// pgtype.UUID: pgx encodes a uuid.UUID through its text form.
+	rid := pgtype.UUID{Bytes: r.RequestID, Valid: r.RequestID != uuid.Nil}
 	p := r.Payload
 	if p == nil {
 		p = struct{}{}
 	}
 	b, err := json.Marshal(p)
 	if err != nil {
-		return fmt.Errorf("append audit event %s: marshal payload: %w", r.Kind, err)
+		return nil, fmt.Errorf("append audit event %s: marshal payload: %w", r.Kind, err)
 	}
-	if _, err := tx.Exec(ctx, appendOneSQL, at.UTC().Truncate(time.Microsecond), r.Kind, r.Actor, rid,
-		nullable(r.DBInstanceID), nullable(r.ErrorCode), nullable(r.AlibabaRequestID), string(b)); err != nil {
-		return fmt.Errorf("append audit event %s: %w", r.Kind, err)
-	}
-	return nil
+	return []any{at.UTC().Truncate(time.Microsecond), r.Kind, r.Actor, rid,
+		nullable(r.DBInstanceID), nullable(r.ErrorCode), nullable(r.AlibabaRequestID), string(b)}, nil
 }
 
 func nullable(s string) *string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/rdsgate/rdsgate/internal/request"
 )
@@ -28,15 +29,17 @@ func InsertRequest(ctx context.Context, tx Execer, r *request.Request) error {
 	if err != nil {
 		return fmt.Errorf("insert request: %w", err)
 	}
-	_, err = tx.Exec(ctx, `
-INSERT INTO requests (id, requester, region_id, db_instance_id, connection_string, network_type,
-    justification, ticket, status, payload_hash, required_approvals, approver_requirements,
-    environment, decision, policy_revision, created_at, updated_at)
-VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$16)`,
-		r.ID, r.Requester, r.RegionID, r.DBInstanceID, r.ConnectionString, r.NetworkType,
+	// pgtype.UUID, not uuid.UUID: pgx encodes the latter through its
+	// driver.Valuer text form, which cost more than the rest of the row.
+	values := []any{pgtype.UUID{Bytes: r.ID, Valid: true}, r.Requester, r.RegionID, r.DBInstanceID, r.ConnectionString, r.NetworkType,
 		r.Justification, r.Ticket, string(r.Status), r.PayloadHash[:], r.RequiredApprovals, reqs,
-		r.Environment, []byte(r.Decision), r.PolicyRevision, r.CreatedAt)
-	if err != nil {
+		r.Environment, []byte(r.Decision), r.PolicyRevision, r.CreatedAt, r.CreatedAt}
+	if q, ok := tx.(RowQueuer); ok {
+		q.QueueRow("requests", requestColumns, values...)
+		return nil
+	}
+	if _, err = tx.Exec(ctx, `INSERT INTO requests (`+requestColumns+`)
+VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`, values...); err != nil {
 		return domainErr(err, "insert request")
 	}
 	return nil

@@ -44,6 +44,7 @@ type Actor struct {
 // Service runs the use cases.
 type Service struct {
 	pool    *pgxpool.Pool
+	filer   *store.Filer
 	policy  Policy
 	enqueue Enqueuer
 	sealer  interface{ Kick() }
@@ -57,6 +58,8 @@ type Options struct {
 	Enqueue Enqueuer
 	Sealer  interface{ Kick() }
 	Now     func() time.Time
+	// Filing tunes the group commit of new requests (store.Filer).
+	Filing store.FilerOptions
 }
 
 // New returns a Service.
@@ -64,7 +67,7 @@ func New(o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{pool: o.Pool, policy: o.Policy, enqueue: o.Enqueue, sealer: o.Sealer, now: o.Now}
+	return &Service{pool: o.Pool, filer: store.NewFiler(o.Pool, o.Filing), policy: o.Policy, enqueue: o.Enqueue, sealer: o.Sealer, now: o.Now}
 }
 
 // DeniedError is returned by Create when the policy denies the request. The
@@ -119,8 +122,9 @@ func (s *Service) Create(ctx context.Context, a Actor, spec request.Spec, breakG
 		d policy.Decision
 	)
 	// The count, the decision and the writes happen under the requester's
-	// lock, so concurrent filings cannot slip past the pending limit.
-	err = store.FileForRequester(ctx, s.pool, a.Subject, func(pending int, w store.Execer) error {
+	// lock, so concurrent filings cannot slip past the pending limit; other
+	// requesters' filings may share the transaction (group commit).
+	err = s.filer.File(ctx, a.Subject, func(pending int, w store.Execer) error {
 		in := policy.Input{
 			Principal: policy.Principal{Subject: a.Subject, Groups: a.Groups},
 			Request: policy.RequestInput{RegionID: spec.RegionID, DBInstanceID: spec.DBInstanceID,

@@ -1,0 +1,351 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rdsgate/rdsgate/internal/store"
+	"github.com/rdsgate/rdsgate/internal/testdb"
+)
+
+// insertPending queues a pending request of requester on w.
+func insertPending(ctx context.Context, w store.Execer, requester string) {
+	_, _ = w.Exec(ctx, `INSERT INTO requests (id, requester, region_id, db_instance_id, connection_string, network_type,
+    justification, status, payload_hash, required_approvals, decision, created_at, updated_at)
+VALUES (gen_random_uuid(), $1, 'cn-hangzhou', 'rm-x1234', 'a.example.com', '0', 'j', 'pending',
+    decode(repeat('00', 32), 'hex'), 1, '{}', now(), now())`, requester)
+}
+
+func countRows(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// held starts a filing that holds the Filer's only slot until release is
+// called, so that the filings started meanwhile queue up and go together.
+func held(t *testing.T, f *store.Filer) (release func(), wait func()) {
+	t.Helper()
+	entered, hold := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- f.File(context.Background(), "holder", func(pending int, w store.Execer) error {
+			close(entered)
+			<-hold
+			return nil
+		})
+	}()
+	<-entered
+	return func() { close(hold) }, func() {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// queueUp makes the Filer signal on the returned channel when its queue
+// holds n filings.
+func queueUp(f *store.Filer, n int) <-chan struct{} {
+	ready := make(chan struct{})
+	var once sync.Once
+	store.SetQueuedHook(f, func(q int) {
+		if q == n {
+			once.Do(func() { close(ready) })
+		}
+	})
+	return ready
+}
+
+// A filing is one transaction: when its last write fails, its earlier ones
+// are rolled back too (a request never lands without its audit events),
+// and the connection is usable again afterwards.
+func TestFilerFilingIsAtomic(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE t (v int PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	f := store.NewFiler(pool, store.FilerOptions{})
+	err := f.File(ctx, "alice", func(pending int, w store.Execer) error {
+		_, _ = w.Exec(ctx, `INSERT INTO t VALUES (1)`)
+		_, _ = w.Exec(ctx, `INSERT INTO t VALUES (1)`) // duplicate key
+		return nil
+	})
+	if err == nil {
+		t.Fatal("want the duplicate key error")
+	}
+	if n := countRows(t, pool, `SELECT count(*) FROM t`); n != 0 {
+		t.Fatalf("rows after a failed filing: %d, want 0", n)
+	}
+	for i := 0; i < 3; i++ { // every pooled connection still works
+		err := f.File(ctx, "alice", func(pending int, w store.Execer) error {
+			_, _ = w.Exec(ctx, `INSERT INTO t VALUES ($1)`, 10+i)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := countRows(t, pool, `SELECT count(*) FROM t`); n != 3 {
+		t.Fatalf("rows: %d, want 3", n)
+	}
+}
+
+// Filings of one requester take turns: each sees the others' committed
+// rows, so a count-based limit cannot be passed by racing, whether the
+// filings go alone or in shared transactions.
+func TestFilerSerialisesOneRequester(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 4})
+	var wg sync.WaitGroup
+	seen := make(chan int, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Two requesters, so that batches mix them.
+			who := []string{"alice", "bob"}[i%2]
+			err := f.File(ctx, who, func(pending int, w store.Execer) error {
+				if who == "alice" {
+					seen <- pending
+				}
+				insertPending(ctx, w, who)
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(seen)
+	got := map[int]bool{}
+	for p := range seen {
+		if got[p] {
+			t.Fatalf("two filings saw the same pending count %d", p)
+		}
+		got[p] = true
+	}
+	if len(got) != 10 {
+		t.Fatalf("counts seen: %v", got)
+	}
+}
+
+// Filings that arrive while a transaction is being written share the next
+// one, except a second filing of a requester already in it, which waits for
+// the one after and counts the first as pending.
+func TestFilerGroupsWaitingFilings(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1})
+	release, waitHolder := held(t, f)
+	ready := queueUp(f, 21)
+
+	var (
+		wg          sync.WaitGroup
+		mu          sync.Mutex
+		pendingSeen = map[string][]int{}
+	)
+	file := func(who string) {
+		defer wg.Done()
+		err := f.File(ctx, who, func(pending int, w store.Execer) error {
+			mu.Lock()
+			pendingSeen[who] = append(pendingSeen[who], pending)
+			mu.Unlock()
+			insertPending(ctx, w, who)
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go file(fmt.Sprintf("user%02d", i))
+	}
+	wg.Add(1)
+	go file("user07") // a second filing of one requester
+	<-ready
+	release()
+	waitHolder()
+	wg.Wait()
+
+	batches, filings := f.Stats()
+	if batches != 3 || filings != 22 {
+		t.Fatalf("stats: %d transactions for %d filings, want 3 for 22 (holder, 20 together, user07's second)", batches, filings)
+	}
+	if got := pendingSeen["user07"]; len(got) != 2 || got[0] != 0 || got[1] != 1 {
+		t.Fatalf("user07's filings saw pending counts %v, want [0 1]", got)
+	}
+	if n := countRows(t, pool, `SELECT count(*) FROM requests WHERE status = 'pending'`); n != 21 {
+		t.Fatalf("pending requests: %d, want 21", n)
+	}
+}
+
+// When one filing's writes fail in a shared transaction, the others are
+// filed all the same and only that filing gets the error; a filing whose
+// FileFunc fails writes nothing and does not disturb the rest.
+func TestFilerIsolatesFailures(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE t (v int PRIMARY KEY); INSERT INTO t VALUES (0)`); err != nil {
+		t.Fatal(err)
+	}
+	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1})
+	release, waitHolder := held(t, f)
+	ready := queueUp(f, 6)
+	errNo := errors.New("policy says no")
+	errs := make([]error, 6)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f.File(ctx, fmt.Sprintf("user%d", i), func(pending int, w store.Execer) error {
+				switch i {
+				case 2:
+					_, _ = w.Exec(ctx, `INSERT INTO t VALUES (0)`) // duplicate key
+				case 4:
+					return errNo
+				}
+				_, _ = w.Exec(ctx, `INSERT INTO t VALUES ($1)`, 10+i)
+				return nil
+			})
+		}()
+	}
+	<-ready
+	release()
+	waitHolder()
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case i == 2 && err == nil:
+			t.Error("filing 2 (duplicate key): no error")
+		case i == 4 && !errors.Is(err, errNo):
+			t.Errorf("filing 4: %v, want its FileFunc's error", err)
+		case i != 2 && i != 4 && err != nil:
+			t.Errorf("filing %d: %v", i, err)
+		}
+	}
+	if n := countRows(t, pool, `SELECT count(*) FROM t WHERE v >= 10`); n != 4 {
+		t.Fatalf("rows filed: %d, want 4 (all but 2 and 4)", n)
+	}
+}
+
+// A caller that gives up before its filing is taken gets its context's
+// error, and its FileFunc never runs.
+func TestFilerDropsCancelledFilings(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1})
+	release, waitHolder := held(t, f)
+	ready := queueUp(f, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- f.File(ctx, "alice", func(pending int, w store.Execer) error {
+			t.Error("a cancelled filing's FileFunc ran")
+			return nil
+		})
+	}()
+	<-ready
+	cancel()
+	release()
+	waitHolder()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+}
+
+// Rows queued with QueueRow by the filings of one transaction go as one
+// INSERT per table, in the order queued, before the statements queued with
+// Exec; no filing's values are lost or overwritten by another's.
+func TestFilerSendsRowsOfATableTogether(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE t (id bigserial PRIMARY KEY, who text NOT NULL, k int NOT NULL);
+CREATE TABLE u (who text PRIMARY KEY, first_id bigint NOT NULL);
+CREATE TABLE inserts_into_t (n int NOT NULL);
+CREATE FUNCTION count_insert() RETURNS trigger LANGUAGE plpgsql AS
+    $$BEGIN INSERT INTO inserts_into_t VALUES (1); RETURN NULL; END$$;
+CREATE TRIGGER t_statements AFTER INSERT ON t FOR EACH STATEMENT EXECUTE FUNCTION count_insert()`); err != nil {
+		t.Fatal(err)
+	}
+	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1})
+	release, waitHolder := held(t, f)
+	const filings = 10
+	ready := queueUp(f, filings)
+	var wg sync.WaitGroup
+	for i := 0; i < filings; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			who := fmt.Sprintf("user%d", i)
+			err := f.File(ctx, who, func(pending int, w store.Execer) error {
+				q := w.(store.RowQueuer)
+				q.QueueRow("t", "who, k", who, 0)
+				// Exec'd statements see every queued row.
+				_, _ = w.Exec(ctx, `INSERT INTO u SELECT who, min(id) FROM t WHERE who = $1 GROUP BY who`, who)
+				q.QueueRow("t", "who, k", who, 1)
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	<-ready
+	release()
+	waitHolder()
+	wg.Wait()
+
+	rows, err := pool.Query(ctx, `SELECT who, k, id FROM t ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	byWho := map[string][]int{}
+	for rows.Next() {
+		var (
+			who string
+			k   int
+			id  int64
+		)
+		if err := rows.Scan(&who, &k, &id); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s/%d", who, k))
+		byWho[who] = append(byWho[who], k)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2*filings || len(byWho) != filings {
+		t.Fatalf("rows %v, want two for each of %d filings", got, filings)
+	}
+	for who, ks := range byWho {
+		if len(ks) != 2 || ks[0] != 0 || ks[1] != 1 {
+			t.Fatalf("%s's rows in id order: %v, want [0 1]", who, ks)
+		}
+	}
+	if n := countRows(t, pool, `SELECT count(*) FROM u`); n != filings {
+		t.Fatalf("statements after the rows saw %d filings' rows, want %d", n, filings)
+	}
+	if n := countRows(t, pool, `SELECT count(*) FROM inserts_into_t`); n != 1 {
+		t.Fatalf("INSERT statements into t: %d, want 1 for the %d rows", n, 2*filings)
+	}
+}
