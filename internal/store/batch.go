@@ -72,28 +72,36 @@ func (b *Batch) add(o *Batch) {
 	b.stmts.QueuedQueries = append(b.stmts.QueuedQueries, o.stmts.QueuedQueries...)
 }
 
-// batch returns what to send: one INSERT per row group, then the statements.
+// maxParams is PostgreSQL's limit on one statement's bind parameters.
+const maxParams = 65535
+
+// batch returns what to send: one INSERT per row group (more when a group
+// has more values than a statement may bind), then the statements.
 func (b *Batch) batch() *pgx.Batch {
 	var out pgx.Batch
 	for _, g := range b.rows {
-		var sql strings.Builder
-		sql.WriteString("INSERT INTO " + g.table + " (" + g.columns + ") VALUES ")
-		p := 0
-		for r := 0; r < g.n; r++ {
-			if r > 0 {
-				sql.WriteByte(',')
-			}
-			sql.WriteByte('(')
-			for c := 0; c < g.width; c++ {
-				if c > 0 {
+		per := max(1, maxParams/g.width)
+		for first := 0; first < g.n; first += per {
+			rows := min(per, g.n-first)
+			var sql strings.Builder
+			sql.WriteString("INSERT INTO " + g.table + " (" + g.columns + ") VALUES ")
+			p := 0
+			for r := 0; r < rows; r++ {
+				if r > 0 {
 					sql.WriteByte(',')
 				}
-				p++
-				sql.WriteString("$" + strconv.Itoa(p))
+				sql.WriteByte('(')
+				for c := 0; c < g.width; c++ {
+					if c > 0 {
+						sql.WriteByte(',')
+					}
+					p++
+					sql.WriteString("$" + strconv.Itoa(p))
+				}
+				sql.WriteByte(')')
 			}
-			sql.WriteByte(')')
+			out.Queue(sql.String(), g.values[first*g.width:(first+rows)*g.width]...)
 		}
-		out.Queue(sql.String(), g.values...)
 	}
 	out.QueuedQueries = append(out.QueuedQueries, b.stmts.QueuedQueries...)
 	return &out

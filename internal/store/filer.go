@@ -2,12 +2,16 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -26,8 +30,9 @@ type FilerOptions struct {
 	// MaxConcurrent bounds the transactions filing at once, each on its own
 	// connection (default 2).
 	MaxConcurrent int
-	// Timeout bounds one shared transaction (default 30 s). It does not
-	// follow a caller's context: the transaction serves other callers too.
+	// Timeout bounds one transaction, and each retry of its filings alone
+	// (default 30 s). It does not follow a caller's context: the
+	// transaction serves other callers too.
 	Timeout time.Duration
 }
 
@@ -42,9 +47,14 @@ type FilerOptions struct {
 //
 // Two filings of one requester never share a transaction: the later one
 // waits for the next, so it counts the earlier one as pending, exactly as if
-// they had been filed one after the other. A shared transaction whose
-// writes fail is retried one filing at a time, so a failure stays with the
-// filing that caused it.
+// they had been filed one after the other. A shared transaction that fails
+// and surely wrote nothing is retried one filing at a time, so a failure
+// stays with the filing that caused it; one that failed with its COMMIT on
+// the way is not retried, and its filings get ErrOutcomeUnknown. A panic in
+// a FileFunc fails that filing only.
+//
+// Each new number of rows in a multi-row INSERT is a new statement for
+// pgx's per-connection cache: the first of each costs one more round trip.
 //
 // There is no background goroutine to start or stop: the first caller that
 // finds a free slot starts a goroutine that writes batches until none is
@@ -92,8 +102,8 @@ const requesterLockSeed = 0x7265717565737465 // "requeste"
 // pending count and queues its writes, which commit in one transaction,
 // maybe shared with other requesters' filings. It returns fn's error, or the
 // transaction's, once the writes are committed or have failed. A caller
-// whose ctx ends before its filing is taken into a transaction gets
-// ctx.Err() and nothing is written.
+// whose ctx ends while its filing waits gets ctx.Err() at once and nothing is written; one whose filing is already in a
+// transaction gets that transaction's outcome.
 func (f *Filer) File(ctx context.Context, requester string, fn FileFunc) error {
 	fl := &filing{ctx: ctx, requester: requester, fn: fn, done: make(chan error, 1)}
 	f.mu.Lock()
@@ -110,11 +120,23 @@ func (f *Filer) File(ctx context.Context, requester string, fn FileFunc) error {
 	if start {
 		go f.drain()
 	}
-	return <-fl.done
+	select {
+	case err := <-fl.done:
+		return err
+	case <-ctx.Done():
+		f.mu.Lock()
+		if i := slices.Index(f.queue, fl); i >= 0 {
+			f.queue = slices.Delete(f.queue, i, i+1)
+			f.mu.Unlock()
+			return ctx.Err()
+		}
+		f.mu.Unlock()
+		return <-fl.done // already in a transaction: its outcome
+	}
 }
 
-// Stats returns how many shared transactions have committed and how many
-// filings they carried.
+// Stats returns how many transactions File has committed and how many
+// filings they committed.
 func (f *Filer) Stats() (batches, filings int64) { return f.batches.Load(), f.filed.Load() }
 
 // drain writes batches until no filing waits, then gives its slot back.
@@ -124,9 +146,7 @@ func (f *Filer) drain() {
 		if batch == nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), f.opt.Timeout)
-		f.fileBatch(ctx, batch)
-		cancel()
+		f.fileBatch(batch)
 	}
 }
 
@@ -160,33 +180,69 @@ func (f *Filer) take() []*filing {
 	return batch
 }
 
-// fileBatch files batch in one transaction and answers every filing; if the
-// transaction fails, it files each alone.
-func (f *Filer) fileBatch(ctx context.Context, batch []*filing) {
-	errs, err := f.fileTogether(ctx, batch)
-	if err != nil && len(batch) > 1 {
+// ErrOutcomeUnknown is wrapped in the error of a filing whose transaction
+// failed while its COMMIT was on the way: it may have committed. The
+// filing is not retried, so it cannot be filed twice.
+var ErrOutcomeUnknown = errors.New("the filing may or may not have been committed")
+
+// fileBatch files batch in one transaction and answers every filing. If the
+// transaction failed and surely wrote nothing, it files each alone (each
+// with a timeout of its own), so that the failure stays with its cause.
+func (f *Filer) fileBatch(batch []*filing) {
+	errs, err, safe := f.attempt(batch)
+	if err != nil && safe && len(batch) > 1 {
 		for _, fl := range batch {
-			errs, err := f.fileTogether(ctx, []*filing{fl})
-			fl.done <- firstErr(err, errs[0])
+			f.fileBatch([]*filing{fl})
 		}
 		return
+	}
+	if err != nil && !safe {
+		err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
 	}
 	for i, fl := range batch {
 		fl.done <- firstErr(err, errs[i])
 	}
 }
 
+// attempt runs fileTogether under the Filer's timeout.
+func (f *Filer) attempt(batch []*filing) (errs []error, err error, safe bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), f.opt.Timeout)
+	defer cancel()
+	return f.fileTogether(ctx, batch)
+}
+
+// call runs fl's FileFunc; a panic becomes that filing's error (the
+// FileFunc runs on the Filer's goroutine, where no HTTP middleware would
+// recover it).
+func call(fl *filing, pending int, w Execer) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("file request for %s: panic: %v\n%s", fl.requester, r, debug.Stack())
+		}
+	}()
+	return fl.fn(pending, w)
+}
+
 // fileTogether runs batch (distinct requesters) as one transaction in two
 // round trips. errs holds each FileFunc's error (those filings write
-// nothing); err is the transaction's.
-func (f *Filer) fileTogether(ctx context.Context, batch []*filing) (errs []error, err error) {
+// nothing); err is the transaction's. safe reports that a failed
+// transaction surely wrote nothing: it failed before the writes were sent,
+// or the server refused them (and so rolled back), or pgx knows that
+// nothing reached the server.
+func (f *Filer) fileTogether(ctx context.Context, batch []*filing) (errs []error, err error, safe bool) {
 	errs = make([]error, len(batch))
 	conn, err := f.pool.Acquire(ctx)
 	if err != nil {
-		return errs, domainErr(err, "file request")
+		return errs, domainErr(err, "file request"), true
 	}
 	defer conn.Release()
-	rollback := func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK") }
+	rollback := func() {
+		// Bounded even when ctx has expired; a connection left in a
+		// transaction is closed by the pool on release anyway.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(rctx, "ROLLBACK")
+	}
 
 	// Locks in one order everywhere, so two batches cannot deadlock.
 	requesters := make([]string, len(batch))
@@ -198,8 +254,10 @@ func (f *Filer) fileTogether(ctx context.Context, batch []*filing) (errs []error
 	// ANY($1), or in a correlated subquery, gets a generic plan that costs
 	// PostgreSQL more than the separate counts (measured). The counts come
 	// after every lock, so each sees the filings committed before it.
+	// READ COMMITTED whatever the database's default: each count must take
+	// its snapshot after the locks, not at the transaction's start.
 	var first pgx.Batch
-	first.Queue("BEGIN")
+	first.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	for _, r := range requesters {
 		first.Queue("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))", r, int64(requesterLockSeed))
 	}
@@ -223,25 +281,30 @@ func (f *Filer) fileTogether(ctx context.Context, batch []*filing) (errs []error
 	}
 	if err != nil {
 		rollback()
-		return errs, domainErr(err, "count pending requests")
+		return errs, domainErr(err, "count pending requests"), true
 	}
 
-	var w Batch
+	var (
+		w  Batch
+		ok int64
+	)
 	for i, fl := range batch {
 		var own Batch
-		if errs[i] = fl.fn(pending[fl.requester], &own); errs[i] == nil {
+		if errs[i] = call(fl, pending[fl.requester], &own); errs[i] == nil {
 			w.add(&own)
+			ok++
 		}
 	}
 	send := w.batch()
 	send.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, send).Close(); err != nil {
 		rollback()
-		return errs, domainErr(err, "file request")
+		var pgErr *pgconn.PgError
+		return errs, domainErr(err, "file request"), errors.As(err, &pgErr) || pgconn.SafeToRetry(err)
 	}
 	f.batches.Add(1)
-	f.filed.Add(int64(len(batch)))
-	return errs, nil
+	f.filed.Add(ok)
+	return errs, nil, true
 }
 
 // firstErr is the transaction's error if there is one, else the filing's.

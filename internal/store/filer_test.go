@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -219,6 +221,7 @@ func TestFilerIsolatesFailures(t *testing.T) {
 				case 2:
 					_, _ = w.Exec(ctx, `INSERT INTO t VALUES (0)`) // duplicate key
 				case 4:
+					_, _ = w.Exec(ctx, `INSERT INTO t VALUES (14)`)
 					return errNo
 				}
 				_, _ = w.Exec(ctx, `INSERT INTO t VALUES ($1)`, 10+i)
@@ -245,9 +248,9 @@ func TestFilerIsolatesFailures(t *testing.T) {
 	}
 }
 
-// A caller that gives up before its filing is taken gets its context's
-// error, and its FileFunc never runs.
-func TestFilerDropsCancelledFilings(t *testing.T) {
+// A caller that gives up while its filing waits gets its context's error at
+// once, not when a slot frees up, and its FileFunc never runs.
+func TestFilerReleasesCancelledCallers(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
 	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1})
@@ -263,10 +266,128 @@ func TestFilerDropsCancelledFilings(t *testing.T) {
 	}()
 	<-ready
 	cancel()
+	err := <-done // the slot is still held: only the cancellation can answer
 	release()
 	waitHolder()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if err := f.File(context.Background(), "alice", func(int, store.Execer) error { return nil }); err != nil {
+		t.Fatalf("a filing after the cancelled one: %v", err)
+	}
+}
+
+// A FileFunc that panics fails its own filing; the others in its
+// transaction commit, and the Filer goes on working.
+func TestFilerContainsPanics(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1})
+	release, waitHolder := held(t, f)
+	ready := queueUp(f, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			who := fmt.Sprintf("user%d", i)
+			errs[i] = f.File(ctx, who, func(pending int, w store.Execer) error {
+				insertPending(ctx, w, who)
+				if i == 1 {
+					panic("policy engine bug")
+				}
+				return nil
+			})
+		}()
+	}
+	<-ready
+	release()
+	waitHolder()
+	wg.Wait()
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("the other filings: %v, %v", errs[0], errs[2])
+	}
+	if errs[1] == nil || !strings.Contains(errs[1].Error(), "panic: policy engine bug") {
+		t.Fatalf("the panicking filing: %v", errs[1])
+	}
+	if n := countRows(t, pool, `SELECT count(*) FROM requests`); n != 2 {
+		t.Fatalf("requests filed: %d, want 2", n)
+	}
+	if err := f.File(ctx, "user1", func(int, store.Execer) error { return nil }); err != nil {
+		t.Fatalf("a filing after the panic: %v", err)
+	}
+}
+
+// When a shared transaction runs out of time (here on a requester's lock
+// that another session holds), the filings are retried one by one, each
+// with its own time: only the blocked requester's filing fails.
+func TestFilerRetriesAloneWithTimeOfTheirOwn(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	other, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Release()
+	if _, err := other.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended('bob', $1))`, int64(store.RequesterLockSeed)); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Exec(ctx, `SELECT pg_advisory_unlock_all()`) //nolint:errcheck
+	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1, Timeout: 300 * time.Millisecond})
+	release, waitHolder := held(t, f)
+	ready := queueUp(f, 3)
+	who := []string{"alice", "bob", "carol"}
+	errs := make([]error, len(who))
+	var wg sync.WaitGroup
+	for i := range who {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f.File(ctx, who[i], func(pending int, w store.Execer) error {
+				insertPending(ctx, w, who[i])
+				return nil
+			})
+		}()
+	}
+	<-ready
+	release()
+	waitHolder()
+	wg.Wait()
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("alice: %v; carol: %v; want both filed", errs[0], errs[2])
+	}
+	if !errors.Is(errs[1], context.DeadlineExceeded) {
+		t.Fatalf("bob: %v, want the deadline", errs[1])
+	}
+	if n := countRows(t, pool, `SELECT count(*) FROM requests`); n != 2 {
+		t.Fatalf("requests filed: %d, want 2", n)
+	}
+}
+
+// A filing may queue more rows of a table than one statement can bind
+// (65,535 parameters): they go as several INSERTs.
+func TestFilerSplitsRowsPastTheParameterLimit(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE t (a int NOT NULL, b int NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	const rows = 40000 // 80,000 parameters
+	err := store.NewFiler(pool, store.FilerOptions{}).File(ctx, "alice", func(pending int, w store.Execer) error {
+		for i := 0; i < rows; i++ {
+			w.(store.RowQueuer).QueueRow("t", "a, b", i, -i)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, pool, `SELECT count(DISTINCT a) FROM t WHERE b = -a`); n != rows {
+		t.Fatalf("rows: %d, want %d", n, rows)
 	}
 }
 
