@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rdsgate/rdsgate/internal/store"
@@ -64,6 +65,41 @@ func queueUp(f *store.Filer, n int) <-chan struct{} {
 		}
 	})
 	return ready
+}
+
+// fileQueued files for each of who at once while the Filer's only slot is
+// held, so that all of them wait and then go together as far as the Filer
+// lets them; fn(i, …) is filing i's FileFunc. It returns each File's error,
+// in who's order.
+func fileQueued(t *testing.T, f *store.Filer, who []string, fn func(i, pending int, w store.Execer) error) []error {
+	t.Helper()
+	release, waitHolder := held(t, f)
+	ready := queueUp(f, len(who))
+	errs := make([]error, len(who))
+	var wg sync.WaitGroup
+	for i := range who {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f.File(context.Background(), who[i], func(pending int, w store.Execer) error {
+				return fn(i, pending, w)
+			})
+		}()
+	}
+	<-ready
+	release()
+	waitHolder()
+	wg.Wait()
+	return errs
+}
+
+// users returns user0 … user(n-1).
+func users(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("user%d", i)
+	}
+	return out
 }
 
 // A filing is one transaction: when its last write fails, its earlier ones
@@ -152,44 +188,27 @@ func TestFilerGroupsWaitingFilings(t *testing.T) {
 	pool := testdb.New(t)
 	ctx := context.Background()
 	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1})
-	release, waitHolder := held(t, f)
-	ready := queueUp(f, 21)
-
+	who := append(users(20), "user7") // a second filing of one requester
 	var (
-		wg          sync.WaitGroup
 		mu          sync.Mutex
 		pendingSeen = map[string][]int{}
 	)
-	file := func(who string) {
-		defer wg.Done()
-		err := f.File(ctx, who, func(pending int, w store.Execer) error {
-			mu.Lock()
-			pendingSeen[who] = append(pendingSeen[who], pending)
-			mu.Unlock()
-			insertPending(ctx, w, who)
-			return nil
-		})
-		if err != nil {
-			t.Error(err)
-		}
+	errs := fileQueued(t, f, who, func(i, pending int, w store.Execer) error {
+		mu.Lock()
+		pendingSeen[who[i]] = append(pendingSeen[who[i]], pending)
+		mu.Unlock()
+		insertPending(ctx, w, who[i])
+		return nil
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
 	}
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go file(fmt.Sprintf("user%02d", i))
-	}
-	wg.Add(1)
-	go file("user07") // a second filing of one requester
-	<-ready
-	release()
-	waitHolder()
-	wg.Wait()
-
 	batches, filings := f.Stats()
 	if batches != 3 || filings != 22 {
-		t.Fatalf("stats: %d transactions for %d filings, want 3 for 22 (holder, 20 together, user07's second)", batches, filings)
+		t.Fatalf("stats: %d transactions for %d filings, want 3 for 22 (holder, 20 together, user7's second)", batches, filings)
 	}
-	if got := pendingSeen["user07"]; len(got) != 2 || got[0] != 0 || got[1] != 1 {
-		t.Fatalf("user07's filings saw pending counts %v, want [0 1]", got)
+	if got := pendingSeen["user7"]; len(got) != 2 || got[0] != 0 || got[1] != 1 {
+		t.Fatalf("user7's filings saw pending counts %v, want [0 1]", got)
 	}
 	if n := countRows(t, pool, `SELECT count(*) FROM requests WHERE status = 'pending'`); n != 21 {
 		t.Fatalf("pending requests: %d, want 21", n)
@@ -207,32 +226,18 @@ func TestFilerIsolatesFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1})
-	release, waitHolder := held(t, f)
-	ready := queueUp(f, 6)
 	errNo := errors.New("policy says no")
-	errs := make([]error, 6)
-	var wg sync.WaitGroup
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = f.File(ctx, fmt.Sprintf("user%d", i), func(pending int, w store.Execer) error {
-				switch i {
-				case 2:
-					_, _ = w.Exec(ctx, `INSERT INTO t VALUES (0)`) // duplicate key
-				case 4:
-					_, _ = w.Exec(ctx, `INSERT INTO t VALUES (14)`)
-					return errNo
-				}
-				_, _ = w.Exec(ctx, `INSERT INTO t VALUES ($1)`, 10+i)
-				return nil
-			})
-		}()
-	}
-	<-ready
-	release()
-	waitHolder()
-	wg.Wait()
+	errs := fileQueued(t, f, users(6), func(i, pending int, w store.Execer) error {
+		switch i {
+		case 2:
+			_, _ = w.Exec(ctx, `INSERT INTO t VALUES (0)`) // duplicate key
+		case 4:
+			_, _ = w.Exec(ctx, `INSERT INTO t VALUES (14)`)
+			return errNo
+		}
+		_, _ = w.Exec(ctx, `INSERT INTO t VALUES ($1)`, 10+i)
+		return nil
+	})
 	for i, err := range errs {
 		switch {
 		case i == 2 && err == nil:
@@ -284,28 +289,14 @@ func TestFilerContainsPanics(t *testing.T) {
 	pool := testdb.New(t)
 	ctx := context.Background()
 	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1})
-	release, waitHolder := held(t, f)
-	ready := queueUp(f, 3)
-	errs := make([]error, 3)
-	var wg sync.WaitGroup
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			who := fmt.Sprintf("user%d", i)
-			errs[i] = f.File(ctx, who, func(pending int, w store.Execer) error {
-				insertPending(ctx, w, who)
-				if i == 1 {
-					panic("policy engine bug")
-				}
-				return nil
-			})
-		}()
-	}
-	<-ready
-	release()
-	waitHolder()
-	wg.Wait()
+	who := users(3)
+	errs := fileQueued(t, f, who, func(i, pending int, w store.Execer) error {
+		insertPending(ctx, w, who[i])
+		if i == 1 {
+			panic("policy engine bug")
+		}
+		return nil
+	})
 	if errs[0] != nil || errs[2] != nil {
 		t.Fatalf("the other filings: %v, %v", errs[0], errs[2])
 	}
@@ -337,25 +328,11 @@ func TestFilerRetriesAloneWithTimeOfTheirOwn(t *testing.T) {
 	}
 	defer other.Exec(ctx, `SELECT pg_advisory_unlock_all()`) //nolint:errcheck
 	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1, Timeout: 300 * time.Millisecond})
-	release, waitHolder := held(t, f)
-	ready := queueUp(f, 3)
 	who := []string{"alice", "bob", "carol"}
-	errs := make([]error, len(who))
-	var wg sync.WaitGroup
-	for i := range who {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = f.File(ctx, who[i], func(pending int, w store.Execer) error {
-				insertPending(ctx, w, who[i])
-				return nil
-			})
-		}()
-	}
-	<-ready
-	release()
-	waitHolder()
-	wg.Wait()
+	errs := fileQueued(t, f, who, func(i, pending int, w store.Execer) error {
+		insertPending(ctx, w, who[i])
+		return nil
+	})
 	if errs[0] != nil || errs[2] != nil {
 		t.Fatalf("alice: %v; carol: %v; want both filed", errs[0], errs[2])
 	}
@@ -407,60 +384,40 @@ CREATE TRIGGER t_statements AFTER INSERT ON t FOR EACH STATEMENT EXECUTE FUNCTIO
 		t.Fatal(err)
 	}
 	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1})
-	release, waitHolder := held(t, f)
 	const filings = 10
-	ready := queueUp(f, filings)
-	var wg sync.WaitGroup
-	for i := 0; i < filings; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			who := fmt.Sprintf("user%d", i)
-			err := f.File(ctx, who, func(pending int, w store.Execer) error {
-				q := w.(store.RowQueuer)
-				q.QueueRow("t", "who, k", who, 0)
-				// Exec'd statements see every queued row.
-				_, _ = w.Exec(ctx, `INSERT INTO u SELECT who, min(id) FROM t WHERE who = $1 GROUP BY who`, who)
-				q.QueueRow("t", "who, k", who, 1)
-				return nil
-			})
-			if err != nil {
-				t.Error(err)
-			}
-		}()
+	who := users(filings)
+	errs := fileQueued(t, f, who, func(i, pending int, w store.Execer) error {
+		q := w.(store.RowQueuer)
+		q.QueueRow("t", "who, k", who[i], 0)
+		// Exec'd statements see every queued row.
+		_, _ = w.Exec(ctx, `INSERT INTO u SELECT who, min(id) FROM t WHERE who = $1 GROUP BY who`, who[i])
+		q.QueueRow("t", "who, k", who[i], 1)
+		return nil
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
 	}
-	<-ready
-	release()
-	waitHolder()
-	wg.Wait()
-
-	rows, err := pool.Query(ctx, `SELECT who, k, id FROM t ORDER BY id`)
+	rows, err := pool.Query(ctx, `SELECT who, k FROM t ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
 	byWho := map[string][]int{}
-	for rows.Next() {
-		var (
-			who string
-			k   int
-			id  int64
-		)
-		if err := rows.Scan(&who, &k, &id); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, fmt.Sprintf("%s/%d", who, k))
-		byWho[who] = append(byWho[who], k)
-	}
-	if err := rows.Err(); err != nil {
+	var (
+		name string
+		k    int
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&name, &k}, func() error {
+		byWho[name] = append(byWho[name], k)
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2*filings || len(byWho) != filings {
-		t.Fatalf("rows %v, want two for each of %d filings", got, filings)
+	if len(byWho) != filings {
+		t.Fatalf("rows by filing %v, want two for each of %d filings", byWho, filings)
 	}
-	for who, ks := range byWho {
+	for name, ks := range byWho {
 		if len(ks) != 2 || ks[0] != 0 || ks[1] != 1 {
-			t.Fatalf("%s's rows in id order: %v, want [0 1]", who, ks)
+			t.Fatalf("%s's rows in id order: %v, want [0 1]", name, ks)
 		}
 	}
 	if n := countRows(t, pool, `SELECT count(*) FROM u`); n != filings {
