@@ -327,7 +327,7 @@ func TestFilerRetriesAloneWithTimeOfTheirOwn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Exec(ctx, `SELECT pg_advisory_unlock_all()`) //nolint:errcheck
-	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1, Timeout: 300 * time.Millisecond})
+	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1, Timeout: time.Second})
 	who := []string{"alice", "bob", "carol"}
 	errs := fileQueued(t, f, who, func(i, pending int, w store.Execer) error {
 		insertPending(ctx, w, who[i])
