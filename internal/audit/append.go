@@ -54,56 +54,41 @@ func Append(ctx context.Context, tx Execer, recs ...Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	now := time.Now()
+	rows := make([]eventRow, len(recs))
+	for i := range recs {
+		var err error
+		if rows[i], err = recs[i].row(now); err != nil {
+			return err
+		}
+	}
 	if q, ok := tx.(rowQueuer); ok {
-		for i := range recs {
-			values, err := recs[i].values()
-			if err != nil {
-				return err
-			}
-			q.QueueRow("audit_events", appendColumns, values...)
+		for i := range rows {
+			q.QueueRow("audit_events", appendColumns, rows[i].args()...)
 		}
 		return nil
 	}
-	if len(recs) == 1 {
+	if len(rows) == 1 {
 		// The common case, without the arrays: cheaper on both sides.
-		return appendOne(ctx, tx, &recs[0])
+		if _, err := tx.Exec(ctx, appendOneSQL, rows[0].args()...); err != nil {
+			return fmt.Errorf("append audit event %s: %w", rows[0].kind, err)
+		}
+		return nil
 	}
-	n := len(recs)
+	n := len(rows)
 	var (
 		at      = make([]time.Time, n)
 		kinds   = make([]string, n)
 		actors  = make([]string, n)
-		rids    = make([]*uuid.UUID, n)
+		rids    = make([]pgtype.UUID, n)
 		insts   = make([]*string, n)
 		codes   = make([]*string, n)
 		aliIDs  = make([]*string, n)
 		payload = make([]string, n)
 	)
-	now := time.Now()
-	for i, r := range recs {
-		if r.Kind == "" || r.Actor == "" {
-			return fmt.Errorf("append audit event: kind and actor are required")
-		}
-		at[i] = r.At
-		if at[i].IsZero() {
-			at[i] = now
-		}
-		at[i] = at[i].UTC().Truncate(time.Microsecond)
-		kinds[i], actors[i] = r.Kind, r.Actor
-		if r.RequestID != uuid.Nil {
-			id := r.RequestID
-			rids[i] = &id
-		}
-		insts[i], codes[i], aliIDs[i] = nullable(r.DBInstanceID), nullable(r.ErrorCode), nullable(r.AlibabaRequestID)
-		p := r.Payload
-		if p == nil {
-			p = struct{}{}
-		}
-		b, err := json.Marshal(p)
-		if err != nil {
-			return fmt.Errorf("append audit event %s: marshal payload: %w", r.Kind, err)
-		}
-		payload[i] = string(b)
+	for i, r := range rows {
+		at[i], kinds[i], actors[i], rids[i] = r.at, r.kind, r.actor, r.requestID
+		insts[i], codes[i], aliIDs[i], payload[i] = r.instance, r.errorCode, r.alibabaID, r.payload
 	}
 	if _, err := tx.Exec(ctx, appendSQL, at, kinds, actors, rids, insts, codes, aliIDs, payload); err != nil {
 		return fmt.Errorf("append audit events: %w", err)
@@ -111,39 +96,43 @@ func Append(ctx context.Context, tx Execer, recs ...Record) error {
 	return nil
 }
 
-func appendOne(ctx context.Context, tx Execer, r *Record) error {
-	values, err := r.values()
-	if err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, appendOneSQL, values...); err != nil {
-		return fmt.Errorf("append audit event %s: %w", r.Kind, err)
-	}
-	return nil
+// eventRow is a Record as stored: checked, its time defaulted and at the
+// database's precision, its payload marshalled.
+type eventRow struct {
+	at                             time.Time
+	kind, actor                    string
+	requestID                      pgtype.UUID // pgx encodes a uuid.UUID through its text form
+	instance, errorCode, alibabaID *string
+	payload                        string
 }
 
-// values returns r's column values in appendColumns' order, the payload
-// marshalled.
-func (r *Record) values() ([]any, error) {
+// row checks r and returns it as stored; now is the time of a Record
+// without one.
+func (r *Record) row(now time.Time) (eventRow, error) {
 	if r.Kind == "" || r.Actor == "" {
-		return nil, fmt.Errorf("append audit event: kind and actor are required")
+		return eventRow{}, fmt.Errorf("append audit event: kind and actor are required")
 	}
 	at := r.At
 	if at.IsZero() {
-		at = time.Now()
+		at = now
 	}
-	// pgtype.UUID: pgx encodes a uuid.UUID through its text form.
-	rid := pgtype.UUID{Bytes: r.RequestID, Valid: r.RequestID != uuid.Nil}
 	p := r.Payload
 	if p == nil {
 		p = struct{}{}
 	}
 	b, err := json.Marshal(p)
 	if err != nil {
-		return nil, fmt.Errorf("append audit event %s: marshal payload: %w", r.Kind, err)
+		return eventRow{}, fmt.Errorf("append audit event %s: marshal payload: %w", r.Kind, err)
 	}
-	return []any{at.UTC().Truncate(time.Microsecond), r.Kind, r.Actor, rid,
-		nullable(r.DBInstanceID), nullable(r.ErrorCode), nullable(r.AlibabaRequestID), string(b)}, nil
+	return eventRow{at: at.UTC().Truncate(time.Microsecond), kind: r.Kind, actor: r.Actor,
+		requestID: pgtype.UUID{Bytes: r.RequestID, Valid: r.RequestID != uuid.Nil},
+		instance:  nullable(r.DBInstanceID), errorCode: nullable(r.ErrorCode), alibabaID: nullable(r.AlibabaRequestID),
+		payload: string(b)}, nil
+}
+
+// args returns the row's values in appendColumns' order.
+func (e *eventRow) args() []any {
+	return []any{e.at, e.kind, e.actor, e.requestID, e.instance, e.errorCode, e.alibabaID, e.payload}
 }
 
 func nullable(s string) *string {

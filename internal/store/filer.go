@@ -7,7 +7,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,7 +66,6 @@ type Filer struct {
 	queue   []*filing
 	running int
 
-	batches, filed atomic.Int64
 	// queued, when set (tests), is told the queue's length after each File
 	// call adds to it.
 	queued func(n int)
@@ -102,8 +100,9 @@ const requesterLockSeed = 0x7265717565737465 // "requeste"
 // pending count and queues its writes, which commit in one transaction,
 // maybe shared with other requesters' filings. It returns fn's error, or the
 // transaction's, once the writes are committed or have failed. A caller
-// whose ctx ends while its filing waits gets ctx.Err() at once and nothing is written; one whose filing is already in a
-// transaction gets that transaction's outcome.
+// whose ctx ends while its filing waits gets ctx.Err() at once and nothing
+// is written; one whose filing is already in a transaction gets that
+// transaction's outcome.
 func (f *Filer) File(ctx context.Context, requester string, fn FileFunc) error {
 	fl := &filing{ctx: ctx, requester: requester, fn: fn, done: make(chan error, 1)}
 	f.mu.Lock()
@@ -134,10 +133,6 @@ func (f *Filer) File(ctx context.Context, requester string, fn FileFunc) error {
 		return <-fl.done // already in a transaction: its outcome
 	}
 }
-
-// Stats returns how many transactions File has committed and how many
-// filings they committed.
-func (f *Filer) Stats() (batches, filings int64) { return f.batches.Load(), f.filed.Load() }
 
 // drain writes batches until no filing waits, then gives its slot back.
 func (f *Filer) drain() {
@@ -250,12 +245,11 @@ func (f *Filer) fileTogether(ctx context.Context, batch []*filing) (errs []error
 		requesters[i] = fl.requester
 	}
 	slices.Sort(requesters)
-	// One statement per requester and step: a count over all of them with
-	// ANY($1), or in a correlated subquery, gets a generic plan that costs
-	// PostgreSQL more than the separate counts (measured). The counts come
-	// after every lock, so each sees the filings committed before it.
-	// READ COMMITTED whatever the database's default: each count must take
-	// its snapshot after the locks, not at the transaction's start.
+	// A statement per requester and step: one count for all of them, with
+	// ANY($1) or a correlated subquery, gets a generic plan that costs
+	// PostgreSQL more (measured). Each count comes after every lock and, in
+	// READ COMMITTED whatever the database's default, takes its snapshot
+	// then, so it sees the filings committed before it.
 	var first pgx.Batch
 	first.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	for _, r := range requesters {
@@ -284,15 +278,11 @@ func (f *Filer) fileTogether(ctx context.Context, batch []*filing) (errs []error
 		return errs, domainErr(err, "count pending requests"), true
 	}
 
-	var (
-		w  Batch
-		ok int64
-	)
+	var w Batch
 	for i, fl := range batch {
 		var own Batch
 		if errs[i] = call(fl, pending[fl.requester], &own); errs[i] == nil {
 			w.add(&own)
-			ok++
 		}
 	}
 	send := w.batch()
@@ -302,8 +292,6 @@ func (f *Filer) fileTogether(ctx context.Context, batch []*filing) (errs []error
 		var pgErr *pgconn.PgError
 		return errs, domainErr(err, "file request"), errors.As(err, &pgErr) || pgconn.SafeToRetry(err)
 	}
-	f.batches.Add(1)
-	f.filed.Add(ok)
 	return errs, nil, true
 }
 

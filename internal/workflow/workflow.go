@@ -58,8 +58,6 @@ type Options struct {
 	Enqueue Enqueuer
 	Sealer  interface{ Kick() }
 	Now     func() time.Time
-	// Filing tunes the group commit of new requests (store.Filer).
-	Filing store.FilerOptions
 }
 
 // New returns a Service.
@@ -67,7 +65,7 @@ func New(o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{pool: o.Pool, filer: store.NewFiler(o.Pool, o.Filing), policy: o.Policy, enqueue: o.Enqueue, sealer: o.Sealer, now: o.Now}
+	return &Service{pool: o.Pool, filer: store.NewFiler(o.Pool, store.FilerOptions{}), policy: o.Policy, enqueue: o.Enqueue, sealer: o.Sealer, now: o.Now}
 }
 
 // DeniedError is returned by Create when the policy denies the request. The
