@@ -85,7 +85,8 @@ wrk_filings() {
   n=$(awk '/requests in/ {print $1}' <<<"$out")
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   awk -v t=$((t1 - t0)) -v p=$((pg1 - pg0)) -v n="$n" -v hz="$(getconf CLK_TCK)" -v r="$rps" -v b="$BASELINE_TPS" \
-    'BEGIN { printf "CPU per request: server %.3f ms, PostgreSQL %.3f ms; ratio to the baseline: %.3f\n", t / hz / n * 1000, p / hz / n * 1000, r / b }'
+    'BEGIN { pg = p > 0 ? sprintf("%.3f ms", p / hz / n * 1000) : "n/a (no postgres process here)"
+             printf "CPU per request: server %.3f ms, PostgreSQL %s; ratio to the baseline: %.3f\n", t / hz / n * 1000, pg, r / b }'
   if grep -q Non-2xx <<<"$out"; then echo "FAIL: answers other than 201 ($dir/serve.log)"; return 1; fi
   rm -rf "$dir"
 }
