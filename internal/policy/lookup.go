@@ -1,9 +1,7 @@
 package policy
 
 import (
-	"strings"
-	"unicode/utf8"
-
+	"github.com/gobwas/glob"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/types"
@@ -35,7 +33,7 @@ type ramIndex struct {
 // indexedStatement is one compiled statement. The AST parts that many
 // statements share (actions, conditions) are interned terms.
 type indexedStatement struct {
-	resources []wildcard // the Resource patterns, compiled
+	resources []resource // the Resource patterns, compiled
 	policy    *ast.Term  // policy name
 	index     *ast.Term  // statement number, from 1
 	effect    *ast.Term  // "Allow" or "Deny"
@@ -62,10 +60,10 @@ func (s *indexedStatement) term() *ast.Term {
 	)
 }
 
-func patternsTerm(resources []wildcard) *ast.Term {
+func patternsTerm(resources []resource) *ast.Term {
 	terms := make([]*ast.Term, len(resources))
 	for i, r := range resources {
-		terms[i] = ast.StringTerm(globPattern(r.pattern))
+		terms[i] = ast.StringTerm(r.pattern)
 	}
 	return ast.ArrayTerm(terms...)
 }
@@ -96,93 +94,19 @@ func (s *indexedStatement) matches(arn string) bool {
 	return false
 }
 
-// wildcard is a RAM pattern (* and ? are wildcards) compiled for matching: a pattern without ? is
-// matched by its literal parts between the stars, in order (the first one a
-// prefix, the last one a suffix), which the usual ARN patterns make a few
-// string searches; one with ? goes through wildcardMatch.
-type wildcard struct {
+// resource is a statement's Resource pattern as rdsgate.ram's lookup reads
+// it: the glob.match pattern (globPattern), compiled as glob.match compiles
+// it (gobwas/glob, no delimiters), so the index matches exactly what the
+// Rego would.
+type resource struct {
 	pattern string
-	parts   []string // split at *; nil when the pattern has a ?
+	glob    *glob.Pattern // nil when it does not compile: glob.match fails, which matches nothing
 }
 
-func compileWildcard(p string) wildcard {
-	w := wildcard{pattern: p}
-	if !strings.Contains(p, "?") {
-		w.parts = strings.Split(p, "*")
-	}
-	return w
+func compileResource(ram string) resource {
+	r := resource{pattern: globPattern(ram)}
+	r.glob, _ = glob.Compile(r.pattern)
+	return r
 }
 
-func (w *wildcard) match(s string) bool {
-	switch n := len(w.parts); n {
-	case 0:
-		return wildcardMatch(w.pattern, s)
-	case 1:
-		return s == w.pattern
-	default:
-		first, last := w.parts[0], w.parts[n-1]
-		if len(s) < len(first)+len(last) || !strings.HasPrefix(s, first) || !strings.HasSuffix(s, last) {
-			return false
-		}
-		s = s[len(first) : len(s)-len(last)]
-		for _, part := range w.parts[1 : n-1] {
-			i := strings.Index(s, part)
-			if i < 0 {
-				return false
-			}
-			s = s[i+len(part):]
-		}
-		return true
-	}
-}
-
-// wildcardMatch reports whether s matches RAM pattern p, where * is any run
-// of characters (also across : and /) and ? exactly one character; every
-// other character is literal. It is glob.match(globPattern(p), null, s), which
-// TestWildcardMatchIsGlobMatch checks.
-func wildcardMatch(p, s string) bool {
-	if !strings.ContainsAny(p, "*?") {
-		return p == s
-	}
-	if strings.IndexByte(p, '?') < 0 && strings.IndexByte(p, '*') == len(p)-1 {
-		return strings.HasPrefix(s, p[:len(p)-1])
-	}
-	// Iterative matching with one backtrack point (the last star).
-	pi, si := 0, 0
-	star, mark := -1, 0
-	for si < len(s) {
-		if pi < len(p) {
-			switch c := p[pi]; {
-			case c == '*':
-				star, mark = pi, si
-				pi++
-				continue
-			case c == '?':
-				_, n := utf8.DecodeRuneInString(s[si:])
-				pi++
-				si += n
-				continue
-			default:
-				// A literal character matches the same bytes (glob.match
-				// compares bytes: U+FFFD in p must not match an invalid
-				// byte in s).
-				_, pn := utf8.DecodeRuneInString(p[pi:])
-				if strings.HasPrefix(s[si:], p[pi:pi+pn]) {
-					pi += pn
-					si += pn
-					continue
-				}
-			}
-		}
-		if star < 0 {
-			return false
-		}
-		_, n := utf8.DecodeRuneInString(s[mark:])
-		mark += n
-		pi, si = star+1, mark
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
-}
+func (r *resource) match(s string) bool { return r.glob != nil && r.glob.Match(s) }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gobwas/glob"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 )
@@ -20,6 +21,7 @@ type condition struct {
 	supported bool
 	values    []string
 	lower     []string
+	likes     []*glob.Pattern // the globs as glob.match compiles them; nil for one that does not compile
 	numbers   []*ast.Term
 	dates     []*ast.Term
 	cidrs     []*net.IPNet
@@ -72,6 +74,10 @@ func newCondition(m map[string]any, supported bool) (condition, error) {
 		return out, nil
 	}
 	c.values, c.lower = strs("values"), strs("lower")
+	for _, p := range strs("globs") {
+		g, _ := glob.Compile(p)
+		c.likes = append(c.likes, g)
+	}
 	var err error
 	if c.numbers, err = terms("numbers"); err != nil {
 		return c, err
@@ -106,10 +112,10 @@ func (c *condition) holds(bctx rego.BuiltinContext, value *string) bool {
 		return slices.Contains(c.lower, strings.ToLower(s))
 	case "StringNotEqualsIgnoreCase":
 		return !slices.Contains(c.lower, strings.ToLower(s))
-	case "StringLike": // wildcardMatch(v, s) is glob.match(globPattern(v), null, s)
-		return slices.ContainsFunc(c.values, func(p string) bool { return wildcardMatch(p, s) })
+	case "StringLike":
+		return c.like(s)
 	case "StringNotLike":
-		return !slices.ContainsFunc(c.values, func(p string) bool { return wildcardMatch(p, s) })
+		return !c.like(s)
 	case "IpAddress":
 		return c.anyCIDRContains(bctx, s)
 	case "NotIpAddress":
@@ -124,6 +130,11 @@ func (c *condition) holds(bctx rego.BuiltinContext, value *string) bool {
 		return ok && compareIn(c.op[len("Date"):], t, c.dates)
 	}
 	return false
+}
+
+// like is `some pattern in c.globs; glob.match(pattern, null, s)`.
+func (c *condition) like(s string) bool {
+	return slices.ContainsFunc(c.likes, func(g *glob.Pattern) bool { return g != nil && g.Match(s) })
 }
 
 // anyCIDRContains is `some cidr in c.cidrs; net.cidr_contains(cidr, s)`; an
