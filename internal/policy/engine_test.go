@@ -319,6 +319,7 @@ func TestDataIsRefused(t *testing.T) {
 		{"bad ticket pattern", `{"account_id":"1"}`, `{"default_environment":"dev","environments":{"dev":{}},"ticket_pattern":"("}`, "ticket_pattern"},
 		{"freeze ends before it starts", `{"account_id":"1"}`, `{"default_environment":"dev","environments":{"dev":{}},"freeze_windows":[{"start":"2026-02-01T00:00:00Z","end":"2026-01-01T00:00:00Z"}]}`, "end must be after start"},
 		{"tag names an unknown environment", `{"account_id":"1"}`, `{"default_environment":"dev","environment_tag":"env","instance_tags":{"rm-1":{"env":"qa"}},"environments":{"dev":{}}}`, `environment "qa"`},
+		{"tags one apart in case", `{"account_id":"1"}`, `{"default_environment":"dev","environments":{"dev":{}},"instance_tags":{"rm-1":{"Env":"dev","env":"prod"}}}`, `tags "Env" and "env" differ only in case`},
 		{"requirement without group", `{"account_id":"1"}`, `{"default_environment":"dev","environments":{"dev":{"approvers":[{"count":1}]}}}`, "a group and a count"},
 	}
 	for _, tt := range tests {

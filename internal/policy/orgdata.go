@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -233,6 +234,17 @@ func (f orgFile) validate() error {
 		}
 		if err := known(p.Environment, where); err != nil {
 			return err
+		}
+	}
+	for instance, kv := range f.InstanceTags {
+		// RAM condition keys ignore case (rds:resourcetag/<lower-cased
+		// key>): two keys one apart in case would race for one value.
+		seen := make(map[string]string, len(kv))
+		for _, k := range slices.Sorted(maps.Keys(kv)) {
+			if other, dup := seen[strings.ToLower(k)]; dup {
+				return fmt.Errorf("instance_tags.%s: tags %q and %q differ only in case, and RAM condition keys ignore case", instance, other, k)
+			}
+			seen[strings.ToLower(k)] = k
 		}
 	}
 	if f.EnvironmentTag != "" {
