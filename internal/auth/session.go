@@ -160,6 +160,11 @@ func SessionTokenHash(token string) string {
 // database in clear. The check constraint of
 // migrations/00006_sessions_token_hash.sql refuses anything else.
 //
+// Not scs's own SessionManager.HashTokenInStore: it stores the digest as
+// unpadded base64url, 43 characters, exactly the shape of a clear scs token,
+// so no check constraint could tell the two apart. The hex digest can be
+// told apart, and the database refuses a token that was not hashed.
+//
 // pgxstore implements neither scs.CtxStore nor scs.IterableCtxStore, so
 // neither does this. It deliberately does not implement scs.IterableStore
 // either: All would return hashes as if they were tokens, and

@@ -27,10 +27,11 @@ func TestTokensCacheAndRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cached, uncached := auth.NewTokens(pool, time.Hour), &auth.Tokens{Pool: pool}
+	// short caches for a nanosecond: its entry has expired by its next call.
+	cached, short, uncached := auth.NewTokens(pool, time.Hour), auth.NewTokens(pool, time.Nanosecond), &auth.Tokens{Pool: pool}
 	for _, a := range []interface {
 		FromHeader(context.Context, string) (auth.Identity, error)
-	}{cached, uncached} {
+	}{cached, short, uncached} {
 		id, err := a.FromHeader(ctx, "Bearer "+tok)
 		if err != nil || id.Subject != "alice" {
 			t.Fatalf("valid token: %+v %v", id, err)
@@ -52,7 +53,6 @@ func TestTokensCacheAndRevocation(t *testing.T) {
 	if id, err := cached.FromHeader(ctx, "Bearer "+tok); err != nil || id.Subject != "alice" {
 		t.Errorf("cached identity: %+v %v", id, err)
 	}
-	short := auth.NewTokens(pool, time.Nanosecond)
 	if _, err := short.FromHeader(ctx, "Bearer "+tok); !errors.Is(err, request.ErrUnauthenticated) {
 		t.Errorf("revoked token accepted past the TTL: %v", err)
 	}
