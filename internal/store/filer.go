@@ -182,12 +182,21 @@ var ErrOutcomeUnknown = errors.New("the filing may or may not have been committe
 
 // fileBatch files batch in one transaction and answers every filing. If the
 // transaction failed and surely wrote nothing, it files each alone (each
-// with a timeout of its own), so that the failure stays with its cause.
+// with a timeout of its own), so that the failure stays with its cause;
+// a filing whose FileFunc failed keeps that error, and one whose caller
+// has given up gets its context's error, without a second attempt.
 func (f *Filer) fileBatch(batch []*filing) {
 	errs, err, safe := f.attempt(batch)
 	if err != nil && safe && len(batch) > 1 {
-		for _, fl := range batch {
-			f.fileBatch([]*filing{fl})
+		for i, fl := range batch {
+			switch {
+			case errs[i] != nil:
+				fl.done <- errs[i]
+			case fl.ctx.Err() != nil:
+				fl.done <- fl.ctx.Err()
+			default:
+				f.fileBatch([]*filing{fl})
+			}
 		}
 		return
 	}
@@ -221,9 +230,9 @@ func call(fl *filing, pending int, w Execer) (err error) {
 // fileTogether runs batch (distinct requesters) as one transaction in two
 // round trips. errs holds each FileFunc's error (those filings write
 // nothing); err is the transaction's. safe reports that a failed
-// transaction surely wrote nothing: it failed before the writes were sent,
-// or the server refused them (and so rolled back), or pgx knows that
-// nothing reached the server.
+// transaction surely wrote nothing: it failed before the writes were sent
+// (pgx could not encode them, for one), or the server refused them (and so
+// rolled back), or pgx knows that nothing reached the server.
 func (f *Filer) fileTogether(ctx context.Context, batch []*filing) (errs []error, err error, safe bool) {
 	errs = make([]error, len(batch))
 	conn, err := f.pool.Acquire(ctx)
@@ -289,8 +298,11 @@ func (f *Filer) fileTogether(ctx context.Context, batch []*filing) (errs []error
 	send.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, send).Close(); err != nil {
 		rollback()
-		var pgErr *pgconn.PgError
-		return errs, domainErr(err, "file request"), errors.As(err, &pgErr) || pgconn.SafeToRetry(err)
+		var (
+			pgErr  *pgconn.PgError
+			encode pgx.ErrPreprocessingBatch
+		)
+		return errs, domainErr(err, "file request"), errors.As(err, &pgErr) || errors.As(err, &encode) || pgconn.SafeToRetry(err)
 	}
 	return errs, nil, true
 }

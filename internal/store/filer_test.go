@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,7 +105,7 @@ func users(n int) []string {
 
 // A filing is one transaction: when its last write fails, its earlier ones
 // are rolled back too (a request never lands without its audit events),
-// and the connection is usable again afterwards.
+// and later filings go through.
 func TestFilerFilingIsAtomic(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
@@ -124,7 +125,7 @@ func TestFilerFilingIsAtomic(t *testing.T) {
 	if n := countRows(t, pool, `SELECT count(*) FROM t`); n != 0 {
 		t.Fatalf("rows after a failed filing: %d, want 0", n)
 	}
-	for i := 0; i < 3; i++ { // every pooled connection still works
+	for i := 0; i < 3; i++ { // and the Filer files again
 		err := f.File(ctx, "alice", func(pending int, w store.Execer) error {
 			_, _ = w.Exec(ctx, `INSERT INTO t VALUES ($1)`, 10+i)
 			return nil
@@ -216,9 +217,10 @@ func TestFilerGroupsWaitingFilings(t *testing.T) {
 	}
 }
 
-// When one filing's writes fail in a shared transaction, the others are
-// filed all the same and only that filing gets the error; a filing whose
-// FileFunc fails writes nothing and does not disturb the rest.
+// When one filing's writes fail in a shared transaction, the server's
+// refusal or pgx's failure to encode them, the others are filed all the
+// same and only that filing gets the error; a filing whose FileFunc fails
+// writes nothing, does not disturb the rest and is not run again.
 func TestFilerIsolatesFailures(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
@@ -228,10 +230,15 @@ func TestFilerIsolatesFailures(t *testing.T) {
 	}
 	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 1})
 	errNo := errors.New("policy says no")
+	var calls [6]atomic.Int32
 	errs := fileQueued(t, f, users(6), func(i, pending int, w store.Execer) error {
+		calls[i].Add(1)
 		switch i {
 		case 2:
 			_, _ = w.Exec(ctx, `INSERT INTO t VALUES (0)`) // duplicate key
+		case 3:
+			_, _ = w.Exec(ctx, `INSERT INTO t VALUES ($1)`, make(chan int)) // pgx cannot encode it
+			return nil
 		case 4:
 			_, _ = w.Exec(ctx, `INSERT INTO t VALUES (14)`)
 			return errNo
@@ -243,14 +250,19 @@ func TestFilerIsolatesFailures(t *testing.T) {
 		switch {
 		case i == 2 && err == nil:
 			t.Error("filing 2 (duplicate key): no error")
+		case i == 3 && (err == nil || errors.Is(err, store.ErrOutcomeUnknown)):
+			t.Errorf("filing 3 (not encodable): %v, want the encoding error", err)
 		case i == 4 && !errors.Is(err, errNo):
 			t.Errorf("filing 4: %v, want its FileFunc's error", err)
-		case i != 2 && i != 4 && err != nil:
+		case i != 2 && i != 3 && i != 4 && err != nil:
 			t.Errorf("filing %d: %v", i, err)
 		}
 	}
-	if n := countRows(t, pool, `SELECT count(*) FROM t WHERE v >= 10`); n != 4 {
-		t.Fatalf("rows filed: %d, want 4 (all but 2 and 4)", n)
+	if n := calls[4].Load(); n != 1 {
+		t.Errorf("filing 4's FileFunc ran %d times, want 1", n)
+	}
+	if n := countRows(t, pool, `SELECT count(*) FROM t WHERE v >= 10`); n != 3 {
+		t.Fatalf("rows filed: %d, want 3 (all but 2, 3 and 4)", n)
 	}
 }
 
