@@ -33,9 +33,12 @@ type Batch struct {
 // rowGroup is the rows queued for one table and column list.
 type rowGroup struct {
 	table, columns string
-	width, n       int
-	values         []any
+	width          int
+	values         []any // width per row
 }
+
+// rows is how many rows g holds.
+func (g *rowGroup) rows() int { return len(g.values) / g.width }
 
 // Exec queues the statement; its error, if any, comes when the batch is sent.
 func (b *Batch) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -53,19 +56,18 @@ func (b *Batch) QueueRow(table, columns string, values ...any) {
 	for _, g := range b.rows {
 		if g.table == table && g.columns == columns && g.width == len(values) {
 			g.values = append(g.values, values...)
-			g.n++
 			return
 		}
 	}
 	// A copy: values may be a window on another batch's rows.
-	b.rows = append(b.rows, &rowGroup{table: table, columns: columns, width: len(values), n: 1,
+	b.rows = append(b.rows, &rowGroup{table: table, columns: columns, width: len(values),
 		values: append(make([]any, 0, 4*len(values)), values...)})
 }
 
 // add appends o's rows and statements to b's.
 func (b *Batch) add(o *Batch) {
 	for _, g := range o.rows {
-		for i := 0; i < g.n; i++ {
+		for i := range g.rows() {
 			b.QueueRow(g.table, g.columns, g.values[i*g.width:(i+1)*g.width]...)
 		}
 	}
@@ -81,8 +83,8 @@ func (b *Batch) batch() *pgx.Batch {
 	var out pgx.Batch
 	for _, g := range b.rows {
 		per := max(1, maxParams/g.width)
-		for first := 0; first < g.n; first += per {
-			rows := min(per, g.n-first)
+		for first := 0; first < g.rows(); first += per {
+			rows := min(per, g.rows()-first)
 			var sql strings.Builder
 			sql.WriteString("INSERT INTO " + g.table + " (" + g.columns + ") VALUES ")
 			p := 0
