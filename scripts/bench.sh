@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 ADMIN_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 DB=rdsgate_bench
 BENCH_URL=${ADMIN_URL/\/postgres\?//$DB?}
+# The benchmark databases are named by replacing the admin URL's database;
+# without one to replace they would be the admin database itself.
+if [[ $BENCH_URL == "$ADMIN_URL" ]]; then
+  echo "bench: TEST_DATABASE_URL must name the database postgres, as in postgres://user@host:5432/postgres?sslmode=disable (got $ADMIN_URL)" >&2
+  exit 1
+fi
 only=${1:-all}
 
 section() { printf '\n== %s ==\n' "$*"; }
