@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -107,6 +109,29 @@ func TestCatalog(t *testing.T) {
 	}
 	if documented != 61 {
 		t.Errorf("%d documented codes, want 61", documented)
+	}
+	// Every row of errors.tsv, read here without the package's parser, is a
+	// documented entry of the catalog as written.
+	raw, err := os.ReadFile("errors.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")[1:]
+	if len(lines) != 61 {
+		t.Errorf("errors.tsv has %d codes, want 61", len(lines))
+	}
+	for i, line := range lines {
+		f := strings.Split(line, "\t")
+		if len(f) != 3 {
+			t.Fatalf("errors.tsv line %d: %q", i+2, line)
+		}
+		status, err := strconv.Atoi(f[0])
+		if err != nil {
+			t.Fatalf("errors.tsv line %d: %v", i+2, err)
+		}
+		if e, ok := aliyun.LookupError(f[1]); !ok || e.HTTPStatus != status || e.Message != f[2] || e.Source != aliyun.SourceDocumented {
+			t.Errorf("errors.tsv line %d %q: catalog has %+v", i+2, line, e)
+		}
 	}
 	for _, code := range []string{"Throttling", "Throttling.User", "Throttling.Api", "Forbidden.RAM", "NoPermission", "NotAuthorized", "SignatureDoesNotMatch", "InvalidAccessKeyId.NotFound", "SignatureNonceUsed"} {
 		if !seen[code] {
