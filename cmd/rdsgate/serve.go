@@ -145,7 +145,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer, ready func(b
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	base := "http://" + ln.Addr().String()
-	browser, closeBrowser, err := newBrowser(ctx, c.Web, base, pool, eng, web.AliyunLookup{
+	browser, closeBrowser, err := newBrowser(ctx, c.Web, c.Addr, base, pool, eng, web.AliyunLookup{
 		ClientFor: func(region string) (web.NetInfoClient, error) { return run.clients.client(region) },
 		Wait:      func(ctx context.Context) error { return run.Exec.Limiter().Wait(ctx, executor.OpDescribe) },
 	}, monitor, log)

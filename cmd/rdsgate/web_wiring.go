@@ -34,9 +34,6 @@ type webConfig struct {
 	Roles        auth.RoleMap
 	DevLogin     bool
 	SecureCookie bool
-	// listen is the listen address check accepted, for the default OIDC
-	// redirect URL (its host name, not the address it resolved to).
-	listen string
 }
 
 // loadWebConfig reads webConfig through getenv (os.Getenv in main).
@@ -75,14 +72,13 @@ func loadWebConfig(getenv func(string) string) (webConfig, error) {
 	return w, nil
 }
 
-// check refuses what addr, the listen address, makes unsafe or unusable,
-// and records addr for the default OIDC redirect URL:
+// check refuses what addr, the listen address, makes unsafe or unusable:
 //   - the dev sign-in (anyone may sign in as anyone) unless addr is a
 //     loopback address;
 //   - OIDC without RDSGATE_OIDC_REDIRECT_URL when addr names no host
 //     (0.0.0.0, ::, ":8080"): the default callback would be
 //     http://0.0.0.0:8080/auth/callback, which no browser can return to.
-func (w *webConfig) check(addr string) error {
+func (w webConfig) check(addr string) error {
 	if w.DevLogin && !isLoopbackAddr(addr) {
 		return fmt.Errorf("RDSGATE_DEV_LOGIN=true is refused on %s: the dev sign-in lets anyone sign in as anyone; "+
 			"listen on 127.0.0.1 (RDSGATE_ADDR) or configure OIDC and turn it off", addr)
@@ -92,7 +88,6 @@ func (w *webConfig) check(addr string) error {
 			"http://<listen address>/auth/callback would name no host; set it to the URL browsers reach rdsgate at "+
 			"(e.g. https://rdsgate.example.com/auth/callback) and register it at the identity provider", addr)
 	}
-	w.listen = addr
 	return nil
 }
 
@@ -123,19 +118,17 @@ func concreteHost(host string) bool {
 }
 
 // defaultRedirectURL is the OIDC callback when RDSGATE_OIDC_REDIRECT_URL is
-// unset: the host of listen (as configured, so a host name stays a name)
-// and the port of base (the listener's, so ":0" becomes the real one).
-// With listen empty (check not called) the host of base is used. A host
-// that is all interfaces is an error naming RDSGATE_OIDC_REDIRECT_URL.
+// unset: the host of listen, the configured listen address (so a host name
+// stays a name), and the port of base (the listener's, so ":0" becomes the
+// real one). A host that is all interfaces is an error naming
+// RDSGATE_OIDC_REDIRECT_URL.
 func defaultRedirectURL(listen, base string) (string, error) {
 	u, err := url.Parse(base)
 	if err != nil || u.Host == "" {
 		return "", fmt.Errorf("RDSGATE_OIDC_REDIRECT_URL: cannot derive a default from the base URL %q", base)
 	}
-	host, port := u.Hostname(), u.Port()
-	if h, _, err := net.SplitHostPort(listen); err == nil {
-		host = h
-	}
+	host, _, _ := net.SplitHostPort(listen)
+	port := u.Port()
 	if !concreteHost(host) {
 		return "", fmt.Errorf("RDSGATE_OIDC_REDIRECT_URL is required: rdsgate listens on all interfaces (%s), "+
 			"so the default callback would name no host", u.Host)
@@ -161,13 +154,13 @@ func (w webConfig) String() string {
 
 // newBrowser builds the pages' dependencies: sessions in pool, the OIDC
 // client (discovery at start-up), the dev sign-in over the policy's users,
-// and the adapters of the audit trail and the executor's attempts. base is
-// the server's URL, for the default OIDC redirect URL (with the host name
-// w.check recorded; see defaultRedirectURL). instances may be
+// and the adapters of the audit trail and the executor's attempts. listen
+// (the configured listen address) and base (the server's URL) make the
+// default OIDC redirect URL (see defaultRedirectURL). instances may be
 // nil (the Look up button is then not offered); monitor may be nil (one
 // without trusted keys is made; pass the API's so both share its cache and
 // keys). Call the returned func at shutdown.
-func newBrowser(ctx context.Context, w webConfig, base string, pool *pgxpool.Pool, eng *policy.Engine,
+func newBrowser(ctx context.Context, w webConfig, listen, base string, pool *pgxpool.Pool, eng *policy.Engine,
 	instances web.InstanceLookup, monitor *audit.Monitor, log *slog.Logger) (*web.Browser, func(), error) {
 	b := &web.Browser{
 		Sessions:      auth.NewSessions(pool, auth.SessionOptions{Secure: w.SecureCookie, Logger: log}),
@@ -188,7 +181,7 @@ func newBrowser(ctx context.Context, w webConfig, base string, pool *pgxpool.Poo
 		oc := w.OIDC
 		if oc.RedirectURL == "" {
 			var err error
-			if oc.RedirectURL, err = defaultRedirectURL(w.listen, base); err != nil {
+			if oc.RedirectURL, err = defaultRedirectURL(listen, base); err != nil {
 				b.Sessions.Close()
 				return nil, nil, err
 			}
