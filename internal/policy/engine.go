@@ -41,10 +41,6 @@ type Options struct {
 	// with the refused revision ("" when the files could not be read) and
 	// the reason, while the old revision keeps serving.
 	OnReload func(revision string, err error)
-
-	// reference evaluates the modules as written even when they are the
-	// shipped ones (tests compare the two).
-	reference bool
 }
 
 // Engine decides requests and votes with one prepared revision of the
@@ -71,7 +67,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
-	rev, err := buildRevision(ctx, s, s.revisionID(), opts.reference)
+	rev, err := buildRevision(ctx, s, s.revisionID())
 	if err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
@@ -226,7 +222,7 @@ func (e *Engine) reload(ctx context.Context, old *revision) (string, error) {
 	if id == old.id {
 		return id, nil
 	}
-	rev, err := buildRevision(ctx, s, id, e.opts.reference)
+	rev, err := buildRevision(ctx, s, id)
 	if err != nil {
 		return id, err
 	}

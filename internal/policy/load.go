@@ -212,10 +212,10 @@ func compileModules(modules map[string][]byte) (*ast.Compiler, error) {
 	return c, nil
 }
 
-// buildRevision compiles and prepares s. With the shipped modules (and
-// unless reference is set) the release decision takes RAM's and the org
-// rules' answers from Go; otherwise it evaluates the modules as written.
-func buildRevision(ctx context.Context, s sources, id string, reference bool) (*revision, error) {
+// buildRevision compiles and prepares s. With the shipped modules the
+// release decision takes RAM's and the org rules' answers from Go;
+// otherwise it evaluates the modules as written.
+func buildRevision(ctx context.Context, s sources, id string) (*revision, error) {
 	compiler, err := compileModules(s.modules)
 	if err != nil {
 		return nil, err
@@ -270,7 +270,7 @@ func buildRevision(ctx context.Context, s sources, id string, reference bool) (*
 	}
 	// The modules as written read rdsgate.ram.lookup from the index.
 	query := decideQuery + " with " + lookupRef + " as " + lookupBuiltin
-	if rev.native = !reference && isShipped(s.modules); rev.native {
+	if rev.native = isShipped(s.modules); rev.native {
 		query = nativeQuery
 	}
 	if rev.decide, err = prepare(query); err != nil {
