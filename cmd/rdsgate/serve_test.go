@@ -53,6 +53,26 @@ func TestPolicyReloadIsAudited(t *testing.T) {
 	if err != nil || kind != audit.KindPolicyReloadFailed || code != "PolicyLoadFailed" {
 		t.Fatalf("last event %q %q (%v), want the refused reload", kind, code, err)
 	}
+	// An edit that loads: a new revision, and its event.
+	raw, err := policies.FS.ReadFile("examples/ram.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ram.json"), append(raw, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Reload(ctx); err != nil {
+		t.Fatalf("a good ram.json was refused: %v", err)
+	}
+	next := eng.Revision()
+	if next == good {
+		t.Fatal("the revision did not change after an edit")
+	}
+	var revision string
+	err = pool.QueryRow(ctx, `SELECT kind, payload->>'revision' FROM audit_events ORDER BY id DESC LIMIT 1`).Scan(&kind, &revision)
+	if err != nil || kind != audit.KindPolicyReloaded || revision != next {
+		t.Fatalf("last event %q, revision %q (%v), want the reload to %s", kind, revision, err, next)
+	}
 	if _, err := sealer.SealAll(ctx); err != nil {
 		t.Fatal(err)
 	}
