@@ -319,24 +319,22 @@ func (e *Executor) reconcile(ctx context.Context, log *slog.Logger, r *request.R
 		}
 		now := clock()
 		payload := attemptPayload(attempt, OpDescribe, res, request.StatusExecuting)
-		rec := audit.Record{Actor: Actor, RequestID: r.ID, DBInstanceID: r.DBInstanceID, At: now,
-			ErrorCode: res.ErrorCode, AlibabaRequestID: res.AlibabaRequestID, Payload: payload}
+		rec := audit.Record{Kind: audit.KindExecutionReconciled, Actor: Actor, RequestID: r.ID, DBInstanceID: r.DBInstanceID,
+			At: now, ErrorCode: res.ErrorCode, AlibabaRequestID: res.AlibabaRequestID, Payload: payload}
+		if callErr != nil {
+			rec.Kind = audit.KindExecutionReconcileFailed
+		} else {
+			payload["found"] = res.Found
+		}
 		if cur.Status != request.StatusExecuting {
 			// Settled elsewhere while the check ran (another worker's
 			// reconciliation, the sweeper giving up). The call was made, so
 			// it goes on record; the state is left as found.
-			rec.Kind = audit.KindExecutionReconciled
-			if callErr != nil {
-				rec.Kind = audit.KindExecutionReconcileFailed
-			} else {
-				payload["found"] = res.Found
-			}
 			payload["status"], payload["late"] = cur.Status, true
 			ret = errRestart
 			return audit.Append(ctx, tx, rec)
 		}
 		if callErr != nil {
-			rec.Kind = audit.KindExecutionReconcileFailed
 			class := aliyun.Class(res.Classification)
 			if class != aliyun.ClassPermanent && describeN < e.cfg.MaxAttempts {
 				retryIn := backoff(describeN, e.cfg.BackoffBase, e.cfg.BackoffMax, res.RetryAfter)
@@ -360,8 +358,6 @@ func (e *Executor) reconcile(ctx context.Context, log *slog.Logger, r *request.R
 		if err != nil {
 			return err
 		}
-		rec.Kind = audit.KindExecutionReconciled
-		payload["found"] = res.Found
 		payload["settled_attempts"] = settled
 		next := request.StatusSucceeded
 		if res.Found == FoundPresent {
