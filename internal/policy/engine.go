@@ -62,8 +62,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
-	s, err := readSources(opts.PolicyDir, opts.Dir)
-	s.accountID = opts.AccountID
+	s, err := e.sources()
 	if err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
@@ -212,9 +211,15 @@ func (e *Engine) Reload(ctx context.Context) error {
 	return nil
 }
 
-func (e *Engine) reload(ctx context.Context, old *revision) (string, error) {
+// sources reads the modules and data that e's options name.
+func (e *Engine) sources() (sources, error) {
 	s, err := readSources(e.opts.PolicyDir, e.opts.Dir)
 	s.accountID = e.opts.AccountID
+	return s, err
+}
+
+func (e *Engine) reload(ctx context.Context, old *revision) (string, error) {
+	s, err := e.sources()
 	if err != nil {
 		return "", err
 	}
