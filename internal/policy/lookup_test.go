@@ -3,12 +3,59 @@ package policy
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
+	"github.com/gobwas/glob"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 )
+
+// TestWildcardIsGlobMatch checks the compiled wildcards against gobwas/glob
+// on the escaped pattern, which glob.match in rdsgate.ram's lookup runs.
+func TestWildcardIsGlobMatch(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 11))
+	alphabet := []rune("ab:/*?[]{},!-\\é\ufffdZ") // Z: an invalid byte in a string
+	word := func(n int, wild bool) string {
+		var b strings.Builder
+		for range rng.IntN(n + 1) {
+			r := alphabet[rng.IntN(len(alphabet))]
+			switch {
+			case !wild && (r == '*' || r == '?'):
+				r = 'a'
+			case !wild && r == 'Z':
+				b.WriteByte(0xff)
+				continue
+			}
+			b.WriteRune(r)
+		}
+		return b.String()
+	}
+	fixed := [][2]string{
+		{"*", ""}, {"?", ""}, {"?", "é"}, {"a*", "a"}, {"*a", "ba"}, {"a*b*c", "aXbYc"}, {"a*b*c", "acb"},
+		{"acs:rds:*:1:dbinstance/rm-1", "acs:rds:cn:x:1:dbinstance/rm-1"}, {"**", "x"}, {"*?", ""}, {"a?c", "abbc"},
+		{"[a]", "[a]"}, {"{a,b}", "a"}, {"\\", "\\"},
+		// U+FFFD is a character like any other; an invalid byte in the
+		// string is not it.
+		{"rm-\ufffd?", "rm-\xffa"}, {"\ufffd*x", "\xffx"}, {"a?", "a\xff"}, {"*\ufffd", "\ufffd"}, {"?", "\xff"},
+	}
+	for range 20000 {
+		fixed = append(fixed, [2]string{word(8, true), word(10, false)})
+	}
+	for _, c := range fixed {
+		g, err := glob.Compile(globPattern(c[0]))
+		if err != nil {
+			t.Fatalf("compile %q: %v", c[0], err)
+		}
+		w := compileWildcard(c[0])
+		if got, want := w.match(c[1]), g.Match(c[1]); got != want {
+			t.Errorf("%q matches %q: %v, glob.match says %v", c[0], c[1], got, want)
+		}
+	}
+}
 
 // referenceQuery prepares query over e's full data document (Engine.Data)
 // without the engine's index: the policies as an OPA server evaluates them.

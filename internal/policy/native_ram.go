@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gobwas/glob"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 )
@@ -21,7 +20,7 @@ type condition struct {
 	supported bool
 	values    []string
 	lower     []string
-	likes     []*glob.Pattern // the globs as glob.match compiles them; nil for one that does not compile
+	likes     []wildcard // the values as StringLike patterns
 	numbers   []*ast.Term
 	dates     []*ast.Term
 	cidrs     []*net.IPNet
@@ -74,9 +73,8 @@ func newCondition(m map[string]any, supported bool) (condition, error) {
 		return out, nil
 	}
 	c.values, c.lower = strs("values"), strs("lower")
-	for _, p := range strs("globs") {
-		g, _ := glob.Compile(p)
-		c.likes = append(c.likes, g)
+	for _, p := range c.values {
+		c.likes = append(c.likes, compileWildcard(p))
 	}
 	var err error
 	if c.numbers, err = terms("numbers"); err != nil {
@@ -134,7 +132,12 @@ func (c *condition) holds(bctx rego.BuiltinContext, value *string) bool {
 
 // like is `some pattern in c.globs; glob.match(pattern, null, s)`.
 func (c *condition) like(s string) bool {
-	return slices.ContainsFunc(c.likes, func(g *glob.Pattern) bool { return g != nil && g.Match(s) })
+	for i := range c.likes {
+		if c.likes[i].match(s) {
+			return true
+		}
+	}
+	return false
 }
 
 // anyCIDRContains is `some cidr in c.cidrs; net.cidr_contains(cidr, s)`; an

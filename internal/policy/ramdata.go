@@ -289,7 +289,7 @@ func compilePolicy(name string, raw json.RawMessage, shared interner, st *stage)
 // when it does not concern GatedAction.
 func (c compiledStatement) index(policy *ast.Term, n int, shared interner, st *stage) (*indexedStatement, error) {
 	is := &indexedStatement{
-		resources: make([]resource, len(c.resources)),
+		resources: make([]wildcard, len(c.resources)),
 		policy:    policy,
 		index:     ast.InternedTerm(n),
 		effect:    ast.InternedTerm(c.effect),
@@ -297,7 +297,7 @@ func (c compiledStatement) index(policy *ast.Term, n int, shared interner, st *s
 		problems:  emptyArray,
 	}
 	for i, r := range c.resources {
-		is.resources[i] = compileResource(r)
+		is.resources[i] = compileWildcard(r)
 	}
 	var err error
 	if is.actions, err = shared.term(c.actions); err != nil {
