@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -185,5 +186,64 @@ func TestConcurrentWritersOneChain(t *testing.T) {
 	rep := sealAndVerify(t, pool)
 	if !rep.OK() || rep.Checked != writers*each || rep.Unsealed != 0 {
 		t.Fatalf("report = %+v", rep)
+	}
+}
+
+// Under a burst of commits, each kicking the sealer, Run seals in rounds at
+// least the spacing apart, and the burst's last kick is still served (the
+// poll interval is an hour, so nothing else could seal it).
+func TestSealerSpacesRoundsUnderKicks(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	sealer := audit.NewSealer(pool, nil, time.Hour)
+	const spacing, events = 400 * time.Millisecond, 40
+	audit.SetSpacing(sealer, spacing)
+	rounds := make(chan int, 1024)
+	audit.OnRound(sealer, func(n int) { rounds <- n })
+	stopped := make(chan error, 1)
+	go func() { stopped <- sealer.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-stopped; err != nil {
+			t.Error(err)
+		}
+	}()
+	if n := <-rounds; n != 0 {
+		t.Fatalf("first round sealed %d events of an empty trail", n)
+	}
+
+	start := time.Now()
+	for i := range events {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			return audit.Append(ctx, tx, audit.Record{Kind: "test.event", Actor: "burst", Payload: map[string]int{"i": i}})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealer.Kick()
+	}
+	burst := time.Since(start)
+
+	sealed, busy := 0, 0
+	deadline := time.After(30 * time.Second)
+	for sealed < events {
+		select {
+		case n := <-rounds:
+			sealed += n
+			if n > 0 {
+				busy++
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d events sealed after 30 s: a kick was lost", sealed, events)
+		}
+	}
+	// The first kick is served at once, then one round per spacing at most.
+	if most := int(burst/spacing) + 2; busy > most {
+		t.Fatalf("%d events took %d sealing rounds in a burst of %v; with rounds %v apart at most %d",
+			events, busy, burst.Round(time.Millisecond), spacing, most)
+	}
+	if rep, err := audit.Verify(ctx, pool); err != nil || !rep.OK() || rep.Checked != events || rep.Unsealed != 0 {
+		t.Fatalf("verify = %+v, %v", rep, err)
 	}
 }
