@@ -5,3 +5,10 @@ func SetQueuedHook(f *Filer, h func(n int)) { f.queued = h }
 
 // RequesterLockSeed is the seed of the requesters' advisory lock keys.
 const RequesterLockSeed = requesterLockSeed
+
+// Running is how many transactions f has running or about to start.
+func Running(f *Filer) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.running
+}

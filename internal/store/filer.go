@@ -29,6 +29,12 @@ type FilerOptions struct {
 	// MaxConcurrent bounds the transactions filing at once, each on its own
 	// connection (default 2).
 	MaxConcurrent int
+	// OverlapAt is how many filings must wait before a transaction starts
+	// beside one already running (default 8). Fewer wait for the running
+	// one, which takes them next: a transaction costs nearly as much for one
+	// filing as for eight, and two started eagerly split the waiting filings
+	// into small batches (docs/BENCHMARKS.md, 14:00Z).
+	OverlapAt int
 	// Timeout bounds one transaction, and each retry of its filings alone
 	// (default 30 s). It does not follow a caller's context: the
 	// transaction serves other callers too.
@@ -55,9 +61,9 @@ type FilerOptions struct {
 // Each new number of rows in a multi-row INSERT is a new statement for
 // pgx's per-connection cache: the first of each costs one more round trip.
 //
-// There is no background goroutine to start or stop: the first caller that
-// finds a free slot starts a goroutine that writes batches until none is
-// waiting.
+// There is no background goroutine to start or stop: a caller that finds no
+// transaction running, or OverlapAt filings waiting and a slot free, starts
+// a goroutine that writes batches until none is waiting.
 type Filer struct {
 	pool *pgxpool.Pool
 	opt  FilerOptions
@@ -86,6 +92,9 @@ func NewFiler(pool *pgxpool.Pool, o FilerOptions) *Filer {
 	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = 2
 	}
+	if o.OverlapAt <= 0 {
+		o.OverlapAt = 8
+	}
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
@@ -108,7 +117,7 @@ func (f *Filer) File(ctx context.Context, requester string, fn FileFunc) error {
 	f.mu.Lock()
 	f.queue = append(f.queue, fl)
 	n := len(f.queue)
-	start := f.running < f.opt.MaxConcurrent
+	start := f.running == 0 || (f.running < f.opt.MaxConcurrent && n >= f.opt.OverlapAt)
 	if start {
 		f.running++
 	}
@@ -147,10 +156,15 @@ func (f *Filer) drain() {
 
 // take removes the next batch from the queue: the oldest filings, one per
 // requester, at most MaxBatch. It returns nil, and frees the caller's slot,
-// when nothing waits.
+// when nothing waits, or when fewer than OverlapAt wait and another
+// transaction is running, which takes them when it is done.
 func (f *Filer) take() []*filing {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.running > 1 && len(f.queue) < f.opt.OverlapAt {
+		f.running--
+		return nil
+	}
 	var (
 		batch []*filing
 		rest  = f.queue[:0]

@@ -48,7 +48,10 @@ func held(t *testing.T, f *store.Filer) (release func(), wait func()) {
 		})
 	}()
 	<-entered
-	return func() { close(hold) }, func() {
+	var once sync.Once
+	release = func() { once.Do(func() { close(hold) }) }
+	t.Cleanup(release) // a test that fails early must not leave it held
+	return release, func() {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
@@ -438,5 +441,106 @@ CREATE TRIGGER t_statements AFTER INSERT ON t FOR EACH STATEMENT EXECUTE FUNCTIO
 	}
 	if n := countRows(t, pool, `SELECT count(*) FROM inserts_into_t`); n != 1 {
 		t.Fatalf("INSERT statements into t: %d, want 1 for the %d rows", n, 2*filings)
+	}
+}
+
+// fileEach files a pending request for each of who at once and returns a
+// channel that gets each File's error.
+func fileEach(f *store.Filer, who []string, fn store.FileFunc) <-chan error {
+	done := make(chan error, len(who))
+	for _, r := range who {
+		go func() {
+			done <- f.File(context.Background(), r, func(pending int, w store.Execer) error {
+				if fn != nil {
+					if err := fn(pending, w); err != nil {
+						return err
+					}
+				}
+				insertPending(context.Background(), w, r)
+				return nil
+			})
+		}()
+	}
+	return done
+}
+
+// collect waits for n results from done, failing the test on an error or
+// when they do not all come within 30 s (a filing left waiting).
+func collect(t *testing.T, done <-chan error, n int) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for range n {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-deadline:
+			t.Fatal("filings still waiting after 30 s")
+		}
+	}
+}
+
+// While a transaction runs, filings wait for it until OverlapAt of them
+// wait; then a second transaction takes them all at once, without waiting
+// for the first.
+func TestFilerOverlapsOnlyWhenEnoughWait(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 2, OverlapAt: 4})
+	release, waitHolder := held(t, f)
+
+	ready := queueUp(f, 3)
+	done := fileEach(f, []string{"a", "b", "c"}, nil)
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("3 filings never waited together: a second transaction took them while the first ran")
+	}
+	if n := store.Running(f); n != 1 {
+		t.Fatalf("3 filings waiting started a second transaction: %d running, want 1", n)
+	}
+	done4 := fileEach(f, []string{"d"}, nil)
+	collect(t, done, 3)
+	collect(t, done4, 1) // the holder still holds the first transaction
+	if n := countRows(t, pool, `SELECT count(DISTINCT xmin::text) FROM requests`); n != 1 {
+		t.Fatalf("the 4 waiting filings were written by %d transactions, want 1", n)
+	}
+	release()
+	waitHolder()
+}
+
+// A transaction that ends while another runs and fewer than OverlapAt
+// filings wait leaves them to the other, which files them when it is done.
+func TestFilerLeavesFewWaitingToTheRunningTransaction(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 2, OverlapAt: 2})
+	queued := make(chan int, 8) // one value per File call
+	store.SetQueuedHook(f, func(n int) { queued <- n })
+	release, waitHolder := held(t, f)
+	<-queued
+
+	// Two filings start the second transaction, which holds on in the first
+	// FileFunc it runs until one more filing waits behind both transactions.
+	entered, hold := make(chan struct{}, 2), make(chan struct{})
+	second := fileEach(f, []string{"a", "b"}, func(int, store.Execer) error {
+		entered <- struct{}{}
+		<-hold
+		return nil
+	})
+	<-entered
+	last := fileEach(f, []string{"c"}, nil)
+	for range 3 { // a's, b's and c's
+		<-queued
+	}
+	close(hold)
+	collect(t, second, 2)
+
+	release()
+	waitHolder()
+	collect(t, last, 1)
+	if n := countRows(t, pool, `SELECT count(*) FROM requests`); n != 3 {
+		t.Fatalf("%d requests filed, want 3", n)
 	}
 }
