@@ -22,7 +22,7 @@ const DefaultSealBatch = 2000
 // Run. Under load every commit kicks the sealer; rounds back to back each
 // found about 25 events, a transaction and a WAL flush for every 25. Spaced
 // 50 ms apart they find about 350, and PostgreSQL spent 9 % less CPU per
-// filing (docs/BENCHMARKS.md, 13:10Z). A kick after a quiet spell is still
+// filing (docs/BENCHMARKS.md, 13:00Z). A kick after a quiet spell is still
 // served at once.
 const DefaultSealSpacing = 50 * time.Millisecond
 

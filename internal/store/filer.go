@@ -33,7 +33,7 @@ type FilerOptions struct {
 	// beside one already running (default 8). Fewer wait for the running
 	// one, which takes them next: a transaction costs nearly as much for one
 	// filing as for eight, and two started eagerly split the waiting filings
-	// into small batches (docs/BENCHMARKS.md, 14:00Z).
+	// into small batches (docs/BENCHMARKS.md, 13:25Z).
 	OverlapAt int
 	// Timeout bounds one transaction, and each retry of its filings alone
 	// (default 30 s). It does not follow a caller's context: the
