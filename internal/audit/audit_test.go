@@ -238,12 +238,55 @@ func TestSealerSpacesRoundsUnderKicks(t *testing.T) {
 			t.Fatalf("%d of %d events sealed after 30 s: a kick was lost", sealed, events)
 		}
 	}
-	// The first kick is served at once, then one round per spacing at most.
+	// Round starts are at least the spacing apart: at most one per spacing
+	// over the burst, and one after it.
 	if most := int(burst/spacing) + 2; busy > most {
 		t.Fatalf("%d events took %d sealing rounds in a burst of %v; with rounds %v apart at most %d",
 			events, busy, burst.Round(time.Millisecond), spacing, most)
 	}
 	if rep, err := audit.Verify(ctx, pool); err != nil || !rep.OK() || rep.Checked != events || rep.Unsealed != 0 {
 		t.Fatalf("verify = %+v, %v", rep, err)
+	}
+}
+
+// A kick that comes after a round has read the unsealed events (here, from
+// the end of the first round) is served by a later round, although the poll
+// interval is an hour.
+func TestSealerServesAKickThatComesDuringARound(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	sealer := audit.NewSealer(pool, nil, time.Hour)
+	audit.SetSpacing(sealer, 10*time.Millisecond)
+	rounds := make(chan int, 64)
+	var once sync.Once
+	audit.OnRound(sealer, func(n int) {
+		once.Do(func() {
+			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				return audit.Append(ctx, tx, audit.Record{Kind: "test.event", Actor: "late", Payload: map[string]int{}})
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			sealer.Kick()
+		})
+		rounds <- n
+	})
+	stopped := make(chan error, 1)
+	go func() { stopped <- sealer.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-stopped; err != nil {
+			t.Error(err)
+		}
+	}()
+	deadline := time.After(30 * time.Second)
+	for sealed := 0; sealed < 1; {
+		select {
+		case n := <-rounds:
+			sealed += n
+		case <-deadline:
+			t.Fatal("the event committed and kicked during a round is still unsealed after 30 s: the kick was lost")
+		}
 	}
 }

@@ -63,7 +63,9 @@ func (s *Sealer) Kick() {
 }
 
 // Run seals until ctx is done: a round at once, then one after each Kick or
-// interval, each starting at least DefaultSealSpacing after the one before.
+// interval, each starting at least the spacing (DefaultSealSpacing) after
+// the one before. Kicks that come during a round or the wait after it are
+// served together by the next round.
 func (s *Sealer) Run(ctx context.Context) error {
 	t := time.NewTicker(s.interval)
 	defer t.Stop()

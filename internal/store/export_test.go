@@ -12,3 +12,7 @@ func Running(f *Filer) int {
 	defer f.mu.Unlock()
 	return f.running
 }
+
+// SetLeftHook lets tests see a goroutine leave waiting filings to another
+// transaction.
+func SetLeftHook(f *Filer, h func()) { f.left = h }

@@ -33,7 +33,10 @@ type FilerOptions struct {
 	// beside one already running (default 8). Fewer wait for the running
 	// one, which takes them next: a transaction costs nearly as much for one
 	// filing as for eight, and two started eagerly split the waiting filings
-	// into small batches (docs/BENCHMARKS.md, 13:25Z).
+	// into small batches (docs/BENCHMARKS.md, 13:25Z). The count is of
+	// waiting filings, including a requester's second, which the next batch
+	// cannot take. A transaction retrying its filings one by one, which may
+	// take long, holds no one back.
 	OverlapAt int
 	// Timeout bounds one transaction, and each retry of its filings alone
 	// (default 30 s). It does not follow a caller's context: the
@@ -63,18 +66,22 @@ type FilerOptions struct {
 //
 // There is no background goroutine to start or stop: a caller that finds no
 // transaction running, or OverlapAt filings waiting and a slot free, starts
-// a goroutine that writes batches until none is waiting.
+// a goroutine that writes batches until none is waiting, or until fewer than
+// OverlapAt wait and another transaction is running.
 type Filer struct {
 	pool *pgxpool.Pool
 	opt  FilerOptions
 
 	mu      sync.Mutex
 	queue   []*filing
-	running int
+	running int // goroutines writing batches
+	alone   int // of those, the ones retrying a failed batch's filings one by one
 
 	// queued, when set (tests), is told the queue's length after each File
-	// call adds to it.
+	// call adds to it; left, that a goroutine left waiting filings to
+	// another transaction.
 	queued func(n int)
+	left   func()
 }
 
 type filing struct {
@@ -117,7 +124,7 @@ func (f *Filer) File(ctx context.Context, requester string, fn FileFunc) error {
 	f.mu.Lock()
 	f.queue = append(f.queue, fl)
 	n := len(f.queue)
-	start := f.running == 0 || (f.running < f.opt.MaxConcurrent && n >= f.opt.OverlapAt)
+	start := f.running < f.opt.MaxConcurrent && (f.running == f.alone || n >= f.opt.OverlapAt)
 	if start {
 		f.running++
 	}
@@ -143,7 +150,7 @@ func (f *Filer) File(ctx context.Context, requester string, fn FileFunc) error {
 	}
 }
 
-// drain writes batches until no filing waits, then gives its slot back.
+// drain writes batches until take returns none, then gives its slot back.
 func (f *Filer) drain() {
 	for {
 		batch := f.take()
@@ -161,8 +168,11 @@ func (f *Filer) drain() {
 func (f *Filer) take() []*filing {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.running > 1 && len(f.queue) < f.opt.OverlapAt {
+	if f.running-f.alone > 1 && len(f.queue) < f.opt.OverlapAt {
 		f.running--
+		if f.left != nil {
+			f.left()
+		}
 		return nil
 	}
 	var (
@@ -202,6 +212,8 @@ var ErrOutcomeUnknown = errors.New("the filing may or may not have been committe
 func (f *Filer) fileBatch(batch []*filing) {
 	errs, err, safe := f.attempt(batch)
 	if err != nil && safe && len(batch) > 1 {
+		f.fileAlone(+1)
+		defer f.fileAlone(-1)
 		for i, fl := range batch {
 			switch {
 			case errs[i] != nil:
@@ -219,6 +231,22 @@ func (f *Filer) fileBatch(batch []*filing) {
 	}
 	for i, fl := range batch {
 		fl.done <- firstErr(err, errs[i])
+	}
+}
+
+// fileAlone counts the calling goroutine in (+1) or out (-1) of those
+// retrying a batch's filings one by one. Going in, it starts a goroutine
+// for the filings waiting, if no other transaction runs to take them.
+func (f *Filer) fileAlone(delta int) {
+	f.mu.Lock()
+	f.alone += delta
+	start := delta > 0 && len(f.queue) > 0 && f.running < f.opt.MaxConcurrent && f.running == f.alone
+	if start {
+		f.running++
+	}
+	f.mu.Unlock()
+	if start {
+		go f.drain()
 	}
 }
 

@@ -518,12 +518,16 @@ func TestFilerLeavesFewWaitingToTheRunningTransaction(t *testing.T) {
 	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 2, OverlapAt: 2})
 	queued := make(chan int, 8) // one value per File call
 	store.SetQueuedHook(f, func(n int) { queued <- n })
+	left := make(chan struct{}, 8)
+	store.SetLeftHook(f, func() { left <- struct{}{} })
 	release, waitHolder := held(t, f)
 	<-queued
 
 	// Two filings start the second transaction, which holds on in the first
 	// FileFunc it runs until one more filing waits behind both transactions.
 	entered, hold := make(chan struct{}, 2), make(chan struct{})
+	letGo := sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(letGo)
 	second := fileEach(f, []string{"a", "b"}, func(int, store.Execer) error {
 		entered <- struct{}{}
 		<-hold
@@ -534,13 +538,62 @@ func TestFilerLeavesFewWaitingToTheRunningTransaction(t *testing.T) {
 	for range 3 { // a's, b's and c's
 		<-queued
 	}
-	close(hold)
+	letGo()
 	collect(t, second, 2)
+	select {
+	case <-left:
+	case err := <-last:
+		t.Fatalf("c was filed (err %v) by the transaction that ended, not left to the one still running", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the second transaction neither left c nor filed it within 30 s")
+	}
 
 	release()
 	waitHolder()
 	collect(t, last, 1)
 	if n := countRows(t, pool, `SELECT count(*) FROM requests`); n != 3 {
 		t.Fatalf("%d requests filed, want 3", n)
+	}
+}
+
+// A transaction retrying its failed batch's filings one by one holds no
+// filing back: a new one is filed beside it, although fewer than OverlapAt
+// wait.
+func TestFilerFilesBesideARetry(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	f := store.NewFiler(pool, store.FilerOptions{MaxConcurrent: 2, OverlapAt: 8})
+	release, waitHolder := held(t, f)
+
+	// x's writes fail, so the batch of x and y is retried one filing at a
+	// time; y's retry holds on until the new filing z is in.
+	ready := queueUp(f, 2)
+	var yCalls atomic.Int32
+	retrying, hold := make(chan struct{}), make(chan struct{})
+	letGo := sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(letGo) // a test that fails early must not leave y's retry held
+	x := fileEach(f, []string{"x"}, func(_ int, w store.Execer) error {
+		_, _ = w.Exec(ctx, `SELECT 1/0`)
+		return nil
+	})
+	y := fileEach(f, []string{"y"}, func(int, store.Execer) error {
+		if yCalls.Add(1) == 2 {
+			close(retrying)
+			<-hold
+		}
+		return nil
+	})
+	<-ready
+	release()
+	waitHolder()
+	<-retrying
+
+	z := fileEach(f, []string{"z"}, nil)
+	collect(t, z, 1) // y's retry still holds on
+	letGo()
+	collect(t, y, 1)
+	if err := <-x; err == nil || !strings.Contains(err.Error(), "division by zero") {
+		t.Fatalf("x: %v, want its division by zero", err)
 	}
 }
