@@ -189,26 +189,32 @@ func TestConcurrentWritersOneChain(t *testing.T) {
 	}
 }
 
+// runSealer runs s until the test ends.
+func runSealer(t *testing.T, s *audit.Sealer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-stopped; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
 // Under a burst of commits, each kicking the sealer, Run seals in rounds at
 // least the spacing apart, and the burst's last kick is still served (the
 // poll interval is an hour, so nothing else could seal it).
 func TestSealerSpacesRoundsUnderKicks(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	sealer := audit.NewSealer(pool, nil, time.Hour)
 	const spacing, events = 400 * time.Millisecond, 40
 	audit.SetSpacing(sealer, spacing)
 	rounds := make(chan int, 1024)
 	audit.OnRound(sealer, func(n int) { rounds <- n })
-	stopped := make(chan error, 1)
-	go func() { stopped <- sealer.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-stopped; err != nil {
-			t.Error(err)
-		}
-	}()
+	runSealer(t, sealer)
 	if n := <-rounds; n != 0 {
 		t.Fatalf("first round sealed %d events of an empty trail", n)
 	}
@@ -255,7 +261,7 @@ func TestSealerSpacesRoundsUnderKicks(t *testing.T) {
 func TestSealerServesAKickThatComesDuringARound(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	sealer := audit.NewSealer(pool, nil, time.Hour)
 	audit.SetSpacing(sealer, 10*time.Millisecond)
 	rounds := make(chan int, 64)
@@ -272,14 +278,7 @@ func TestSealerServesAKickThatComesDuringARound(t *testing.T) {
 		})
 		rounds <- n
 	})
-	stopped := make(chan error, 1)
-	go func() { stopped <- sealer.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-stopped; err != nil {
-			t.Error(err)
-		}
-	}()
+	runSealer(t, sealer)
 	deadline := time.After(30 * time.Second)
 	for sealed := 0; sealed < 1; {
 		select {
