@@ -203,8 +203,8 @@ func runSealer(t *testing.T, s *audit.Sealer) {
 }
 
 // Under a burst of commits, each kicking the sealer, Run seals in rounds at
-// least the spacing apart, and the burst's last kick is still served (the
-// poll interval is an hour, so nothing else could seal it).
+// least the spacing apart, and kicks alone seal every event (the poll
+// interval is an hour).
 func TestSealerSpacesRoundsUnderKicks(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)

@@ -124,7 +124,7 @@ func (f *Filer) File(ctx context.Context, requester string, fn FileFunc) error {
 	f.mu.Lock()
 	f.queue = append(f.queue, fl)
 	n := len(f.queue)
-	start := f.running < f.opt.MaxConcurrent && (f.running == f.alone || n >= f.opt.OverlapAt)
+	start := f.startLocked()
 	if start {
 		f.running++
 	}
@@ -234,13 +234,21 @@ func (f *Filer) fileBatch(batch []*filing) {
 	}
 }
 
+// startLocked reports whether a new goroutine should take the waiting
+// filings: some wait, a slot is free, and either every running transaction
+// is retrying alone (none will take them) or OverlapAt wait. f.mu is held.
+func (f *Filer) startLocked() bool {
+	return len(f.queue) > 0 && f.running < f.opt.MaxConcurrent &&
+		(f.running == f.alone || len(f.queue) >= f.opt.OverlapAt)
+}
+
 // fileAlone counts the calling goroutine in (+1) or out (-1) of those
 // retrying a batch's filings one by one. Going in, it starts a goroutine
-// for the filings waiting, if no other transaction runs to take them.
+// for the filings waiting when startLocked says so.
 func (f *Filer) fileAlone(delta int) {
 	f.mu.Lock()
 	f.alone += delta
-	start := delta > 0 && len(f.queue) > 0 && f.running < f.opt.MaxConcurrent && f.running == f.alone
+	start := delta > 0 && f.startLocked()
 	if start {
 		f.running++
 	}
