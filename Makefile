@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/rdsgate
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Tests create their own databases on this server (see internal/testdb).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 export TEST_DATABASE_URL
@@ -13,7 +14,7 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 build: ## build bin/rdsgate
-	$(GO) build -o $(BIN) ./cmd/rdsgate
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rdsgate
 
 run: build ## start rdsgate locally (PostgreSQL found or started, migrations, simulator, dev users) and print the URL
 	./$(BIN) dev

@@ -144,6 +144,12 @@ if [[ $only == all || $only == requests ]]; then
   pgbench_inserts 10
 fi
 
+if [[ $only == all || $only == approvals ]]; then
+  section "Approve-to-call latency: 200 approvals one at a time, quota free, simulator (guards p50 <= 20 ms, p99 <= 150 ms)"
+  echo "-- go test -run '^\$' -bench BenchmarkApproveToCall -benchtime 200x ./internal/app"
+  go test -run '^$' -bench BenchmarkApproveToCall -benchtime 200x ./internal/app | grep -E 'Benchmark|ok|FAIL|guards'
+fi
+
 for extra in scripts/bench_*.sh; do
   [[ -e $extra ]] || continue
   name=$(basename "$extra" .sh); name=${name#bench_}

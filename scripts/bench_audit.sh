@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench_audit.sh — the audit trail's figures (docs/BENCHMARKS.md,
 # "Audit trail"): with AUDIT_BENCH_EVENTS (default 1,000,000) events made by
-# `rdsgate audit generate` through audit.Append, it measures
+# cmd/auditload, the load generator, through audit.Append, it measures
 #   - filtered search p50/p95 per filter, first page and a deep page
 #     (go test -bench BenchmarkSearch ./internal/audit);
 #   - export of the whole trail: time and maximum resident memory
@@ -24,6 +24,8 @@ SECONDS_PER_RUN=${AUDIT_BENCH_SECONDS:-10}
 DB=rdsgate_bench_audit
 BIN=${RDSGATE_BIN:-bin/rdsgate}
 [ -x "$BIN" ] || go build -o "$BIN" ./cmd/rdsgate
+LOAD=${AUDITLOAD_BIN:-bin/auditload}
+[ -x "$LOAD" ] || go build -o "$LOAD" ./cmd/auditload
 for tool in psql pgbench openssl /usr/bin/time; do
 	command -v "$tool" >/dev/null || { echo "bench_audit: $tool is required" >&2; exit 1; }
 done
@@ -50,7 +52,7 @@ openssl genpkey -algorithm ed25519 -out "$WORK/audit.pem" 2>/dev/null
 openssl pkey -in "$WORK/audit.pem" -pubout -out "$WORK/audit.pub"
 
 log "generating $EVENTS events (16 writers, 50 per transaction, sealer running)"
-"$BIN" audit generate --database-url "$URL" --count "$EVENTS" --writers 16 --batch 50 --json >"$WORK/gen.json"
+"$LOAD" --database-url "$URL" --count "$EVENTS" --writers 16 --batch 50 --json >"$WORK/gen.json"
 gen_s=$(awk -v ms="$(json took_ms "$WORK/gen.json")" 'BEGIN {printf "%.1f", ms/1000}')
 seal_s=$(awk -v ms="$(json seal_rest_ms "$WORK/gen.json")" 'BEGIN {printf "%.1f", ms/1000}')
 # What autovacuum does to a table after a bulk load; the sealer's updates
@@ -90,7 +92,7 @@ echo "INSERT INTO bench_inserts (payload) VALUES ('{\"decision\":\"approve\",\"c
 printf 'BEGIN;\n%s\nCOMMIT;\n' "$(cat "$WORK/insert.sql")" >"$WORK/insert_tx.sql"
 printf 'BEGIN;\nSELECT pg_advisory_xact_lock(42);\n%s\nCOMMIT;\n' "$(cat "$WORK/insert.sql")" >"$WORK/insert_locked.sql"
 pgb() { pgbench -n -c 16 -j 2 -T "$SECONDS_PER_RUN" -f "$1" "$URL" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p'; }
-gen() { "$BIN" audit generate --database-url "$URL" --duration "${SECONDS_PER_RUN}s" --writers 16 --batch 1 "$@" --json | sed -n 's/.*"events_per_sec":\([0-9.]*\).*/\1/p'; }
+gen() { "$LOAD" --database-url "$URL" --duration "${SECONDS_PER_RUN}s" --writers 16 --batch 1 "$@" --json | sed -n 's/.*"events_per_sec":\([0-9.]*\).*/\1/p'; }
 : >"$WORK/rounds"
 for r in $(seq "$ROUNDS"); do
 	p=$(pgb "$WORK/insert.sql")

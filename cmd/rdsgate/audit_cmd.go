@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/store"
 )
@@ -25,7 +23,6 @@ Commands:
                offline (--file export.jsonl, no database); exit 0 only when everything checks
   export       write the sealed trail with its checkpoints as JSON Lines (or --format csv)
   checkpoint   seal pending events and sign the chain head now
-  generate     append realistic events through the service's append path (benchmarks)
 
 Run rdsgate audit <command> -h for its flags. docs/AUDIT.md describes the formats.
 `
@@ -43,8 +40,6 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runAuditExport(ctx, args, stdout, stderr)
 	case "checkpoint":
 		return runAuditCheckpoint(ctx, args, stdout, stderr)
-	case "generate":
-		return runAuditGenerate(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, auditUsage)
 		return nil
@@ -331,90 +326,4 @@ func runAuditCheckpoint(ctx context.Context, args []string, stdout, stderr io.Wr
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(cp)
-}
-
-// generateOutput is the --json output of audit generate.
-type generateOutput struct {
-	audit.GenerateResult
-	Writers      int     `json:"writers"`
-	Batch        int     `json:"batch"`
-	ExplicitTx   bool    `json:"explicit_tx"`
-	EventsPerSec float64 `json:"events_per_sec"`
-	TookMS       int64   `json:"took_ms"`
-	// SealRestMS is how long sealing what the concurrent sealer had not
-	// reached yet took after the writers stopped.
-	SealRestMS int64 `json:"seal_rest_ms"`
-	Sealed     int64 `json:"sealed_after"`
-}
-
-func runAuditGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("audit generate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c config
-	commonFlags(fs, &c)
-	var o audit.GenerateOptions
-	fs.Int64Var(&o.Count, "count", 0, "events to append")
-	fs.DurationVar(&o.Duration, "duration", 0, "append for this long (with or instead of --count)")
-	fs.IntVar(&o.Writers, "writers", 16, "concurrent writers, each with its own connection")
-	fs.IntVar(&o.Batch, "batch", 50, "events per transaction")
-	fs.BoolVar(&o.ExplicitTx, "explicit-tx", false, "wrap each append in BEGIN … COMMIT instead of one implicit-transaction statement")
-	fs.DurationVar(&o.Span, "span", 90*24*time.Hour, "with --count: spread occurred_at over this much past time")
-	fs.Uint64Var(&o.Seed, "seed", 1, "content seed")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
-	}
-	if err := c.validate(); err != nil {
-		return err
-	}
-	if o.Count <= 0 && o.Duration <= 0 {
-		return errors.New("--count or --duration is required")
-	}
-	log := newLogger(stderr, c.LogLevel)
-	cfg, err := pgxpool.ParseConfig(c.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("parse DATABASE_URL: %w", err)
-	}
-	// One connection per writer, one for the sealer, one spare.
-	cfg.MaxConns = max(cfg.MaxConns, int32(o.Writers)+2)
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("connect to database: %w", err)
-	}
-	defer pool.Close()
-	if err := store.Migrate(ctx, pool, newLogger(io.Discard, "error")); err != nil {
-		return err
-	}
-
-	// The service's sealer runs beside the writers, as in serve.
-	sealer := audit.NewSealer(pool, log, 100*time.Millisecond)
-	sctx, stopSealer := context.WithCancel(ctx)
-	sealerDone := make(chan struct{})
-	go func() {
-		defer close(sealerDone)
-		_ = sealer.Run(sctx)
-	}()
-	res, genErr := audit.Generate(ctx, pool, o)
-	stopSealer()
-	<-sealerDone
-	if genErr != nil {
-		return genErr
-	}
-	start := time.Now()
-	sealed, err := sealer.Flush(ctx)
-	if err != nil {
-		return err
-	}
-	out := generateOutput{GenerateResult: res, Writers: o.Writers, Batch: o.Batch, ExplicitTx: o.ExplicitTx,
-		TookMS: res.Took.Milliseconds(), SealRestMS: time.Since(start).Milliseconds(), Sealed: int64(sealed)}
-	if s := res.Took.Seconds(); s > 0 {
-		out.EventsPerSec = float64(res.Events) / s
-	}
-	if *asJSON {
-		return json.NewEncoder(stdout).Encode(out)
-	}
-	fmt.Fprintf(stdout, "appended %d events in %d transactions in %s (%.0f events/s, %d writers, %d per transaction); sealed the last %d in %s\n",
-		res.Events, res.Transactions, res.Took.Round(time.Millisecond), out.EventsPerSec, o.Writers, o.Batch,
-		sealed, time.Duration(out.SealRestMS)*time.Millisecond)
-	return nil
 }

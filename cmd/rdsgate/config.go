@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,40 +13,42 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rdsgate/rdsgate/internal/app"
+	"github.com/rdsgate/rdsgate/internal/auth"
 )
 
-// config is every setting of the service, parsed once from flags and
-// environment variables (a flag wins over its variable).
+// config is every setting of a command, parsed once from flags and
+// environment variables (a flag wins over its variable). The service's
+// settings are app.Config's.
 type config struct {
-	DatabaseURL string
-	Addr        string
-	AccountID   string
-	PolicyData  string
-	RequestTTL  time.Duration
-	LogLevel    string
-
-	// AuditSigningKey is the Ed25519 key file checkpoints are signed with;
-	// CheckpointDir receives a copy of each checkpoint outside the database.
-	AuditSigningKey    string
-	CheckpointDir      string
-	CheckpointInterval time.Duration
-
-	// Simulate lets the executor use an in-process RDS simulator when no
-	// Alibaba Cloud credentials are configured (`rdsgate dev` only).
-	Simulate bool
-	// Web is the browser sign-in configuration (web_wiring.go).
-	Web webConfig
+	app.Config
+	LogLevel string
 
 	// envErrs are environment values that did not parse; validate reports
 	// the first.
 	envErrs []error
 }
 
+// loadEnv reads the settings that have no flag: the browser sign-in, the
+// RDS endpoint and the executor's tunables.
+func (c *config) loadEnv(getenv func(string) string) error {
+	var err error
+	if c.Web, err = loadWebConfig(getenv); err != nil {
+		return err
+	}
+	if c.RDS, err = rdsConfigFromEnv(getenv); err != nil {
+		return err
+	}
+	c.Executor, err = executorConfigFromEnv(getenv)
+	return err
+}
+
 // envOr returns the trimmed value of the environment variable name, or def
 // when it is unset or blank.
 func envOr(name, def string) string { return envOrFunc(os.Getenv, name, def) }
 
-// envOrFunc is envOr over any lookup (the executor's wiring overlays one).
+// envOrFunc is envOr over any lookup (tests pass their own).
 func envOrFunc(getenv func(string) string, name, def string) string {
 	if v := strings.TrimSpace(getenv(name)); v != "" {
 		return v
@@ -135,4 +138,50 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// loadWebConfig reads the browser sign-in configuration through getenv:
+//
+//	RDSGATE_OIDC_ISSUER, RDSGATE_OIDC_CLIENT_ID, RDSGATE_OIDC_CLIENT_SECRET
+//	RDSGATE_OIDC_REDIRECT_URL     default http://<listen host>:<port>/auth/callback; required
+//	                              when listening on all interfaces (0.0.0.0, ::, ":port")
+//	RDSGATE_OIDC_GROUPS_CLAIM     default groups (a dotted path reads a nested claim)
+//	RDSGATE_OIDC_SUBJECT_CLAIM    default sub (e.g. preferred_username)
+//	RDSGATE_OIDC_SCOPES           default "openid profile email groups"
+//	RDSGATE_ROLE_GROUPS           default auth.DefaultRoleGroups
+//	RDSGATE_DEV_LOGIN             true enables the dev sign-in (loopback only)
+//	RDSGATE_SESSION_SECURE_COOKIE default true
+func loadWebConfig(getenv func(string) string) (app.WebConfig, error) {
+	env := func(name, def string) string { return envOrFunc(getenv, name, def) }
+	boolean := func(name string, def bool) (bool, error) {
+		v := env(name, strconv.FormatBool(def))
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("%s=%q: want true or false", name, v)
+		}
+		return b, nil
+	}
+	w := app.WebConfig{OIDC: auth.OIDCConfig{
+		Issuer:       env("RDSGATE_OIDC_ISSUER", ""),
+		ClientID:     env("RDSGATE_OIDC_CLIENT_ID", ""),
+		ClientSecret: getenv("RDSGATE_OIDC_CLIENT_SECRET"),
+		RedirectURL:  env("RDSGATE_OIDC_REDIRECT_URL", ""),
+		GroupsClaim:  env("RDSGATE_OIDC_GROUPS_CLAIM", "groups"),
+		SubjectClaim: env("RDSGATE_OIDC_SUBJECT_CLAIM", "sub"),
+		Scopes:       strings.FieldsFunc(env("RDSGATE_OIDC_SCOPES", "openid profile email groups"), func(r rune) bool { return r == ' ' || r == ',' }),
+	}}
+	var err error
+	if w.Roles, err = auth.ParseRoleMap(env("RDSGATE_ROLE_GROUPS", auth.DefaultRoleGroups)); err != nil {
+		return w, fmt.Errorf("RDSGATE_ROLE_GROUPS: %w", err)
+	}
+	if w.DevLogin, err = boolean("RDSGATE_DEV_LOGIN", false); err != nil {
+		return w, err
+	}
+	if w.SecureCookie, err = boolean("RDSGATE_SESSION_SECURE_COOKIE", true); err != nil {
+		return w, err
+	}
+	if (w.OIDC.Issuer == "") != (w.OIDC.ClientID == "") {
+		return w, errors.New("set both RDSGATE_OIDC_ISSUER and RDSGATE_OIDC_CLIENT_ID, or neither")
+	}
+	return w, nil
 }

@@ -41,13 +41,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(c.envErrs) > 0 {
 		return c.envErrs[0]
 	}
-	var err error
-	if c.Web, err = loadWebConfig(os.Getenv); err != nil {
+	if err := c.loadEnv(os.Getenv); err != nil {
 		return err
 	}
 	// Local use only: the dev sign-in (refused on non-loopback addresses),
-	// cookies over plain http, and the simulator unless credentials are set.
-	c.Web.DevLogin, c.Web.SecureCookie, c.Simulate = true, false, true
+	// cookies over plain http, and the simulator unless credentials or an
+	// endpoint are set.
+	c.Web.DevLogin, c.Web.SecureCookie = true, false
+	c.Simulate = !hasAlibabaCredentials(os.Getenv) && c.RDS.Endpoint == ""
 	if err := devAuditKey(&c, *dataDir, stdout); err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "database: %s\n", redactURL(c.DatabaseURL))
 	tuneGC(os.Getenv)
-	return serve(ctx, c, stdout, stderr, func(base string) {
+	return serve(ctx, c, stderr, func(base string) {
 		self := os.Args[0]
 		if abs, err := filepath.Abs(self); err == nil {
 			self = abs
@@ -216,4 +217,13 @@ func findPostgresBin() (string, error) {
 	}
 	return "", errors.New("no PostgreSQL found: nothing answers on 127.0.0.1:5432 and initdb is not installed; " +
 		"install PostgreSQL (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql) or set DATABASE_URL")
+}
+
+// devSignInHint is what `rdsgate dev` prints under the URL.
+func devSignInHint(base string) string {
+	return fmt.Sprintf(`Open %s/signin and pick a user (dev sign-in; not for production):
+  alice  requester  files a request
+  bob    approver   approves it (use another browser profile or a private window)
+  dave   auditor    searches and exports the audit log
+`, base)
 }

@@ -26,9 +26,9 @@ Commands:
   audit verify          verify the audit trail, online or from an export (--file)
   audit export          export the audit trail with its signed checkpoints (JSON Lines or CSV)
   audit checkpoint      seal pending events and sign the chain head now
-  audit generate        append realistic audit events (benchmarks)
   policy eval           evaluate the policy for an input file: --input FILE
   sim                   run the local RDS API simulator
+  version               print the version this binary was built from
   help                  this text
 
 Configuration comes from flags and environment variables; see README.md.
@@ -47,6 +47,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// version is stamped at build time (-ldflags "-X main.version=…"; the
+// Dockerfile and the Makefile do it).
+var version = "dev"
 
 // exitError ends the process with that code after the command has already
 // said why.
@@ -79,6 +83,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPolicyEval(ctx, rest[1:], stdout, stderr)
 	case cmd == "sim":
 		return runSim(ctx, rest, stdout)
+	case cmd == "version" || cmd == "--version":
+		fmt.Fprintln(stdout, "rdsgate", version)
+		return nil
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -10,17 +10,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rdsgate/rdsgate/internal/app"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
 )
 
-// Development defaults of the simulator: not secrets, they only open the
-// local simulator.
-const (
-	simDefaultAccessKeyID     = "LTAIsimdev00000000000000"
-	simDefaultAccessKeySecret = "sim-dev-secret"
-	simDefaultAccountID       = "1234567890123456"
-	simDefaultStateFile       = "internal/rdssim/testdata/instances.json"
-)
+// simDefaultStateFile is where the embedded example instances come from.
+const simDefaultStateFile = "internal/rdssim/testdata/instances.json"
 
 // runSim runs the local RDS API simulator until ctx is done.
 func runSim(ctx context.Context, args []string, stdout io.Writer) error {
@@ -28,9 +23,9 @@ func runSim(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.SetOutput(stdout)
 	addr := fs.String("addr", "127.0.0.1:9090", "listen address; loopback only")
 	state := fs.String("state", "", "instances state file, JSON {\"instances\":[...]} (default: the embedded example, "+simDefaultStateFile+")")
-	akID := fs.String("access-key-id", envOr("RDSGATE_SIM_ACCESS_KEY_ID", simDefaultAccessKeyID), "AccessKey ID the simulator accepts (env RDSGATE_SIM_ACCESS_KEY_ID)")
-	akSecret := fs.String("access-key-secret", envOr("RDSGATE_SIM_ACCESS_KEY_SECRET", simDefaultAccessKeySecret), "AccessKey secret the simulator accepts (env RDSGATE_SIM_ACCESS_KEY_SECRET)")
-	accountID := fs.String("account-id", envOr("RDSGATE_ACCOUNT_ID", simDefaultAccountID), "account id of that key (env RDSGATE_ACCOUNT_ID)")
+	akID := fs.String("access-key-id", envOr("RDSGATE_SIM_ACCESS_KEY_ID", app.SimAccessKeyID), "AccessKey ID the simulator accepts (env RDSGATE_SIM_ACCESS_KEY_ID)")
+	akSecret := fs.String("access-key-secret", envOr("RDSGATE_SIM_ACCESS_KEY_SECRET", app.SimAccessKeySecret), "AccessKey secret the simulator accepts (env RDSGATE_SIM_ACCESS_KEY_SECRET)")
+	accountID := fs.String("account-id", envOr("RDSGATE_ACCOUNT_ID", app.SimAccountID), "account id of that key (env RDSGATE_ACCOUNT_ID)")
 	rate := fs.Int("rate", rdssim.DefaultRatePerSecond, "calls allowed per account and action in each quota window")
 	window := fs.Duration("quota-window", time.Second, "length of the quota's sliding window (the API's is one second)")
 	faults := fs.String("faults", "", "fault rule file, a JSON array of {instance, action, code, code_after_release, delay_ms, drop_after_release, times}")
@@ -120,7 +115,7 @@ func simCheckLoopback(addr string) error {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("sim: --addr %q: %w", addr, err)
 	}
-	if !isLoopbackAddr(addr) {
+	if !app.IsLoopbackAddr(addr) {
 		return fmt.Errorf("sim: --addr %q: only loopback addresses (127.0.0.1, ::1, localhost) are allowed", addr)
 	}
 	return nil

@@ -3,8 +3,10 @@ package aliyun_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -596,6 +598,10 @@ func TestDefaultEndpoint(t *testing.T) {
 	}
 }
 
+// BenchmarkReleaseViaSimulator times one ReleaseInstanceConnection through
+// the real client (signing, the OpenAPI core, classification) against the
+// simulator (signature check, quota, state) over loopback HTTP.
+// BenchmarkLoopbackPOST is its baseline in the same run.
 func BenchmarkReleaseViaSimulator(b *testing.B) {
 	bb := setup(b, options{})
 	inst := rdssim.Instance{
@@ -614,6 +620,39 @@ func BenchmarkReleaseViaSimulator(b *testing.B) {
 		b.StartTimer()
 		if _, err := bb.client.ReleaseInstanceConnection(ctx, req); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoopbackPOST is the floor under BenchmarkReleaseViaSimulator: a
+// POST with the same query over the same kind of loopback server, answered
+// with a fixed JSON RequestId and decoded, with no signing, no OpenAPI core
+// and no simulator.
+func BenchmarkLoopbackPOST(b *testing.B) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json;charset=utf-8")
+		_, _ = io.WriteString(w, `{"RequestId":"5E5A2C5B-0000-4000-8000-000000000000"}`)
+	}))
+	b.Cleanup(ts.Close)
+	url := ts.URL + "/?DBInstanceId=rm-bench&CurrentConnectionString=rm-bench.mysql.rds.aliyuncs.com&InstanceNetworkType=0"
+	client := &http.Client{}
+	b.ReportAllocs()
+	for b.Loop() {
+		req, err := http.NewRequest(http.MethodPost, url, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("x-acs-action", aliyun.ActionReleaseInstanceConnection)
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var out struct{ RequestId string }
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil || out.RequestId == "" {
+			b.Fatalf("answer: %v %q", err, out.RequestId)
 		}
 	}
 }

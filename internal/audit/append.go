@@ -42,12 +42,6 @@ const (
 	appendOneSQL  = `INSERT INTO audit_events (` + appendColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json)`
 )
 
-// rowQueuer is store.RowQueuer (a store.Batch), which takes rows to send
-// as one multi-row INSERT per table.
-type rowQueuer interface {
-	QueueRow(table, columns string, values ...any)
-}
-
 // Append inserts records in one statement inside the caller's transaction.
 // It takes no lock: the Sealer chains the events after they commit.
 func Append(ctx context.Context, tx Execer, recs ...Record) error {
@@ -61,12 +55,6 @@ func Append(ctx context.Context, tx Execer, recs ...Record) error {
 		if rows[i], err = recs[i].row(now); err != nil {
 			return err
 		}
-	}
-	if q, ok := tx.(rowQueuer); ok {
-		for i := range rows {
-			q.QueueRow("audit_events", appendColumns, rows[i].args()...)
-		}
-		return nil
 	}
 	if len(rows) == 1 {
 		// The common case, without the arrays: cheaper on both sides.

@@ -33,30 +33,17 @@ func appendN(t *testing.T, pool *pgxpool.Pool, n int) {
 	}
 }
 
-func sealAndVerify(t *testing.T, pool *pgxpool.Pool) audit.Report {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := audit.NewSealer(pool, nil, 0).SealAll(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := audit.Verify(ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rep
-}
-
 func TestAppendSealVerify(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
 	appendN(t, pool, 25)
-	rep := sealAndVerify(t, pool)
+	rep := testdb.SealAndVerify(t, pool)
 	if !rep.OK() || rep.Checked != 25 || rep.HeadSeq != 25 || rep.Unsealed != 0 {
 		t.Fatalf("report = %+v", rep)
 	}
 	// Sealing again is a no-op and the chain extends cleanly afterwards.
 	appendN(t, pool, 5)
-	rep = sealAndVerify(t, pool)
+	rep = testdb.SealAndVerify(t, pool)
 	if !rep.OK() || rep.Checked != 30 {
 		t.Fatalf("after second batch: %+v", rep)
 	}
@@ -66,7 +53,7 @@ func TestAppendOnlyEnforcedByDatabase(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
 	appendN(t, pool, 3)
-	sealAndVerify(t, pool)
+	testdb.SealAndVerify(t, pool)
 	ctx := context.Background()
 	for _, sql := range []string{
 		`UPDATE audit_events SET actor = 'mallory' WHERE seq = 2`,
@@ -79,7 +66,7 @@ func TestAppendOnlyEnforcedByDatabase(t *testing.T) {
 			t.Errorf("%s: err = %v, want append-only refusal", sql, err)
 		}
 	}
-	if rep := sealAndVerify(t, pool); !rep.OK() || rep.Checked != 3 {
+	if rep := testdb.SealAndVerify(t, pool); !rep.OK() || rep.Checked != 3 {
 		t.Fatalf("chain changed: %+v", rep)
 	}
 }
@@ -130,7 +117,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 			t.Parallel()
 			pool := testdb.New(t)
 			appendN(t, pool, 10)
-			if rep := sealAndVerify(t, pool); !rep.OK() {
+			if rep := testdb.SealAndVerify(t, pool); !rep.OK() {
 				t.Fatalf("clean chain: %+v", rep)
 			}
 			tamper(t, pool, tc.sql...)
@@ -183,7 +170,7 @@ func TestConcurrentWritersOneChain(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	rep := sealAndVerify(t, pool)
+	rep := testdb.SealAndVerify(t, pool)
 	if !rep.OK() || rep.Checked != writers*each || rep.Unsealed != 0 {
 		t.Fatalf("report = %+v", rep)
 	}

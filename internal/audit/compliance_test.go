@@ -862,42 +862,6 @@ func TestKeyFiles(t *testing.T) {
 	}
 }
 
-func TestGenerateAllKindsThroughAppend(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
-	res, err := audit.Generate(ctx, b.pool, audit.GenerateOptions{Count: 3000, Writers: 4, Batch: 25, Seed: 7})
-	if err != nil || res.Events != 3000 {
-		t.Fatalf("generate: %+v, %v", res, err)
-	}
-	b.flush(t)
-	b.checkpoint(t)
-	rep := b.verify(t, audit.VerifyOptions{Keys: []ed25519.PublicKey{b.pub}})
-	if !rep.Complete() || rep.Checked != 3000 {
-		t.Fatalf("verify: %+v", rep)
-	}
-	rows, err := b.pool.Query(ctx, `SELECT DISTINCT kind FROM audit_events`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kinds, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{audit.KindPolicyDecided, audit.KindRequestCreated, audit.KindRequestDenied, audit.KindApprovalGranted,
-		audit.KindApprovalRejected, audit.KindRequestApproved, audit.KindRequestRejected, audit.KindRequestCancelled,
-		audit.KindRequestExpired, audit.KindExecutionStarted, audit.KindExecutionSucceeded, audit.KindExecutionFailed} {
-		if !strings.Contains(strings.Join(kinds, ","), k) {
-			t.Errorf("generated kinds %v lack %s", kinds, k)
-		}
-	}
-	var withIDs int
-	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE kind = 'execution.failed'
-        AND error_code IS NOT NULL AND alibaba_request_id IS NOT NULL`).Scan(&withIDs); err != nil || withIDs == 0 {
-		t.Fatalf("failed executions with error code and RequestId: %d, %v", withIDs, err)
-	}
-}
-
 // TestExportStreamsInConstantMemory is not parallel: it reads the
 // process's heap, which parallel tests would disturb (Go runs it before
 // resuming any parallel test).

@@ -17,5 +17,6 @@
 // implementation of the rules that Verify (database) and VerifyStream
 // (export file) share. docs/AUDIT.md states the guarantees and the formats.
 //
-// The package imports nothing of rdsgate's but the database driver.
+// It must not import any other rdsgate package: it talks to PostgreSQL
+// through pgx directly.
 package audit

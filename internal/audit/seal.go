@@ -19,11 +19,10 @@ const sealLockKey int64 = 0x7264736761746531 // "rdsgate1"
 const DefaultSealBatch = 2000
 
 // DefaultSealSpacing is the least time between the starts of two rounds of
-// Run. Under load every commit kicks the sealer; rounds back to back each
-// found about 25 events, a transaction and a WAL flush for every 25. Spaced
-// 50 ms apart they find about 350, and PostgreSQL spent 9 % less CPU per
-// filing (docs/BENCHMARKS.md, 13:00Z). A kick after a quiet spell is still
-// served at once.
+// Run. Under load every commit kicks the sealer; rounds back to back would
+// each find a few events, a transaction and a WAL flush for every few.
+// Spaced apart, one round seals hundreds. A kick after a quiet spell is
+// still served at once.
 const DefaultSealSpacing = 50 * time.Millisecond
 
 // Sealer chains committed events. Run one per process; replicas coordinate

@@ -15,12 +15,13 @@ import (
 )
 
 // benchDB returns the database in RDSGATE_AUDIT_BENCH_URL, which
-// scripts/bench_audit.sh fills with 1,000,000 generated events, or else a
-// fresh one with 20,000.
+// scripts/bench_audit.sh fills with 1,000,000 events from cmd/auditload,
+// or else a fresh one with 20,000 from cmd/auditload.
 func benchDB(b *testing.B) *pgxpool.Pool {
 	b.Helper()
 	ctx := context.Background()
-	if url := os.Getenv("RDSGATE_AUDIT_BENCH_URL"); url != "" {
+	url := os.Getenv("RDSGATE_AUDIT_BENCH_URL")
+	if url != "" {
 		pool, err := pgxpool.New(ctx, url)
 		if err != nil {
 			b.Fatal(err)
@@ -28,10 +29,13 @@ func benchDB(b *testing.B) *pgxpool.Pool {
 		b.Cleanup(pool.Close)
 		return pool
 	}
-	pool := testdb.New(b)
-	if _, err := audit.Generate(ctx, pool, audit.GenerateOptions{Count: 20_000, Writers: 4, Batch: 100}); err != nil {
+	url = testdb.NewURL(b)
+	auditload(b, url, "--count", "20000", "--writers", "4", "--batch", "100", "--seed", "0")
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(pool.Close)
 	if _, err := audit.NewSealer(pool, nil, 0).Flush(ctx); err != nil {
 		b.Fatal(err)
 	}

@@ -5,6 +5,6 @@
 // requester, approver, auditor and admin.
 //
 // It answers with an Identity or a User; what an identity may do with a
-// request is the policy's and the domain's call. It imports store and
-// request only.
+// request is the policy's and the domain's call. It owns the SQL of api_tokens and
+// imports request and audit only.
 package auth

@@ -10,8 +10,6 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
-
-	"github.com/rdsgate/rdsgate/internal/request"
 )
 
 // OIDCConfig configures sign-in through an OpenID Connect provider.
@@ -114,18 +112,18 @@ type Claims struct {
 func (o *OIDC) Exchange(ctx context.Context, code string, ch Challenge) (Claims, error) {
 	tok, err := o.oauth.Exchange(ctx, code, oauth2.VerifierOption(ch.Verifier))
 	if err != nil {
-		return Claims{}, fmt.Errorf("oidc: redeem code: %v: %w", err, request.ErrUnauthenticated)
+		return Claims{}, fmt.Errorf("oidc: redeem code: %v: %w", err, ErrUnauthenticated)
 	}
 	raw, ok := tok.Extra("id_token").(string)
 	if !ok || raw == "" {
-		return Claims{}, fmt.Errorf("oidc: the token response has no id_token: %w", request.ErrUnauthenticated)
+		return Claims{}, fmt.Errorf("oidc: the token response has no id_token: %w", ErrUnauthenticated)
 	}
 	idt, err := o.verifier.Verify(ctx, raw)
 	if err != nil {
-		return Claims{}, fmt.Errorf("oidc: verify ID token: %v: %w", err, request.ErrUnauthenticated)
+		return Claims{}, fmt.Errorf("oidc: verify ID token: %v: %w", err, ErrUnauthenticated)
 	}
 	if idt.Nonce != ch.Nonce {
-		return Claims{}, fmt.Errorf("oidc: ID token nonce does not match this sign-in: %w", request.ErrUnauthenticated)
+		return Claims{}, fmt.Errorf("oidc: ID token nonce does not match this sign-in: %w", ErrUnauthenticated)
 	}
 	var all map[string]any
 	if err := idt.Claims(&all); err != nil {
@@ -137,7 +135,7 @@ func (o *OIDC) Exchange(ctx context.Context, code string, ch Challenge) (Claims,
 		c.Subject = s
 	}
 	if strings.TrimSpace(c.Subject) == "" {
-		return Claims{}, fmt.Errorf("oidc: the ID token has no %s claim: %w", o.cfg.SubjectClaim, request.ErrUnauthenticated)
+		return Claims{}, fmt.Errorf("oidc: the ID token has no %s claim: %w", o.cfg.SubjectClaim, ErrUnauthenticated)
 	}
 	c.MFA = slices.Contains(stringsAt(all, "amr"), "mfa")
 	return c, nil

@@ -6,11 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/rdsgate/rdsgate/internal/auth"
-	"github.com/rdsgate/rdsgate/internal/request"
-	"github.com/rdsgate/rdsgate/internal/store"
 	"github.com/rdsgate/rdsgate/internal/testdb"
 )
 
@@ -18,12 +14,7 @@ func TestTokensCacheAndRevocation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testdb.New(t)
-	var tok string
-	err := store.InTx(ctx, pool, func(tx pgx.Tx) error {
-		var err error
-		tok, err = store.CreateToken(ctx, tx, store.Identity{Subject: "alice", Groups: []string{"developers"}})
-		return err
-	})
+	tok, err := auth.CreateToken(ctx, pool, auth.Identity{Subject: "alice", Groups: []string{"developers"}}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +28,7 @@ func TestTokensCacheAndRevocation(t *testing.T) {
 			t.Fatalf("valid token: %+v %v", id, err)
 		}
 		for _, h := range []string{"", "Bearer", "Basic " + tok, "Bearer rdsg_wrong"} {
-			if _, err := a.FromHeader(ctx, h); !errors.Is(err, request.ErrUnauthenticated) {
+			if _, err := a.FromHeader(ctx, h); !errors.Is(err, auth.ErrUnauthenticated) {
 				t.Errorf("%q: %v", h, err)
 			}
 		}
@@ -47,13 +38,13 @@ func TestTokensCacheAndRevocation(t *testing.T) {
 	}
 	// Revocation takes effect at once without a cache, and within the TTL
 	// with one (here an hour: still served from memory).
-	if _, err := uncached.FromHeader(ctx, "Bearer "+tok); !errors.Is(err, request.ErrUnauthenticated) {
+	if _, err := uncached.FromHeader(ctx, "Bearer "+tok); !errors.Is(err, auth.ErrUnauthenticated) {
 		t.Errorf("revoked token accepted without a cache: %v", err)
 	}
 	if id, err := cached.FromHeader(ctx, "Bearer "+tok); err != nil || id.Subject != "alice" {
 		t.Errorf("cached identity: %+v %v", id, err)
 	}
-	if _, err := short.FromHeader(ctx, "Bearer "+tok); !errors.Is(err, request.ErrUnauthenticated) {
+	if _, err := short.FromHeader(ctx, "Bearer "+tok); !errors.Is(err, auth.ErrUnauthenticated) {
 		t.Errorf("revoked token accepted past the TTL: %v", err)
 	}
 }

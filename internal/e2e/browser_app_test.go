@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,23 +17,10 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/rdsgate/rdsgate/internal/aliyun"
-	"github.com/rdsgate/rdsgate/internal/audit"
-	"github.com/rdsgate/rdsgate/internal/auth"
+	rdsapp "github.com/rdsgate/rdsgate/internal/app"
+	"github.com/rdsgate/rdsgate/internal/apptest"
 	"github.com/rdsgate/rdsgate/internal/executor"
-	"github.com/rdsgate/rdsgate/internal/policy"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
-	"github.com/rdsgate/rdsgate/internal/testdb"
-	"github.com/rdsgate/rdsgate/internal/web"
-	"github.com/rdsgate/rdsgate/internal/workflow"
-)
-
-// The simulator's development key (not a secret: it opens only the
-// in-process simulator).
-const (
-	simKeyID     = "LTAIe2etest00000000000"
-	simKeySecret = "e2e-secret"
-	simAccount   = "1234567890123456"
 )
 
 // app is rdsgate running in-process on 127.0.0.1:0 as `make run` wires it:
@@ -52,72 +37,12 @@ type app struct {
 
 func startApp(t *testing.T) *app {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	log := slog.New(slog.DiscardHandler)
-	pool := testdb.New(t)
-
-	sim, err := rdssim.New(rdssim.Config{Accounts: []rdssim.Account{{AccessKeyID: simKeyID, AccessKeySecret: simKeySecret, AccountID: simAccount}},
-		Instances: mustExampleInstances(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	simSrv := httptest.NewServer(sim)
-	t.Cleanup(simSrv.Close)
-	client, err := aliyun.New(aliyun.Config{Endpoint: simSrv.Listener.Addr().String(), Protocol: "http", RegionID: "cn-hangzhou",
-		Timeout: 10 * time.Second, AccessKeyID: simKeyID, AccessKeySecret: simKeySecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	sealer := audit.NewSealer(pool, log, 50*time.Millisecond)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = sealer.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-
-	exec, err := executor.New(executor.Config{Pool: pool, Client: client, AccountID: simAccount, Logger: log, Sealer: sealer,
-		Workers: 2, MaxAttempts: 4, CallTimeout: 10 * time.Second, LimiterHorizon: 2 * time.Second,
-		BackoffBase: 200 * time.Millisecond, BackoffMax: time.Second, ReconcileDelay: 200 * time.Millisecond,
-		JobTimeout: 30 * time.Second, RescueAfter: 45 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exec.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer scancel()
-		_ = exec.Stop(sctx)
+	a := apptest.Start(t, func(c *rdsapp.Config) {
+		c.Executor = executor.Config{Workers: 2, MaxAttempts: 4, LimiterHorizon: 2 * time.Second,
+			BackoffBase: 200 * time.Millisecond, BackoffMax: time.Second, ReconcileDelay: 200 * time.Millisecond,
+			JobTimeout: 30 * time.Second, RescueAfter: 45 * time.Second}
 	})
-
-	eng, err := policy.New(ctx, policy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng, Enqueue: exec, Sealer: sealer})
-	sessions := auth.NewSessions(pool, auth.SessionOptions{Secure: false, CleanupInterval: -1})
-	trail := web.AuditTrail{DB: pool, Monitor: audit.NewMonitor(pool, audit.VerifyOptions{}, time.Nanosecond)}
-	srv := web.New(web.Deps{Service: svc, Tokens: &auth.Tokens{Pool: pool}, Policy: eng, Logger: log, Browser: &web.Browser{
-		Sessions: sessions, Roles: auth.MustParseRoleMap(auth.DefaultRoleGroups), DevLogin: true,
-		Directory: eng, Eligibility: eng,
-		Audit: trail, Timeline: trail, Integrity: trail,
-		Attempts: web.ExecutorAttempts{DB: pool},
-		Instances: web.AliyunLookup{ClientFor: func(string) (web.NetInfoClient, error) { return client, nil },
-			Wait: func(ctx context.Context) error { return exec.Limiter().Wait(ctx, executor.OpDescribe) }},
-	}})
-	hs := httptest.NewServer(srv) // 127.0.0.1:0
-	t.Cleanup(hs.Close)
-	return &app{url: hs.URL, pool: pool, sim: sim, shots: screenshotDir(t)}
-}
-
-func mustExampleInstances(t *testing.T) []rdssim.Instance {
-	t.Helper()
-	insts, err := rdssim.ExampleInstances()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return insts
+	return &app{url: a.URL, pool: a.Pool, sim: a.Sim, shots: screenshotDir(t)}
 }
 
 // chromium finds Debian's chromium; the browser tests fail (never skip)

@@ -123,12 +123,8 @@ func TestCrashRecovery(t *testing.T) {
 	if err := sim.AddFault(rdssim.Fault{Action: aliyun.ActionReleaseInstanceConnection, DelayMS: 600}); err != nil {
 		t.Fatal(err)
 	}
-	enq, err := executor.New(fastConfig(pool, newClient(t, addr, time.Second))) // enqueues only
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 40
-	b := &bundle{pool: pool, sim: sim, exec: enq}
+	b := &bundle{pool: pool, sim: sim}
 	ids, insts := approvedRequests(t, b, "crash", n)
 
 	first := startChild(t, url, addr)
@@ -182,7 +178,7 @@ func TestCrashRecovery(t *testing.T) {
 	if n, at := maxInWindow(calls, aliyun.ActionReleaseInstanceConnection); n > 10 {
 		t.Errorf("%d releases in the second ending %s", n, at)
 	}
-	rep := sealAndVerify(t, pool)
+	rep := testdb.SealAndVerify(t, pool)
 	t.Logf("audit chain verified: %d events; %d reconciliations", rep.Checked, reconciled)
 	var open int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM execution_attempts WHERE finished_at IS NULL`).Scan(&open); err != nil || open != 0 {

@@ -7,14 +7,15 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/rdsgate/rdsgate/internal/aliyun"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
+	"github.com/rdsgate/rdsgate/internal/quota"
+	"github.com/rdsgate/rdsgate/internal/request"
 )
 
 // Client is the part of *aliyun.Client the executor calls.
@@ -33,7 +34,9 @@ const (
 	DefaultReconcileDelay = 5 * time.Second
 	DefaultRescueAfter    = time.Minute
 	DefaultSweepInterval  = time.Minute
-	DefaultQueue          = "rds_release"
+	// DefaultFetchPoll is how often an idle worker looks for jobs whose
+	// insert notification it missed; notified jobs start at once.
+	DefaultFetchPoll = 200 * time.Millisecond
 	// DefaultAccountID keys the rate limiter when Config.AccountID is empty:
 	// every replica sharing the database is then assumed to use one account.
 	DefaultAccountID = "default"
@@ -44,14 +47,15 @@ const (
 	// maxRequeues bounds how often the sweeper re-enqueues a request whose
 	// job River gave up on, before it fails the request.
 	maxRequeues = 3
-	// Actor is the audit actor of every executor event.
-	Actor = "rdsgate"
 )
 
 // Config configures an Executor. Zero values take the defaults above.
 type Config struct {
-	// Pool is the database; it must have rdsgate's and River's migrations.
+	// Pool is the database of the queue and the rate limiter; it must have
+	// rdsgate's and River's migrations.
 	Pool *pgxpool.Pool
+	// Requests makes every change of a request's state.
+	Requests *lifecycle.Service
 	// Client calls RDS; *aliyun.Client satisfies it.
 	Client Client
 	// ClientFor, when set, returns the client for a request's region and
@@ -63,8 +67,6 @@ type Config struct {
 	AccountID string
 	// Logger receives the executor's and River's logs; nil discards.
 	Logger *slog.Logger
-	// Sealer, when set, is kicked after every audited commit.
-	Sealer interface{ Kick() }
 	// MaxAttempts bounds the ReleaseInstanceConnection calls per request,
 	// and separately the DescribeDBInstanceNetInfo reconciliation checks.
 	MaxAttempts int
@@ -72,7 +74,7 @@ type Config struct {
 	Workers int
 	// Limits is the quota per operation (OpRelease, OpDescribe); missing
 	// operations take DefaultLimits.
-	Limits map[string]Limit
+	Limits map[string]quota.Limit
 	// RateMargin widens the spacing between slots (DefaultRateMargin).
 	RateMargin float64
 	// LimiterHorizon bounds how far ahead a slot may be reserved; a job
@@ -96,15 +98,16 @@ type Config struct {
 	// SweepInterval is how often the leader looks for approved or
 	// executing requests without a live job (see Sweep).
 	SweepInterval time.Duration
-	// Queue is the River queue of the executor's jobs.
-	Queue string
+	// FetchPoll is how often an idle worker looks for jobs it was not
+	// told of (DefaultFetchPoll).
+	FetchPoll time.Duration
 	// ID names this River client (optional; River generates one).
 	ID string
 }
 
 func (c *Config) setDefaults() error {
-	if c.Pool == nil {
-		return errors.New("executor config: Pool is required")
+	if c.Pool == nil || c.Requests == nil {
+		return errors.New("executor config: Pool and Requests are required")
 	}
 	if c.Client == nil && c.ClientFor == nil {
 		return errors.New("executor config: Client or ClientFor is required")
@@ -115,15 +118,15 @@ func (c *Config) setDefaults() error {
 	if c.AccountID == "" {
 		c.AccountID = DefaultAccountID
 	}
-	limits := DefaultLimits()
+	limits := quota.DefaultLimits()
 	for op, l := range c.Limits {
 		limits[op] = l
 	}
 	c.Limits = limits
 	setDefault(&c.MaxAttempts, DefaultMaxAttempts)
 	setDefault(&c.Workers, DefaultWorkers)
-	setDefault(&c.RateMargin, DefaultRateMargin)
-	setDefault(&c.LimiterHorizon, DefaultLimiterHorizon)
+	setDefault(&c.RateMargin, quota.DefaultRateMargin)
+	setDefault(&c.LimiterHorizon, quota.DefaultLimiterHorizon)
 	setDefault(&c.CallTimeout, DefaultCallTimeout)
 	setDefault(&c.BackoffBase, DefaultBackoffBase)
 	setDefault(&c.BackoffMax, DefaultBackoffMax)
@@ -131,7 +134,7 @@ func (c *Config) setDefaults() error {
 	setDefault(&c.JobTimeout, 2*(c.LimiterHorizon+c.CallTimeout)+10*time.Second)
 	setDefault(&c.RescueAfter, max(DefaultRescueAfter, c.JobTimeout+10*time.Second))
 	setDefault(&c.SweepInterval, DefaultSweepInterval)
-	setDefault(&c.Queue, DefaultQueue)
+	setDefault(&c.FetchPoll, DefaultFetchPoll)
 	switch {
 	case c.MaxAttempts < 1 || c.Workers < 1:
 		return fmt.Errorf("executor config: MaxAttempts %d and Workers %d must be at least 1", c.MaxAttempts, c.Workers)
@@ -153,23 +156,23 @@ func setDefault[T comparable](v *T, def T) {
 // Executor runs approved requests: it owns the River client, its workers
 // and the shared rate limiter.
 type Executor struct {
-	cfg     Config
-	log     *slog.Logger
-	limiter *Limiter
-	river   *river.Client[pgx.Tx]
+	cfg      Config
+	log      *slog.Logger
+	requests *lifecycle.Service
+	limiter  *quota.Limiter
+	river    *river.Client[pgx.Tx]
 }
 
-// New validates cfg and builds an Executor. It does not start working;
-// EnqueueRelease works at once (River inserts need no running client).
+// New validates cfg and builds an Executor. It does not start working.
 func New(cfg Config) (*Executor, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	lim, err := NewLimiter(cfg.Pool, cfg.AccountID, cfg.Limits, cfg.RateMargin, cfg.LimiterHorizon)
+	lim, err := quota.NewLimiter(cfg.Pool, cfg.AccountID, cfg.Limits, cfg.RateMargin, cfg.LimiterHorizon)
 	if err != nil {
 		return nil, fmt.Errorf("executor config: %w", err)
 	}
-	e := &Executor{cfg: cfg, log: cfg.Logger, limiter: lim}
+	e := &Executor{cfg: cfg, log: cfg.Logger, requests: cfg.Requests, limiter: lim}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &releaseWorker{e: e}); err != nil {
 		return nil, fmt.Errorf("register release worker: %w", err)
@@ -178,16 +181,22 @@ func New(cfg Config) (*Executor, error) {
 		return nil, fmt.Errorf("register sweep worker: %w", err)
 	}
 	e.river, err = river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
-		ID:                   cfg.ID,
-		Logger:               cfg.Logger.With(slog.String("component", "river")),
-		Queues:               map[string]river.QueueConfig{cfg.Queue: {MaxWorkers: cfg.Workers}},
+		ID:     cfg.ID,
+		Logger: cfg.Logger.With(slog.String("component", "river")),
+		Queues: map[string]river.QueueConfig{lifecycle.ReleaseQueue: {MaxWorkers: cfg.Workers}},
+		// A notified job is fetched at once; FetchPoll bounds the wait for
+		// one whose notification was missed.
+		FetchCooldown:        min(cfg.FetchPoll, 5*time.Millisecond),
+		FetchPollInterval:    cfg.FetchPoll,
 		Workers:              workers,
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		RetryPolicy:          retryPolicy{base: cfg.BackoffBase, limit: cfg.BackoffMax},
 		MaxAttempts:          jobMaxAttempts,
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepInterval),
-			func() (river.JobArgs, *river.InsertOpts) { return sweepArgs{}, &river.InsertOpts{Queue: cfg.Queue} },
+			func() (river.JobArgs, *river.InsertOpts) {
+				return sweepArgs{}, &river.InsertOpts{Queue: lifecycle.ReleaseQueue}
+			},
 			&river.PeriodicJobOpts{RunOnStart: true})},
 	})
 	if err != nil {
@@ -198,42 +207,7 @@ func New(cfg Config) (*Executor, error) {
 
 // Limiter returns the shared rate limiter, for other callers of the same
 // API account (they must take their slots from it too).
-func (e *Executor) Limiter() *Limiter { return e.limiter }
-
-// ReleaseArgs is the job of one approved request.
-type ReleaseArgs struct {
-	RequestID uuid.UUID `json:"request_id" river:"unique"`
-}
-
-// KindRelease is the River job kind of ReleaseArgs.
-const KindRelease = "rdsgate.release"
-
-// Kind implements river.JobArgs.
-func (ReleaseArgs) Kind() string { return KindRelease }
-
-// liveStates are the job states in which a job will still run; a request
-// has at most one job in them (unique insert), while a discarded or
-// cancelled job does not block a new one.
-var liveStates = []rivertype.JobState{
-	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-	rivertype.JobStateRunning, rivertype.JobStateScheduled,
-}
-
-// EnqueueRelease puts the execution job of an approved request on the queue,
-// inside tx (the approving transaction), so that the job exists if and only
-// if the approval commits. A second enqueue of the same request while its
-// job is live is a no-op. It implements workflow.Enqueuer.
-func (e *Executor) EnqueueRelease(ctx context.Context, tx pgx.Tx, requestID uuid.UUID) error {
-	_, err := e.river.InsertTx(ctx, tx, ReleaseArgs{RequestID: requestID}, &river.InsertOpts{
-		Queue:       e.cfg.Queue,
-		MaxAttempts: jobMaxAttempts,
-		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: liveStates},
-	})
-	if err != nil {
-		return fmt.Errorf("enqueue release of request %s: %w", requestID, err)
-	}
-	return nil
-}
+func (e *Executor) Limiter() *quota.Limiter { return e.limiter }
 
 // Start starts working jobs in the background. Its context only bounds the
 // start: stop with Stop, which lets calls in flight finish and record their
@@ -243,7 +217,7 @@ func (e *Executor) Start(ctx context.Context) error {
 		return fmt.Errorf("start executor: %w", err)
 	}
 	e.log.InfoContext(ctx, "executor started", slog.String("account_id", e.cfg.AccountID),
-		slog.Int("workers", e.cfg.Workers), slog.Duration("release_spacing", e.limiter.Spacing(OpRelease)))
+		slog.Int("workers", e.cfg.Workers), slog.Duration("release_spacing", e.limiter.Spacing(request.OpRelease)))
 	return nil
 }
 
@@ -274,10 +248,4 @@ func (e *Executor) client(regionID string) (Client, error) {
 		return c, nil
 	}
 	return e.cfg.Client, nil
-}
-
-func (e *Executor) kick() {
-	if e.cfg.Sealer != nil {
-		e.cfg.Sealer.Kick()
-	}
 }

@@ -11,14 +11,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/rdsgate/rdsgate/internal/aliyun"
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/executor"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
+	"github.com/rdsgate/rdsgate/internal/quota"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
 	"github.com/rdsgate/rdsgate/internal/request"
-	"github.com/rdsgate/rdsgate/internal/store"
+	"github.com/rdsgate/rdsgate/internal/testdb"
 )
 
 // ownEvents drops what the simulator's own quota caused (its throttled
@@ -68,7 +69,7 @@ func TestCatalog(t *testing.T) {
 	}
 	var ids []uuid.UUID
 	for _, inst := range insts {
-		ids = append(ids, newRequest(t, b.pool, b.exec, inst, request.StatusApproved, true))
+		ids = append(ids, newRequest(t, b.pool, inst, request.StatusApproved, true))
 	}
 	final := waitTerminal(t, b.pool, ids, 90*time.Second)
 	calls := b.sim.Calls()
@@ -144,7 +145,7 @@ func TestCatalog(t *testing.T) {
 					f, e.Code, simRequestID, want, e.HTTPStatus, e.Message, statusAfter)
 			}
 			if want == aliyun.ClassUnknownOutcome {
-				if rec := evs[2]; rec.Payload["found"] != executor.FoundPresent || rec.Payload["status"] != "approved" ||
+				if rec := evs[2]; rec.Payload["found"] != request.FoundPresent || rec.Payload["status"] != "approved" ||
 					rec.AlibabaRequestID != desc[0].RequestID {
 					t.Errorf("reconciled %+v, want found present, approved, request id %s", rec, desc[0].RequestID)
 				}
@@ -152,28 +153,28 @@ func TestCatalog(t *testing.T) {
 			if wantRel == 2 && evs[len(evs)-1].AlibabaRequestID != rel[1].RequestID {
 				t.Errorf("success event %+v, simulator %+v", evs[len(evs)-1], rel[1])
 			}
-			atts, err := executor.Attempts(ctx, b.pool, ids[i])
+			atts, err := attemptsOf(ctx, b.pool, ids[i])
 			if err != nil {
 				t.Fatal(err)
 			}
-			var own []executor.Attempt
+			var own []request.Attempt
 			for _, a := range atts {
 				if !quota[a.AlibabaRequestID] {
 					own = append(own, a)
 				}
 			}
-			wantOutcome := executor.OutcomeFailed
+			wantOutcome := request.OutcomeFailed
 			if want == aliyun.ClassUnknownOutcome {
-				wantOutcome = executor.OutcomeUnknown
+				wantOutcome = request.OutcomeUnknown
 			}
 			if len(own) != wantRel+wantDesc || own[0].ErrorCode != e.Code || own[0].AlibabaRequestID != simRequestID ||
 				own[0].Classification != string(want) || own[0].HTTPStatus != e.HTTPStatus || own[0].Outcome != wantOutcome {
 				t.Fatalf("attempts %+v", own)
 			}
-			if wantDesc == 1 && (own[1].Operation != executor.OpDescribe || own[1].Found != executor.FoundPresent) {
+			if wantDesc == 1 && (own[1].Operation != request.OpDescribe || own[1].Found != request.FoundPresent) {
 				t.Errorf("reconciliation attempt %+v", own[1])
 			}
-			if last := own[len(own)-1]; wantRel == 2 && (last.Outcome != executor.OutcomeSucceeded || last.AlibabaRequestID != rel[1].RequestID) {
+			if last := own[len(own)-1]; wantRel == 2 && (last.Outcome != request.OutcomeSucceeded || last.AlibabaRequestID != rel[1].RequestID) {
 				t.Errorf("retry attempt %+v, simulator %+v", last, rel[1])
 			}
 		})
@@ -185,7 +186,7 @@ func TestCatalog(t *testing.T) {
 	if n := throttled(calls); n != 0 {
 		t.Logf("%d calls throttled by the simulator's quota (retried)", n)
 	}
-	sealAndVerify(t, b.pool)
+	testdb.SealAndVerify(t, b.pool)
 }
 
 // TestServerErrorAfterRelease: a 5xx answer may come after the backend
@@ -242,9 +243,8 @@ func TestServerErrorAfterRelease(t *testing.T) {
 					fmt.Fprint(w, "<html>gateway error</html>")
 				}))
 			}
-			cfg := fastConfig(pool, newClient(t, addr, 5*time.Second))
-			e := startExecutor(t, cfg)
-			id := newRequest(t, pool, e, inst, request.StatusApproved, true)
+			startExecutor(t, fastConfig(pool, newClient(t, addr, 5*time.Second)))
+			id := newRequest(t, pool, inst, request.StatusApproved, true)
 			st := waitTerminal(t, pool, []uuid.UUID{id}, 30*time.Second)
 			if st[id] != request.StatusSucceeded {
 				t.Fatalf("status %s, want succeeded", st[id])
@@ -253,10 +253,10 @@ func TestServerErrorAfterRelease(t *testing.T) {
 			rel := callsFor(calls, inst, aliyun.ActionReleaseInstanceConnection)
 			desc := callsFor(calls, inst, aliyun.ActionDescribeDBInstanceNetInfo)
 			wantKinds := []string{audit.KindExecutionStarted, audit.KindExecutionFailed, audit.KindExecutionReconciled}
-			found, after := executor.FoundReleased, "succeeded"
+			found, after := request.FoundReleased, "succeeded"
 			if !tt.released {
 				wantKinds = append(wantKinds, audit.KindExecutionStarted, audit.KindExecutionSucceeded)
-				found, after = executor.FoundPresent, "approved"
+				found, after = request.FoundPresent, "approved"
 			}
 			// One release reached the simulator either way: the failed one
 			// when it released, the repeated one when it did not.
@@ -284,10 +284,10 @@ func TestServerErrorAfterRelease(t *testing.T) {
 				t.Errorf("reconciled event %+v, want found %s, status %s, request id %s", rec, found, after, desc[0].RequestID)
 			}
 			atts := mustAttempts(t, pool, id)
-			if atts[0].Outcome != executor.OutcomeUnknown || atts[0].HTTPStatus != tt.wantStatus || atts[0].AlibabaRequestID != wantRequestID {
+			if atts[0].Outcome != request.OutcomeUnknown || atts[0].HTTPStatus != tt.wantStatus || atts[0].AlibabaRequestID != wantRequestID {
 				t.Errorf("first attempt %+v", atts[0])
 			}
-			sealAndVerify(t, pool)
+			testdb.SealAndVerify(t, pool)
 		})
 	}
 }
@@ -364,12 +364,12 @@ func TestLateReconciliation(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Executing with no attempt: the reconciliation runs at once.
-			id = newRequest(t, pool, e, inst, request.StatusExecuting, true)
+			id = newRequest(t, pool, inst, request.StatusExecuting, true)
 			start(t, e)
 			waitFor(t, 30*time.Second, "the job to complete", func() (bool, error) {
 				var live int
 				err := pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = $1 AND state <> 'completed'`,
-					executor.KindRelease).Scan(&live)
+					lifecycle.ReleaseJob{}.Kind()).Scan(&live)
 				return live == 0, err
 			})
 			desc := callsFor(sim.Calls(), inst, aliyun.ActionDescribeDBInstanceNetInfo)
@@ -386,17 +386,17 @@ func TestLateReconciliation(t *testing.T) {
 			}
 			ev := evs[0]
 			if ev.Payload["late"] != true || ev.Payload["status"] != "failed" || ev.AlibabaRequestID != desc[0].RequestID ||
-				ev.ErrorCode != tt.wantCode || ev.Payload["operation"] != executor.OpDescribe {
+				ev.ErrorCode != tt.wantCode || ev.Payload["operation"] != request.OpDescribe {
 				t.Errorf("event %+v, want late, status failed, request id %s, code %q", ev, desc[0].RequestID, tt.wantCode)
 			}
-			if tt.fault == nil && ev.Payload["found"] != executor.FoundPresent {
+			if tt.fault == nil && ev.Payload["found"] != request.FoundPresent {
 				t.Errorf("event %+v, want found present", ev)
 			}
 			atts := mustAttempts(t, pool, id)
-			if len(atts) != 1 || atts[0].Operation != executor.OpDescribe || atts[0].AlibabaRequestID != desc[0].RequestID {
+			if len(atts) != 1 || atts[0].Operation != request.OpDescribe || atts[0].AlibabaRequestID != desc[0].RequestID {
 				t.Errorf("attempts %+v", atts)
 			}
-			sealAndVerify(t, pool)
+			testdb.SealAndVerify(t, pool)
 		})
 	}
 }
@@ -410,7 +410,7 @@ func TestRetryableUntilMaxAttempts(t *testing.T) {
 	if err := b.sim.AddFault(rdssim.Fault{Instance: "rm-maxattempts1", Action: aliyun.ActionReleaseInstanceConnection, Code: aliyun.CodeServiceUnavailable}); err != nil {
 		t.Fatal(err)
 	}
-	id := newRequest(t, b.pool, b.exec, "rm-maxattempts1", request.StatusApproved, true)
+	id := newRequest(t, b.pool, "rm-maxattempts1", request.StatusApproved, true)
 	st := waitTerminal(t, b.pool, []uuid.UUID{id}, 20*time.Second)
 	if st[id] != request.StatusFailed {
 		t.Fatalf("status %s, want failed", st[id])
@@ -460,8 +460,8 @@ func TestRetryAfterHonoured(t *testing.T) {
 	// Both jobs wait before the executor starts, so that their slots are
 	// 102 ms apart and the second lands inside the simulator's window.
 	ids := []uuid.UUID{
-		newRequest(t, pool, e, "rm-retryafter1", request.StatusApproved, true),
-		newRequest(t, pool, e, "rm-retryafter2", request.StatusApproved, true),
+		newRequest(t, pool, "rm-retryafter1", request.StatusApproved, true),
+		newRequest(t, pool, "rm-retryafter2", request.StatusApproved, true),
 	}
 	start(t, e)
 	st := waitTerminal(t, pool, ids, 20*time.Second)
@@ -509,7 +509,7 @@ func TestUnknownOutcomeReleased(t *testing.T) {
 	if err := b.sim.AddFault(rdssim.Fault{Instance: "rm-dropped0001", Action: aliyun.ActionReleaseInstanceConnection, DropAfterRelease: true, Times: 1}); err != nil {
 		t.Fatal(err)
 	}
-	id := newRequest(t, b.pool, b.exec, "rm-dropped0001", request.StatusApproved, true)
+	id := newRequest(t, b.pool, "rm-dropped0001", request.StatusApproved, true)
 	st := waitTerminal(t, b.pool, []uuid.UUID{id}, 20*time.Second)
 	if st[id] != request.StatusSucceeded {
 		t.Fatalf("status %s, want succeeded", st[id])
@@ -529,7 +529,7 @@ func TestUnknownOutcomeReleased(t *testing.T) {
 	if evs[1].Payload["classification"] != string(aliyun.ClassUnknownOutcome) || evs[1].Payload["status"] != "executing" {
 		t.Errorf("unknown outcome event %+v", evs[1])
 	}
-	if rec := evs[2]; rec.Payload["found"] != executor.FoundReleased || rec.AlibabaRequestID != desc[0].RequestID || rec.Payload["status"] != "succeeded" {
+	if rec := evs[2]; rec.Payload["found"] != request.FoundReleased || rec.AlibabaRequestID != desc[0].RequestID || rec.Payload["status"] != "succeeded" {
 		t.Errorf("reconciled event %+v, want found released with request id %s", rec, desc[0].RequestID)
 	}
 	atts := mustAttempts(t, b.pool, id)
@@ -555,7 +555,7 @@ func TestUnknownOutcomeNotReleased(t *testing.T) {
 	if err := b.sim.AddFault(rdssim.Fault{Instance: "rm-timeout0001", Action: aliyun.ActionReleaseInstanceConnection, DelayMS: 60_000, Times: 1}); err != nil {
 		t.Fatal(err)
 	}
-	id := newRequest(t, b.pool, b.exec, "rm-timeout0001", request.StatusApproved, true)
+	id := newRequest(t, b.pool, "rm-timeout0001", request.StatusApproved, true)
 	st := waitTerminal(t, b.pool, []uuid.UUID{id}, 20*time.Second)
 	if st[id] != request.StatusSucceeded {
 		t.Fatalf("status %s, want succeeded", st[id])
@@ -572,7 +572,7 @@ func TestUnknownOutcomeNotReleased(t *testing.T) {
 	if diff := cmp.Diff(want, kinds(evs)); diff != "" {
 		t.Fatalf("events (-want +got):\n%s", diff)
 	}
-	if evs[2].Payload["found"] != executor.FoundPresent || evs[2].Payload["status"] != "approved" {
+	if evs[2].Payload["found"] != request.FoundPresent || evs[2].Payload["status"] != "approved" {
 		t.Errorf("reconciled event %+v", evs[2])
 	}
 }
@@ -588,11 +588,11 @@ func TestNotExecutable(t *testing.T) {
 	for i, st := range sts {
 		inst := fmt.Sprintf("rm-notexec%04d", i)
 		b.sim.UpsertInstances([]rdssim.Instance{instance(inst)})
-		ids = append(ids, newRequest(t, b.pool, b.exec, inst, st, true))
+		ids = append(ids, newRequest(t, b.pool, inst, st, true))
 	}
 	waitFor(t, 20*time.Second, "every job to complete", func() (bool, error) {
 		var live int
-		err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = $1 AND state <> 'completed'`, executor.KindRelease).Scan(&live)
+		err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = $1 AND state <> 'completed'`, lifecycle.ReleaseJob{}.Kind()).Scan(&live)
 		return live == 0, err
 	})
 	if calls := b.sim.Calls(); len(calls) != 0 {
@@ -614,26 +614,22 @@ func TestDoubleEnqueue(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	b.sim.UpsertInstances([]rdssim.Instance{instance("rm-twice000001")})
-	id := newRequest(t, b.pool, b.exec, "rm-twice000001", request.StatusApproved, true)
+	id := newRequest(t, b.pool, "rm-twice000001", request.StatusApproved, true)
 	ctx := context.Background()
-	if err := store.InTx(ctx, b.pool, func(tx pgx.Tx) error { return b.exec.EnqueueRelease(ctx, tx, id) }); err != nil {
-		t.Fatal(err)
-	}
+	enqueueAgain(t, b.pool, id)
 	waitTerminal(t, b.pool, []uuid.UUID{id}, 20*time.Second)
 	var jobs int
-	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = $1`, executor.KindRelease).Scan(&jobs); err != nil {
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = $1`, lifecycle.ReleaseJob{}.Kind()).Scan(&jobs); err != nil {
 		t.Fatal(err)
 	}
 	if jobs != 1 || len(b.sim.Calls()) != 1 {
 		t.Fatalf("%d jobs, %d calls; want 1 and 1", jobs, len(b.sim.Calls()))
 	}
 	// After success, a late enqueue is harmless: the request is not called again.
-	if err := store.InTx(ctx, b.pool, func(tx pgx.Tx) error { return b.exec.EnqueueRelease(ctx, tx, id) }); err != nil {
-		t.Fatal(err)
-	}
+	enqueueAgain(t, b.pool, id)
 	waitFor(t, 10*time.Second, "the late job to complete", func() (bool, error) {
 		var live int
-		err := b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = $1 AND state <> 'completed'`, executor.KindRelease).Scan(&live)
+		err := b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = $1 AND state <> 'completed'`, lifecycle.ReleaseJob{}.Kind()).Scan(&live)
 		return live == 0, err
 	})
 	if n := len(b.sim.Calls()); n != 1 {
@@ -648,7 +644,7 @@ func TestSweepRequeuesOrphans(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *executor.Config) { c.RescueAfter = c.JobTimeout })
 	b.sim.UpsertInstances([]rdssim.Instance{instance("rm-orphan00001")})
-	id := newRequest(t, b.pool, b.exec, "rm-orphan00001", request.StatusApproved, false)
+	id := newRequest(t, b.pool, "rm-orphan00001", request.StatusApproved, false)
 	ctx := context.Background()
 	if _, err := b.pool.Exec(ctx, `UPDATE requests SET updated_at = now() - interval '1 hour' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
@@ -673,8 +669,8 @@ func TestSweepRequeuesOrphans(t *testing.T) {
 func TestAttemptsEmpty(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	id := newRequest(t, b.pool, b.exec, "rm-noattempts1", request.StatusPending, false)
-	atts, err := executor.Attempts(context.Background(), b.pool, id)
+	id := newRequest(t, b.pool, "rm-noattempts1", request.StatusPending, false)
+	atts, err := attemptsOf(context.Background(), b.pool, id)
 	if err != nil || atts == nil || len(atts) != 0 {
 		t.Fatalf("attempts %v, %v", atts, err)
 	}
@@ -689,7 +685,7 @@ func TestRejectsBadConfig(t *testing.T) {
 		"no pool":            func(c *executor.Config) { c.Pool = nil },
 		"no client":          func(c *executor.Config) { c.Client = nil },
 		"rescue < timeout":   func(c *executor.Config) { c.RescueAfter = time.Second },
-		"zero rate":          func(c *executor.Config) { c.Limits = map[string]executor.Limit{executor.OpRelease: {}} },
+		"zero rate":          func(c *executor.Config) { c.Limits = map[string]quota.Limit{request.OpRelease: {}} },
 		"backoff max < base": func(c *executor.Config) { c.BackoffMax = time.Millisecond },
 	} {
 		cfg := fastConfig(pool, cl)

@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rdsgate/rdsgate/internal/aliyun"
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/executor"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
 	"github.com/rdsgate/rdsgate/internal/request"
 	"github.com/rdsgate/rdsgate/internal/store"
@@ -62,7 +62,7 @@ func testLoggerTo(w io.Writer) *slog.Logger {
 // Tests that want a timeout set a short one themselves.
 func fastConfig(pool *pgxpool.Pool, client executor.Client) executor.Config {
 	return executor.Config{
-		Pool: pool, Client: client, AccountID: testAccount, Logger: testLogger(),
+		Pool: pool, Requests: lifecycle.New(lifecycle.Options{Store: storeOn(pool)}), Client: client, AccountID: testAccount, Logger: testLogger(),
 		Workers: 10, MaxAttempts: 4,
 		CallTimeout: 5 * time.Second, LimiterHorizon: 2 * time.Second,
 		BackoffBase: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond,
@@ -142,10 +142,19 @@ func instance(id string) rdssim.Instance {
 		}}
 }
 
+// storeOn is the store over pool.
+func storeOn(pool *pgxpool.Pool) *store.DB {
+	db, err := store.New(pool, nil)
+	if err != nil {
+		panic(err)
+	}
+	return db
+}
+
 // newRequest stores a request for instance instID in status st; when
 // enqueue is set, its job is enqueued in the same transaction, as the
 // approving transaction does.
-func newRequest(t testing.TB, pool *pgxpool.Pool, e *executor.Executor, instID string, st request.Status, enqueue bool) uuid.UUID {
+func newRequest(t testing.TB, pool *pgxpool.Pool, instID string, st request.Status, enqueue bool) uuid.UUID {
 	t.Helper()
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -158,18 +167,10 @@ func newRequest(t testing.TB, pool *pgxpool.Pool, e *executor.Executor, instID s
 		RequiredApprovals: 1, ApproverRequirements: []request.Requirement{}, Decision: json.RawMessage(`{}`),
 		CreatedAt: now, UpdatedAt: now}
 	ctx := context.Background()
-	err = store.InTx(ctx, pool, func(tx pgx.Tx) error {
-		if err := store.InsertRequest(ctx, tx, r); err != nil {
-			return err
-		}
-		if err := audit.Append(ctx, tx, audit.Record{Kind: audit.KindRequestApproved, Actor: "bob", RequestID: id,
-			DBInstanceID: instID, Payload: map[string]any{"to": st}}); err != nil {
-			return err
-		}
-		if enqueue {
-			return e.EnqueueRelease(ctx, tx, id)
-		}
-		return nil
+	err = storeOn(pool).InTx(ctx, func(tx lifecycle.Tx) error {
+		return tx.Apply(ctx, lifecycle.Change{Request: id, New: r, At: now, Enqueue: enqueue,
+			Events: []audit.Record{{Kind: audit.KindRequestApproved, Actor: "bob", RequestID: id,
+				DBInstanceID: instID, Payload: map[string]any{"to": st}}}})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +193,7 @@ func approvedRequests(t testing.TB, b *bundle, prefix string, n int) ([]uuid.UUI
 		t.Fatal(err)
 	}
 	for i := range n {
-		ids[i] = newRequest(t, b.pool, b.exec, insts[i], request.StatusApproved, true)
+		ids[i] = newRequest(t, b.pool, insts[i], request.StatusApproved, true)
 	}
 	return ids, insts
 }
@@ -352,23 +353,6 @@ func throttled(calls []rdssim.Call) int {
 	return n
 }
 
-// sealAndVerify seals the audit trail and checks the chain.
-func sealAndVerify(t testing.TB, pool *pgxpool.Pool) audit.Report {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := audit.NewSealer(pool, nil, 0).SealAll(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := audit.Verify(ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.OK() || rep.Unsealed != 0 {
-		t.Fatalf("audit chain: %+v", rep)
-	}
-	return rep
-}
-
 // testdbNew returns a pool on a fresh, migrated database, sized for an
 // executor's workers plus River's own connections (pgxpool's default of
 // max(4, CPUs) would make workers queue for connections).
@@ -406,11 +390,30 @@ func newHTTPServer(t testing.TB, h http.Handler) string {
 	return srv.Listener.Addr().String()
 }
 
-func mustAttempts(t testing.TB, pool *pgxpool.Pool, id uuid.UUID) []executor.Attempt {
+func mustAttempts(t testing.TB, pool *pgxpool.Pool, id uuid.UUID) []request.Attempt {
 	t.Helper()
-	atts, err := executor.Attempts(context.Background(), pool, id)
+	atts, err := attemptsOf(context.Background(), pool, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return atts
+}
+
+// attemptsOf lists the request's attempts.
+func attemptsOf(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) ([]request.Attempt, error) {
+	return storeOn(pool).Attempts(ctx, id)
+}
+
+// enqueueAgain enqueues the request's job once more, as a second approval
+// or a sweep would.
+func enqueueAgain(t testing.TB, pool *pgxpool.Pool, id uuid.UUID) {
+	t.Helper()
+	ctx := context.Background()
+	err := storeOn(pool).InTx(ctx, func(tx lifecycle.Tx) error {
+		return tx.Apply(ctx, lifecycle.Change{Request: id, Enqueue: true,
+			Events: []audit.Record{{Kind: "test.enqueued", Actor: "test", RequestID: id}}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

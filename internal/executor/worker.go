@@ -8,22 +8,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/rdsgate/rdsgate/internal/aliyun"
-	"github.com/rdsgate/rdsgate/internal/audit"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/request"
-	"github.com/rdsgate/rdsgate/internal/store"
 )
 
-// errRestart means the request changed state under the worker: look again.
-var errRestart = errors.New("request changed state")
-
-// releaseWorker works ReleaseArgs jobs.
+// releaseWorker works lifecycle.ReleaseJob jobs.
 type releaseWorker struct {
-	river.WorkerDefaults[ReleaseArgs]
+	river.WorkerDefaults[lifecycle.ReleaseJob]
 	e *Executor
 }
 
@@ -32,12 +26,12 @@ type releaseWorker struct {
 // outcome is unknown), nothing in any other state. API outcomes end the run
 // with nil (done) or a snooze (retry later); only failures of the job itself
 // return an error, for River's retry policy.
-func (w *releaseWorker) Work(ctx context.Context, job *river.Job[ReleaseArgs]) error {
+func (w *releaseWorker) Work(ctx context.Context, job *river.Job[lifecycle.ReleaseJob]) error {
 	e := w.e
 	id := job.Args.RequestID
 	log := e.log.With(slog.String("request_id", id.String()), slog.Int64("job_id", job.ID))
 	for range 4 {
-		r, err := store.GetRequest(ctx, e.cfg.Pool, id, false)
+		d, err := e.requests.Detail(ctx, id)
 		if errors.Is(err, request.ErrNotFound) {
 			log.ErrorContext(ctx, "execution job for an unknown request: dropped")
 			return river.JobCancel(err)
@@ -45,16 +39,16 @@ func (w *releaseWorker) Work(ctx context.Context, job *river.Job[ReleaseArgs]) e
 		if err != nil {
 			return err
 		}
-		switch r.Status {
+		switch d.Status {
 		case request.StatusApproved:
-			err = e.release(ctx, log, r)
+			err = e.release(ctx, log, d)
 		case request.StatusExecuting:
-			err = e.reconcile(ctx, log, r)
+			err = e.reconcile(ctx, log, d)
 		default:
-			log.InfoContext(ctx, "request is not executable: nothing called", slog.String("status", string(r.Status)))
+			log.InfoContext(ctx, "request is not executable: nothing called", slog.String("status", string(d.Status)))
 			return nil
 		}
-		if !errors.Is(err, errRestart) {
+		if !errors.Is(err, lifecycle.ErrChanged) {
 			return err
 		}
 	}
@@ -63,21 +57,18 @@ func (w *releaseWorker) Work(ctx context.Context, job *river.Job[ReleaseArgs]) e
 
 // release makes one ReleaseInstanceConnection attempt for an approved
 // request.
-func (e *Executor) release(ctx context.Context, log *slog.Logger, r *request.Request) error {
-	releases, _, err := attemptCounts(ctx, e.cfg.Pool, r.ID)
-	if err != nil {
-		return err
-	}
+func (e *Executor) release(ctx context.Context, log *slog.Logger, d *lifecycle.Detail) error {
+	releases := d.Releases()
 	if releases >= e.cfg.MaxAttempts {
-		return e.giveUp(ctx, log, r, fmt.Sprintf("%d release attempts made, none succeeded", releases))
+		return e.requests.GiveUp(ctx, d.ID, fmt.Sprintf("%d release attempts made, none succeeded", releases))
 	}
-	cl, err := e.client(r.RegionID)
+	cl, err := e.client(d.RegionID)
 	if err != nil {
 		return err
 	}
 	// The slot first, so that the transaction below runs while we wait for
 	// it and the call leaves as close to the slot's start as possible.
-	slot, err := e.limiter.Reserve(ctx, OpRelease)
+	slot, err := e.limiter.Reserve(ctx, request.OpRelease)
 	if err != nil {
 		return err
 	}
@@ -85,297 +76,167 @@ func (e *Executor) release(ctx context.Context, log *slog.Logger, r *request.Req
 		return river.JobSnooze(slot.Wait)
 	}
 	req := aliyun.ReleaseInstanceConnectionRequest{
-		DBInstanceId:            r.DBInstanceID,
-		CurrentConnectionString: r.ConnectionString,
-		InstanceNetworkType:     r.NetworkType,
+		DBInstanceId:            d.DBInstanceID,
+		CurrentConnectionString: d.ConnectionString,
+		InstanceNetworkType:     d.NetworkType,
 	}
-	var attempt int
-	err = e.commit(ctx, func(tx pgx.Tx) error {
-		cur, err := store.GetRequest(ctx, tx, r.ID, true)
-		if err != nil {
-			return err
-		}
-		n, _, err := attemptCounts(ctx, tx, r.ID)
-		if err != nil {
-			return err
-		}
-		if cur.Status != request.StatusApproved || n != releases {
-			return errRestart // another worker got here first; the slot goes unused
-		}
-		if attempt, err = nextAttempt(ctx, tx, r.ID); err != nil {
-			return err
-		}
-		now := clock()
-		if err := store.SetStatus(ctx, tx, r.ID, request.StatusApproved, request.StatusExecuting, now); err != nil {
-			return err
-		}
-		if _, err := insertStarted(ctx, tx, r.ID, attempt, OpRelease); err != nil {
-			return err
-		}
-		return audit.Append(ctx, tx, audit.Record{Kind: audit.KindExecutionStarted, Actor: Actor, RequestID: r.ID,
-			DBInstanceID: r.DBInstanceID, At: now, Payload: map[string]any{
-				"attempt": attempt, "release_attempt": releases + 1, "max_attempts": e.cfg.MaxAttempts,
-				"operation": OpRelease, "region_id": r.RegionID, "parameters": req,
-			}})
-	})
+	n, err := e.requests.StartRelease(ctx, lifecycle.Start{Request: d.Request, Releases: releases,
+		MaxAttempts: e.cfg.MaxAttempts, Parameters: req})
 	if err != nil {
-		return err
+		return err // ErrChanged: another worker got here first; the slot goes unused
 	}
-	log = log.With(slog.Int("attempt", attempt))
+	log = log.With(slog.Int("attempt", n))
 	// If the transaction outlasted the wait (cold connections, a slow
 	// database), Await takes the next free slot instead.
-	if err := e.limiter.Await(ctx, OpRelease, slot); err != nil {
-		return e.notSent(ctx, log, r, attempt, err)
+	if err := e.limiter.Await(ctx, request.OpRelease, slot); err != nil {
+		// Nothing left the process: the request is approved again.
+		a := request.Attempt{Attempt: n, Operation: request.OpRelease, Outcome: request.OutcomeFailed,
+			Classification: string(aliyun.ClassRetryable), ErrorMessage: "not sent: " + err.Error()}
+		if _, rerr := e.requests.RecordRelease(context.WithoutCancel(ctx), lifecycle.Outcome{Request: d.Request, Attempt: a,
+			Next: request.StatusApproved, Details: map[string]any{"not_sent": true}}); rerr != nil {
+			return rerr
+		}
+		log.InfoContext(ctx, "release attempt not sent", slog.Any("cause", err))
+		return river.JobSnooze(0)
 	}
 	callCtx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
 	resp, callErr := cl.ReleaseInstanceConnection(callCtx, req)
 	cancel()
-	var res result
+	a := request.Attempt{Attempt: n, Operation: request.OpRelease}
 	if callErr == nil {
-		res = result{Outcome: OutcomeSucceeded, HTTPStatus: resp.HTTPStatus, AlibabaRequestID: resp.RequestId}
+		a.Outcome, a.HTTPStatus, a.AlibabaRequestID = request.OutcomeSucceeded, resp.HTTPStatus, resp.RequestId
 	} else {
-		res = failure(callErr)
+		failure(&a, callErr)
 	}
-	return e.recordRelease(ctx, log, r, attempt, releases+1, res)
+	return e.recordRelease(ctx, log, d.Request, a, releases+1)
 }
 
-// failure describes a failed call.
-func failure(err error) result {
-	res := result{Outcome: OutcomeFailed, Classification: string(aliyun.Classify(err)), ErrorMessage: err.Error()}
+// failure fills in a's outcome from a failed call.
+func failure(a *request.Attempt, err error) {
+	a.Outcome, a.Classification, a.ErrorMessage = request.OutcomeFailed, string(aliyun.Classify(err)), err.Error()
 	var ae *aliyun.APIError
 	if errors.As(err, &ae) {
-		res.HTTPStatus, res.ErrorCode, res.ErrorMessage = ae.HTTPStatus, ae.Code, ae.Message
-		res.AlibabaRequestID, res.RetryAfter = ae.RequestID, ae.RetryAfter
+		a.HTTPStatus, a.ErrorCode, a.ErrorMessage = ae.HTTPStatus, ae.Code, ae.Message
+		a.AlibabaRequestID, a.RetryAfterMS = ae.RequestID, ae.RetryAfter.Milliseconds()
 	}
-	if res.Classification == string(aliyun.ClassUnknownOutcome) {
-		res.Outcome = OutcomeUnknown
+	if a.Classification == string(aliyun.ClassUnknownOutcome) {
+		a.Outcome = request.OutcomeUnknown
 	}
-	return res
 }
 
-// recordRelease writes a release attempt's outcome and the request's next
+// recordRelease records a release attempt's outcome and the request's next
 // state: succeeded; failed (permanent error, or the last attempt); approved
 // again (retryable: the call did not happen); or still executing (unknown
 // outcome: the next run reconciles).
-func (e *Executor) recordRelease(ctx context.Context, log *slog.Logger, r *request.Request, attempt, releaseN int, res result) error {
-	class := aliyun.Class(res.Classification)
-	next, kind, reason := request.StatusExecuting, audit.KindExecutionFailed, ""
+func (e *Executor) recordRelease(ctx context.Context, log *slog.Logger, r *request.Request, a request.Attempt, releaseN int) error {
+	class := aliyun.Class(a.Classification)
+	o := lifecycle.Outcome{Request: r, Attempt: a, Next: request.StatusExecuting, Details: map[string]any{}}
 	var retryIn time.Duration
 	var ret error
 	switch {
-	case res.Outcome == OutcomeSucceeded:
-		next, kind = request.StatusSucceeded, audit.KindExecutionSucceeded
+	case a.Outcome == request.OutcomeSucceeded:
+		o.Next = request.StatusSucceeded
 	case class == aliyun.ClassRetryable && releaseN < e.cfg.MaxAttempts:
-		next = request.StatusApproved
-		retryIn = backoff(releaseN, e.cfg.BackoffBase, e.cfg.BackoffMax, res.RetryAfter)
+		o.Next = request.StatusApproved
+		retryIn = backoff(releaseN, e.cfg.BackoffBase, e.cfg.BackoffMax, time.Duration(a.RetryAfterMS)*time.Millisecond)
 		ret = river.JobSnooze(retryIn)
 	case class == aliyun.ClassUnknownOutcome:
 		retryIn = e.cfg.ReconcileDelay
 		ret = river.JobSnooze(retryIn)
 	case class == aliyun.ClassRetryable:
-		next, reason = request.StatusFailed, fmt.Sprintf("%d release attempts made, none succeeded", releaseN)
+		o.Next = request.StatusFailed
+		o.Details["reason"] = fmt.Sprintf("%d release attempts made, none succeeded", releaseN)
 	default:
-		next = request.StatusFailed
+		o.Next = request.StatusFailed
 	}
-	payload := attemptPayload(attempt, OpRelease, res, next)
 	if retryIn > 0 {
-		payload["retry_in_ms"] = retryIn.Milliseconds()
-	}
-	if reason != "" {
-		payload["reason"] = reason
+		o.Details["retry_in_ms"] = retryIn.Milliseconds()
 	}
 	// The call happened: its outcome is recorded even when the job is being
 	// cancelled.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	err := e.commit(ctx, func(tx pgx.Tx) error {
-		cur, err := store.GetRequest(ctx, tx, r.ID, true)
-		if err != nil {
-			return err
-		}
-		err = finishAttempt(ctx, tx, r.ID, attempt, res)
-		switch {
-		case errors.Is(err, errAttemptClosed):
-			// Reconciled while this worker was stalled: the state is the
-			// reconciliation's; the call's answer still goes on record.
-			log.ErrorContext(ctx, "outcome arrived after the attempt was reconciled", slog.String("outcome", res.Outcome))
-			payload["status"], payload["late_outcome"] = cur.Status, true
-		case err != nil:
-			return err
-		case cur.Status != request.StatusExecuting:
-			// Nothing else moves an executing request; record what happened
-			// and leave the state alone.
-			log.ErrorContext(ctx, "request left executing during its call", slog.String("status", string(cur.Status)))
-			payload["status"] = cur.Status
-		case next != request.StatusExecuting:
-			if err := store.SetStatus(ctx, tx, r.ID, request.StatusExecuting, next, clock()); err != nil {
-				return err
-			}
-		}
-		return audit.Append(ctx, tx, audit.Record{Kind: kind, Actor: Actor, RequestID: r.ID, DBInstanceID: r.DBInstanceID,
-			ErrorCode: res.ErrorCode, AlibabaRequestID: res.AlibabaRequestID, Payload: payload})
-	})
+	status, err := e.requests.RecordRelease(ctx, o)
 	if err != nil {
-		return fmt.Errorf("record attempt %d of request %s: %w", attempt, r.ID, err)
+		return err
+	}
+	if status != o.Next {
+		log.ErrorContext(ctx, "the request changed during its call; its outcome is on record, its state left as found",
+			slog.String("status", string(status)))
 	}
 	level := slog.LevelInfo
-	if res.Outcome != OutcomeSucceeded {
+	if a.Outcome != request.OutcomeSucceeded {
 		level = slog.LevelWarn
 	}
-	log.Log(ctx, level, "release attempt", slog.String("outcome", res.Outcome), slog.String("classification", res.Classification),
-		slog.String("error_code", res.ErrorCode), slog.String("alibaba_request_id", res.AlibabaRequestID),
-		slog.String("status", string(next)))
+	log.Log(ctx, level, "release attempt", slog.String("outcome", a.Outcome), slog.String("classification", a.Classification),
+		slog.String("error_code", a.ErrorCode), slog.String("alibaba_request_id", a.AlibabaRequestID),
+		slog.String("status", string(status)))
 	return ret
-}
-
-// notSent records that a started attempt's call was never sent (the job
-// was cancelled while it waited for its slot): the request is approved
-// again, which is safe because nothing left the process.
-func (e *Executor) notSent(ctx context.Context, log *slog.Logger, r *request.Request, attempt int, cause error) error {
-	res := result{Outcome: OutcomeFailed, Classification: string(aliyun.ClassRetryable), ErrorMessage: "not sent: " + cause.Error()}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	err := e.commit(ctx, func(tx pgx.Tx) error {
-		if _, err := store.GetRequest(ctx, tx, r.ID, true); err != nil {
-			return err
-		}
-		if err := finishAttempt(ctx, tx, r.ID, attempt, res); err != nil {
-			return err
-		}
-		if err := store.SetStatus(ctx, tx, r.ID, request.StatusExecuting, request.StatusApproved, clock()); err != nil {
-			return err
-		}
-		p := attemptPayload(attempt, OpRelease, res, request.StatusApproved)
-		p["not_sent"] = true
-		return audit.Append(ctx, tx, audit.Record{Kind: audit.KindExecutionFailed, Actor: Actor, RequestID: r.ID, DBInstanceID: r.DBInstanceID, Payload: p})
-	})
-	if err != nil {
-		return fmt.Errorf("record unsent attempt %d of request %s: %w", attempt, r.ID, err)
-	}
-	log.InfoContext(ctx, "release attempt not sent", slog.Any("cause", cause))
-	return river.JobSnooze(0)
 }
 
 // reconcile settles an executing request: an earlier attempt's outcome is
 // unknown (or its worker died), so before anything is called again
 // DescribeDBInstanceNetInfo tells whether the endpoint is still there.
-func (e *Executor) reconcile(ctx context.Context, log *slog.Logger, r *request.Request) error {
-	_, describes, err := attemptCounts(ctx, e.cfg.Pool, r.ID)
-	if err != nil {
-		return err
-	}
-	wait, err := reconcileWait(ctx, e.cfg.Pool, r.ID, e.cfg.LimiterHorizon+e.cfg.CallTimeout, e.cfg.ReconcileDelay)
+func (e *Executor) reconcile(ctx context.Context, log *slog.Logger, d *lifecycle.Detail) error {
+	wait, err := e.requests.ReconcileWait(ctx, d.ID, e.cfg.LimiterHorizon+e.cfg.CallTimeout, e.cfg.ReconcileDelay)
 	if err != nil {
 		return err
 	}
 	if wait > 0 {
 		return river.JobSnooze(wait)
 	}
-	if describes >= e.cfg.MaxAttempts {
-		return e.giveUp(ctx, log, r, fmt.Sprintf("%d reconciliation checks failed: the outcome of the release is unknown", describes))
+	checks := d.Checks()
+	if checks >= e.cfg.MaxAttempts {
+		return e.requests.GiveUp(ctx, d.ID, fmt.Sprintf("%d reconciliation checks failed: the outcome of the release is unknown", checks))
 	}
-	cl, err := e.client(r.RegionID)
+	cl, err := e.client(d.RegionID)
 	if err != nil {
 		return err
 	}
-	slot, err := e.limiter.Reserve(ctx, OpDescribe)
+	slot, err := e.limiter.Reserve(ctx, request.OpDescribe)
 	if err != nil {
 		return err
 	}
 	if !slot.OK {
 		return river.JobSnooze(slot.Wait)
 	}
-	if err := e.limiter.Await(ctx, OpDescribe, slot); err != nil {
+	if err := e.limiter.Await(ctx, request.OpDescribe, slot); err != nil {
 		return river.JobSnooze(0)
 	}
-	started := time.Now()
+	a := request.Attempt{Operation: request.OpDescribe, StartedAt: time.Now().UTC()}
 	callCtx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
-	resp, callErr := cl.DescribeDBInstanceNetInfo(callCtx, aliyun.DescribeDBInstanceNetInfoRequest{DBInstanceId: r.DBInstanceID})
+	resp, callErr := cl.DescribeDBInstanceNetInfo(callCtx, aliyun.DescribeDBInstanceNetInfoRequest{DBInstanceId: d.DBInstanceID})
 	cancel()
-	var res result
+	ch := lifecycle.Check{Request: d.Request}
 	if callErr == nil {
-		res = result{Outcome: OutcomeSucceeded, HTTPStatus: resp.HTTPStatus, AlibabaRequestID: resp.RequestId, Found: FoundReleased}
-		if endpointPresent(resp, r.ConnectionString) {
-			res.Found = FoundPresent
+		a.Outcome, a.HTTPStatus, a.AlibabaRequestID, a.Found = request.OutcomeSucceeded, resp.HTTPStatus, resp.RequestId, request.FoundReleased
+		if endpointPresent(resp, d.ConnectionString) {
+			a.Found = request.FoundPresent
 		}
 	} else {
-		res = failure(callErr)
+		failure(&a, callErr)
+		if n := checks + 1; aliyun.Class(a.Classification) != aliyun.ClassPermanent && n < e.cfg.MaxAttempts {
+			ch.RetryIn = backoff(n, e.cfg.BackoffBase, e.cfg.BackoffMax, time.Duration(a.RetryAfterMS)*time.Millisecond)
+		}
 	}
-	describeN := describes + 1
-	var ret error
+	ch.Result = a
 	ctx, cancelRec := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancelRec()
-	err = e.commit(ctx, func(tx pgx.Tx) error {
-		cur, err := store.GetRequest(ctx, tx, r.ID, true)
-		if err != nil {
-			return err
-		}
-		attempt, err := nextAttempt(ctx, tx, r.ID)
-		if err != nil {
-			return err
-		}
-		if err := insertFinished(ctx, tx, r.ID, attempt, OpDescribe, started, res); err != nil {
-			return err
-		}
-		now := clock()
-		payload := attemptPayload(attempt, OpDescribe, res, request.StatusExecuting)
-		rec := audit.Record{Kind: audit.KindExecutionReconciled, Actor: Actor, RequestID: r.ID, DBInstanceID: r.DBInstanceID,
-			At: now, ErrorCode: res.ErrorCode, AlibabaRequestID: res.AlibabaRequestID, Payload: payload}
-		if callErr != nil {
-			rec.Kind = audit.KindExecutionReconcileFailed
-		} else {
-			payload["found"] = res.Found
-		}
-		if cur.Status != request.StatusExecuting {
-			// Settled elsewhere while the check ran (another worker's
-			// reconciliation, the sweeper giving up). The call was made, so
-			// it goes on record; the state is left as found.
-			payload["status"], payload["late"] = cur.Status, true
-			ret = errRestart
-			return audit.Append(ctx, tx, rec)
-		}
-		if callErr != nil {
-			class := aliyun.Class(res.Classification)
-			if class != aliyun.ClassPermanent && describeN < e.cfg.MaxAttempts {
-				retryIn := backoff(describeN, e.cfg.BackoffBase, e.cfg.BackoffMax, res.RetryAfter)
-				payload["retry_in_ms"] = retryIn.Milliseconds()
-				ret = river.JobSnooze(retryIn)
-				return audit.Append(ctx, tx, rec)
-			}
-			// The outcome can no longer be learnt: the request ends failed,
-			// and the audit trail says the release may have happened.
-			payload["status"] = request.StatusFailed
-			if err := store.SetStatus(ctx, tx, r.ID, request.StatusExecuting, request.StatusFailed, now); err != nil {
-				return err
-			}
-			return audit.Append(ctx, tx, rec, audit.Record{Kind: audit.KindExecutionFailed, Actor: Actor, RequestID: r.ID,
-				DBInstanceID: r.DBInstanceID, At: now, Payload: map[string]any{
-					"status": request.StatusFailed, "classification": aliyun.ClassUnknownOutcome,
-					"reason": "reconciliation failed: whether the endpoint was released is unknown",
-				}})
-		}
-		settled, err := closeOpenAttempts(ctx, tx, r.ID)
-		if err != nil {
-			return err
-		}
-		payload["settled_attempts"] = settled
-		next := request.StatusSucceeded
-		if res.Found == FoundPresent {
-			next = request.StatusApproved
-			ret = errRestart // call again, in this run
-		}
-		payload["status"] = next
-		if err := store.SetStatus(ctx, tx, r.ID, request.StatusExecuting, next, now); err != nil {
-			return err
-		}
-		return audit.Append(ctx, tx, rec)
-	})
+	status, err := e.requests.RecordCheck(ctx, ch)
 	if err != nil {
-		return fmt.Errorf("record reconciliation of request %s: %w", r.ID, err)
+		return err
 	}
-	log.InfoContext(ctx, "reconciled", slog.String("found", res.Found), slog.String("error_code", res.ErrorCode),
-		slog.String("classification", res.Classification), slog.String("alibaba_request_id", res.AlibabaRequestID))
-	return ret
+	log.InfoContext(ctx, "reconciled", slog.String("found", a.Found), slog.String("error_code", a.ErrorCode),
+		slog.String("classification", a.Classification), slog.String("alibaba_request_id", a.AlibabaRequestID),
+		slog.String("status", string(status)))
+	switch status {
+	case request.StatusExecuting:
+		return river.JobSnooze(ch.RetryIn)
+	case request.StatusSucceeded, request.StatusFailed:
+		return nil
+	default:
+		return lifecycle.ErrChanged // approved: call again, in this run; or settled elsewhere: look again
+	}
 }
 
 // endpointPresent reports whether the instance still has cs as a public
@@ -387,59 +248,4 @@ func endpointPresent(resp *aliyun.DescribeDBInstanceNetInfoResponse, cs string) 
 		}
 	}
 	return false
-}
-
-// giveUp ends an approved or executing request as failed with the reason.
-func (e *Executor) giveUp(ctx context.Context, log *slog.Logger, r *request.Request, reason string) error {
-	err := e.commit(ctx, func(tx pgx.Tx) error {
-		cur, err := store.GetRequest(ctx, tx, r.ID, true)
-		if err != nil {
-			return err
-		}
-		if cur.Status != request.StatusApproved && cur.Status != request.StatusExecuting {
-			return nil
-		}
-		now := clock()
-		if err := store.SetStatus(ctx, tx, r.ID, cur.Status, request.StatusFailed, now); err != nil {
-			return err
-		}
-		return audit.Append(ctx, tx, audit.Record{Kind: audit.KindExecutionFailed, Actor: Actor, RequestID: r.ID, DBInstanceID: r.DBInstanceID,
-			At: now, Payload: map[string]any{"from": cur.Status, "status": request.StatusFailed, "reason": reason}})
-	})
-	if err != nil {
-		return fmt.Errorf("fail request %s: %w", r.ID, err)
-	}
-	log.WarnContext(ctx, "request failed", slog.String("reason", reason))
-	return nil
-}
-
-// attemptPayload is the audit payload of an attempt's outcome.
-func attemptPayload(attempt int, op string, res result, status request.Status) map[string]any {
-	return map[string]any{
-		"attempt": attempt, "operation": op, "outcome": res.Outcome, "http_status": res.HTTPStatus,
-		"error_code": res.ErrorCode, "error_message": res.ErrorMessage, "classification": res.Classification,
-		"retry_after_ms": res.RetryAfter.Milliseconds(), "alibaba_request_id": res.AlibabaRequestID,
-		"status": status,
-	}
-}
-
-// commit runs fn in one transaction and kicks the sealer after it.
-func (e *Executor) commit(ctx context.Context, fn func(pgx.Tx) error) error {
-	if err := store.InTx(ctx, e.cfg.Pool, fn); err != nil {
-		return err
-	}
-	e.kick()
-	return nil
-}
-
-// clock is the current time at the database's precision.
-func clock() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
-// requestIDs is a helper for logging lists of request ids.
-func requestIDs(ids []uuid.UUID) []string {
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = id.String()
-	}
-	return out
 }

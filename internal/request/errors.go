@@ -20,8 +20,6 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrDenied: the policy denied the request at intake.
 	ErrDenied = errors.New("denied by policy")
-	// ErrUnauthenticated: no valid credentials were presented.
-	ErrUnauthenticated = errors.New("unauthenticated")
 )
 
 // ValidationError names the field whose value is unacceptable.

@@ -159,4 +159,7 @@ type Request struct {
 	CreatedAt            time.Time       `json:"created_at"`
 	UpdatedAt            time.Time       `json:"updated_at"`
 	Votes                []Vote          `json:"approvals"`
+	// Requeues is how often a sweep re-enqueued the execution job of the
+	// request after the queue gave up on it.
+	Requeues int `json:"-"`
 }

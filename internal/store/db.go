@@ -11,9 +11,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 
+	"github.com/rdsgate/rdsgate/internal/audit"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/request"
 	"github.com/rdsgate/rdsgate/migrations"
 )
@@ -62,10 +65,51 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	return nil
 }
 
-// InTx runs fn in one transaction: committed when fn returns nil, rolled
-// back otherwise. Every state change and its audit events go through here.
-func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, pool, fn)
+// DB is rdsgate's database as the use cases see it: it implements
+// lifecycle.Store. It is safe for concurrent use.
+type DB struct {
+	pool     *pgxpool.Pool
+	queue    *river.Client[pgx.Tx]
+	onCommit func()
+}
+
+// New returns the DB over pool. onCommit, when not nil, is called after
+// every commit that wrote audit events (the audit sealer's Kick).
+func New(pool *pgxpool.Pool, onCommit func()) (*DB, error) {
+	// An insert-only client: it enqueues jobs in the caller's transaction
+	// and notifies the workers, which run in package executor. Its
+	// FetchCooldown also spaces its insert notifications, so it is short:
+	// a job approved right after another is then announced at once.
+	queue, err := river.NewClient(riverpgxv5.New(pool), &river.Config{FetchCooldown: notifyCooldown})
+	if err != nil {
+		return nil, fmt.Errorf("job queue client: %w", err)
+	}
+	if onCommit == nil {
+		onCommit = func() {}
+	}
+	return &DB{pool: pool, queue: queue, onCommit: onCommit}, nil
+}
+
+// InTx runs fn in one transaction, committed when fn returns nil and rolled
+// back otherwise, then calls onCommit. It implements lifecycle.Store.
+func (db *DB) InTx(ctx context.Context, fn func(lifecycle.Tx) error) error {
+	return db.commit(ctx, func(ptx pgx.Tx) error { return fn(&tx{Tx: ptx, db: db}) })
+}
+
+// Append records events that change no request (a policy reload) in a
+// transaction of their own.
+func (db *DB) Append(ctx context.Context, recs ...audit.Record) error {
+	return db.commit(ctx, func(tx pgx.Tx) error { return audit.Append(ctx, tx, recs...) })
+}
+
+// commit runs fn in a transaction and, once it committed, tells the sealer:
+// the one place that commits audit events.
+func (db *DB) commit(ctx context.Context, fn func(pgx.Tx) error) error {
+	if err := pgx.BeginFunc(ctx, db.pool, fn); err != nil {
+		return err
+	}
+	db.onCommit()
+	return nil
 }
 
 // domainErr maps driver errors to the domain's sentinels.

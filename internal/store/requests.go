@@ -11,38 +11,15 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/request"
 )
 
-// Querier is a pool, a connection or a transaction.
-type Querier interface {
+// querier is a pool, a connection or a transaction.
+type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// InsertRequest stores a new request (without votes), in a transaction or
-// a Batch.
-func InsertRequest(ctx context.Context, tx Execer, r *request.Request) error {
-	reqs, err := json.Marshal(r.ApproverRequirements)
-	if err != nil {
-		return fmt.Errorf("insert request: %w", err)
-	}
-	// pgtype.UUID, not uuid.UUID: pgx encodes the latter through its
-	// driver.Valuer text form, which cost more than the rest of the row.
-	values := []any{pgtype.UUID{Bytes: r.ID, Valid: true}, r.Requester, r.RegionID, r.DBInstanceID, r.ConnectionString, r.NetworkType,
-		r.Justification, r.Ticket, string(r.Status), r.PayloadHash[:], r.RequiredApprovals, reqs,
-		r.Environment, []byte(r.Decision), r.PolicyRevision, r.CreatedAt, r.CreatedAt}
-	if q, ok := tx.(RowQueuer); ok {
-		q.QueueRow("requests", requestColumns, values...)
-		return nil
-	}
-	if _, err = tx.Exec(ctx, `INSERT INTO requests (`+requestColumns+`)
-VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`, values...); err != nil {
-		return domainErr(err, "insert request")
-	}
-	return nil
 }
 
 const requestColumns = `id, requester, region_id, db_instance_id, connection_string, network_type,
@@ -58,7 +35,7 @@ func scanRequest(row pgx.Row) (*request.Request, error) {
 	)
 	if err := row.Scan(&r.ID, &r.Requester, &r.RegionID, &r.DBInstanceID, &r.ConnectionString, &r.NetworkType,
 		&r.Justification, &r.Ticket, &status, &hash, &r.RequiredApprovals, &reqs,
-		&r.Environment, &r.Decision, &r.PolicyRevision, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		&r.Environment, &r.Decision, &r.PolicyRevision, &r.CreatedAt, &r.UpdatedAt, &r.Requeues); err != nil {
 		return nil, err
 	}
 	r.Status = request.Status(status)
@@ -70,11 +47,19 @@ func scanRequest(row pgx.Row) (*request.Request, error) {
 	return &r, nil
 }
 
-// GetRequest loads a request with its votes. forUpdate locks the row until
-// the transaction ends: every vote and transition takes this lock first, so
-// concurrent votes on one request are applied one after the other.
-func GetRequest(ctx context.Context, q Querier, id uuid.UUID, forUpdate bool) (*request.Request, error) {
-	sql := `SELECT ` + requestColumns + ` FROM requests WHERE id = $1`
+// Request loads a request with its votes.
+func (db *DB) Request(ctx context.Context, id uuid.UUID) (*request.Request, error) {
+	return getRequest(ctx, db.pool, id, false)
+}
+
+// LockRequest loads a request with its votes and locks its row until the
+// transaction ends.
+func (t *tx) LockRequest(ctx context.Context, id uuid.UUID) (*request.Request, error) {
+	return getRequest(ctx, t.Tx, id, true)
+}
+
+func getRequest(ctx context.Context, q querier, id uuid.UUID, forUpdate bool) (*request.Request, error) {
+	sql := `SELECT ` + requestColumns + `, requeues FROM requests WHERE id = $1`
 	if forUpdate {
 		sql += ` FOR UPDATE`
 	}
@@ -104,63 +89,64 @@ FROM approvals WHERE request_id = $1 ORDER BY created_at, approver`, id)
 	return r, nil
 }
 
-// InsertVote stores one vote. The primary key (request, approver) refuses a
-// second vote by the same approver even if two race past the domain check.
-func InsertVote(ctx context.Context, tx pgx.Tx, id uuid.UUID, v request.Vote) error {
-	_, err := tx.Exec(ctx, `INSERT INTO approvals (request_id, approver, decision, group_name, comment, payload_hash, created_at)
-VALUES ($1,$2,$3,$4,$5,$6,$7)`, id, v.Approver, v.Decision, v.Group, v.Comment, v.PayloadHash[:], v.CreatedAt)
+const pendingCountSQL = `SELECT count(*) FROM requests WHERE requester = $1 AND status = 'pending'`
+
+// PendingCount is how many of requester's requests are pending.
+func (db *DB) PendingCount(ctx context.Context, requester string) (int, error) {
+	var n int
+	if err := db.pool.QueryRow(ctx, pendingCountSQL, requester).Scan(&n); err != nil {
+		return 0, domainErr(err, "count pending requests")
+	}
+	return n, nil
+}
+
+// requesterLockSeed keeps the per-requester advisory locks apart from other
+// advisory locks (hashtextextended's seed).
+const requesterLockSeed = 0x7265717565737465 // "requeste"
+
+// LockRequester takes the requester's transaction-scoped advisory lock and
+// counts their pending requests, in one round trip.
+func (t *tx) LockRequester(ctx context.Context, requester string) (int, error) {
+	var b pgx.Batch
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, $2))`, requester, int64(requesterLockSeed))
+	var n int
+	b.Queue(pendingCountSQL, requester).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
+	if err := t.SendBatch(ctx, &b).Close(); err != nil {
+		return 0, domainErr(err, "lock requester "+requester)
+	}
+	return n, nil
+}
+
+// LockPendingBefore locks up to limit pending requests created before
+// cutoff, skipping rows another transaction holds. Votes are not loaded.
+func (t *tx) LockPendingBefore(ctx context.Context, cutoff time.Time, limit int) ([]*request.Request, error) {
+	rows, err := t.Query(ctx, `SELECT `+requestColumns+`, requeues FROM requests
+WHERE status = 'pending' AND created_at < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, cutoff, limit)
 	if err != nil {
-		return domainErr(err, "vote by "+v.Approver)
+		return nil, domainErr(err, "find expired requests")
 	}
-	return nil
+	return collectRequests(rows, "find expired requests")
 }
 
-// SetStatus moves a request from → to, checking the transition against the
-// domain's state machine and against the row (compare-and-set), so a stale
-// caller gets request.ErrConflict instead of overwriting a newer state.
-func SetStatus(ctx context.Context, tx pgx.Tx, id uuid.UUID, from, to request.Status, at time.Time) error {
-	if err := request.Transition(from, to); err != nil {
-		return err
+func collectRequests(rows pgx.Rows, what string) ([]*request.Request, error) {
+	defer rows.Close()
+	out := []*request.Request{}
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, domainErr(err, what)
+		}
+		out = append(out, r)
 	}
-	tag, err := tx.Exec(ctx, `UPDATE requests SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2`,
-		id, string(from), string(to), at)
-	if err != nil {
-		return domainErr(err, "update request "+id.String())
+	if err := rows.Err(); err != nil {
+		return nil, domainErr(err, what)
 	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("request %s is no longer %s: %w", id, from, request.ErrConflict)
-	}
-	return nil
+	return out, nil
 }
 
-// Filter selects requests for ListRequests. Zero fields do not filter.
-type Filter struct {
-	Status       request.Status
-	Requester    string
-	DBInstanceID string
-	// Cursor is the opaque value of a previous page's NextCursor.
-	Cursor string
-	Limit  int
-}
-
-// MaxPageSize bounds Filter.Limit.
-const MaxPageSize = 200
-
-// Page is one page of requests, newest first.
-type Page struct {
-	Items      []*request.Request `json:"items"`
-	NextCursor string             `json:"next_cursor,omitempty"`
-}
-
-// ListRequests returns one page, newest first, by keyset pagination on the
+// Requests returns one page, newest first, by keyset pagination on the
 // (time-ordered) UUIDv7 id. Votes are not loaded.
-func ListRequests(ctx context.Context, q Querier, f Filter) (Page, error) {
-	if f.Limit <= 0 {
-		f.Limit = 50
-	}
-	if f.Limit > MaxPageSize {
-		return Page{}, request.Invalid("limit", "must be at most %d", MaxPageSize)
-	}
+func (db *DB) Requests(ctx context.Context, f lifecycle.Filter) (lifecycle.Page, error) {
 	var (
 		where []string
 		args  []any
@@ -181,32 +167,25 @@ func ListRequests(ctx context.Context, q Querier, f Filter) (Page, error) {
 	if f.Cursor != "" {
 		after, err := decodeCursor(f.Cursor)
 		if err != nil {
-			return Page{}, err
+			return lifecycle.Page{}, err
 		}
 		add("id < ?", after)
 	}
-	sql := `SELECT ` + requestColumns + ` FROM requests`
+	sql := `SELECT ` + requestColumns + `, requeues FROM requests`
 	if len(where) > 0 {
 		sql += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	args = append(args, f.Limit+1)
 	sql += ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
-	rows, err := q.Query(ctx, sql, args...)
+	rows, err := db.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return Page{}, domainErr(err, "list requests")
+		return lifecycle.Page{}, domainErr(err, "list requests")
 	}
-	defer rows.Close()
-	page := Page{Items: []*request.Request{}}
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return Page{}, domainErr(err, "list requests")
-		}
-		page.Items = append(page.Items, r)
+	items, err := collectRequests(rows, "list requests")
+	if err != nil {
+		return lifecycle.Page{}, err
 	}
-	if err := rows.Err(); err != nil {
-		return Page{}, domainErr(err, "list requests")
-	}
+	page := lifecycle.Page{Items: items}
 	if len(page.Items) > f.Limit {
 		page.Items = page.Items[:f.Limit]
 		page.NextCursor = base64.RawURLEncoding.EncodeToString(page.Items[f.Limit-1].ID[:])
@@ -220,24 +199,4 @@ func decodeCursor(c string) (uuid.UUID, error) {
 		return uuid.Nil, request.Invalid("cursor", "is not a cursor this server returned")
 	}
 	return uuid.UUID(b), nil
-}
-
-// ExpirePending returns the ids of pending requests created before cutoff,
-// locked for update (skipping rows another transaction holds).
-func ExpirePending(ctx context.Context, tx pgx.Tx, cutoff time.Time, limit int) ([]*request.Request, error) {
-	rows, err := tx.Query(ctx, `SELECT `+requestColumns+` FROM requests
-WHERE status = 'pending' AND created_at < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, cutoff, limit)
-	if err != nil {
-		return nil, domainErr(err, "find expired requests")
-	}
-	defer rows.Close()
-	var out []*request.Request
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, domainErr(err, "find expired requests")
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }

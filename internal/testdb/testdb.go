@@ -26,6 +26,7 @@ import (
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 	"github.com/testcontainers/testcontainers-go/wait"
 
+	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/store"
 )
 
@@ -135,4 +136,22 @@ func sanitize(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// SealAndVerify seals the audit trail of pool and checks the whole chain:
+// the test fails unless it is intact with nothing left unsealed.
+func SealAndVerify(t testing.TB, pool *pgxpool.Pool) audit.Report {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := audit.NewSealer(pool, nil, 0).SealAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Unsealed != 0 {
+		t.Fatalf("audit chain: %+v", rep)
+	}
+	return rep
 }

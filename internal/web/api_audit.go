@@ -13,8 +13,8 @@ import (
 
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/request"
-	"github.com/rdsgate/rdsgate/internal/store"
 )
 
 // AuditDeps is what the audit endpoints need.
@@ -46,7 +46,7 @@ func (s *Server) EnableAudit(d AuditDeps) {
 }
 
 func (s *Server) registerAuditRoutes(g *echo.Group, d AuditDeps) {
-	h := &auditAPI{d: d, log: s.log}
+	h := &auditAPI{d: d, requests: s.d.Service, log: s.log}
 	// The trail-wide endpoints are for auditors (admin implies it); a
 	// request's timeline for whoever may read the request.
 	auditor := requireRole(auth.RoleAuditor)
@@ -69,8 +69,9 @@ func requireRole(role auth.Role) echo.MiddlewareFunc {
 }
 
 type auditAPI struct {
-	d   AuditDeps
-	log *slog.Logger
+	d        AuditDeps
+	requests *lifecycle.Service
+	log      *slog.Logger
 }
 
 // filterParams are the query parameters of a search, in Filter order.
@@ -134,7 +135,7 @@ func (h *auditAPI) timeline(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := store.GetRequest(c.Request().Context(), h.d.DB, id, false)
+	r, err := h.requests.Get(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}

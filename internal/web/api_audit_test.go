@@ -18,6 +18,9 @@ func TestAPIAuditEndpoints(t *testing.T) {
 	if status, out := env.call(t, "bob", "POST", "/api/v1/requests/"+id+"/approvals", map[string]any{"decision": "approve"}); status != 200 {
 		t.Fatalf("approve: %d %v", status, out)
 	}
+	// The executor releases the endpoint through the simulator; its two
+	// events complete the request's trail.
+	env.waitStatus(t, id, "succeeded")
 
 	// Trail-wide endpoints are for auditors (admin implies it) only.
 	for _, user := range []string{"alice", "bob"} {
@@ -29,14 +32,14 @@ func TestAPIAuditEndpoints(t *testing.T) {
 	}
 	status, out := env.call(t, "dave", "GET", "/api/v1/audit?request_id="+id, nil)
 	items, _ := out["items"].([]any)
-	if status != 200 || len(items) != 4 {
+	if status != 200 || len(items) != 6 {
 		t.Fatalf("search by request: %d %v", status, out)
 	}
 	kinds := map[string]bool{}
 	for _, it := range items {
 		kinds[it.(map[string]any)["kind"].(string)] = true
 	}
-	for _, k := range []string{"policy.decided", "request.created", "approval.granted", "request.approved"} {
+	for _, k := range []string{"policy.decided", "request.created", "approval.granted", "request.approved", "execution.started", "execution.succeeded"} {
 		if !kinds[k] {
 			t.Errorf("missing %s in %v", k, kinds)
 		}
@@ -54,7 +57,7 @@ func TestAPIAuditEndpoints(t *testing.T) {
 	// Any token holder reads one request's timeline, oldest first.
 	status, out = env.call(t, "alice", "GET", "/api/v1/requests/"+id+"/timeline", nil)
 	evs, _ := out["events"].([]any)
-	if status != 200 || len(evs) != 4 || evs[0].(map[string]any)["kind"] != "policy.decided" {
+	if status != 200 || len(evs) != 6 || evs[0].(map[string]any)["kind"] != "policy.decided" {
 		t.Fatalf("timeline: %d %v", status, out)
 	}
 	if status, out := env.call(t, "dave", "GET", "/api/v1/audit/integrity", nil); status != 200 {
@@ -69,7 +72,7 @@ func TestAPIAuditEndpoints(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
-	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") || len(lines) != 5 {
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") || len(lines) != 7 {
 		t.Fatalf("csv export: %d %q\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 	if status, out := env.call(t, "dave", "GET", "/api/v1/audit/export?format=xml", nil); status != 422 {

@@ -13,9 +13,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/request"
-	"github.com/rdsgate/rdsgate/internal/store"
-	"github.com/rdsgate/rdsgate/internal/workflow"
 )
 
 // decodeJSON reads exactly one JSON object into dst, refusing unknown
@@ -73,7 +72,7 @@ func (s *Server) createRequest(c echo.Context) error {
 	if err := decodeJSON(c, &body); err != nil {
 		return err
 	}
-	r, err := s.d.Service.Create(c.Request().Context(), actorOf(c), body.Spec, body.BreakGlass)
+	r, err := s.d.Service.File(c.Request().Context(), actorOf(c), body.Spec, body.BreakGlass)
 	if err != nil {
 		return err
 	}
@@ -105,7 +104,7 @@ func (s *Server) getRequest(c echo.Context) error {
 }
 
 func (s *Server) listRequests(c echo.Context) error {
-	f := store.Filter{
+	f := lifecycle.Filter{
 		Requester:    c.QueryParam("requester"),
 		DBInstanceID: c.QueryParam("db_instance_id"),
 		Cursor:       c.QueryParam("cursor"),
@@ -155,7 +154,7 @@ func (s *Server) voteRequest(c echo.Context) error {
 		return err
 	}
 	r, err := s.d.Service.Vote(c.Request().Context(), actorOf(c), id,
-		workflow.VoteInput{Decision: body.Decision, Comment: body.Comment, PayloadHash: body.PayloadHash})
+		lifecycle.VoteInput{Decision: body.Decision, Comment: body.Comment, PayloadHash: body.PayloadHash})
 	if err != nil {
 		return err
 	}

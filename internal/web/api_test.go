@@ -7,18 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/rdsgate/rdsgate/internal/apptest"
 	"github.com/rdsgate/rdsgate/internal/auth"
-	"github.com/rdsgate/rdsgate/internal/policy"
-	"github.com/rdsgate/rdsgate/internal/store"
-	"github.com/rdsgate/rdsgate/internal/testdb"
-	"github.com/rdsgate/rdsgate/internal/web"
-	"github.com/rdsgate/rdsgate/internal/workflow"
 )
 
 type apiEnv struct {
@@ -28,28 +22,14 @@ type apiEnv struct {
 
 func setupAPI(t *testing.T) apiEnv {
 	t.Helper()
-	ctx := context.Background()
-	pool := testdb.New(t)
-	eng, err := policy.New(ctx, policy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng})
-	api := web.New(web.Deps{Service: svc, Tokens: &auth.Tokens{Pool: pool}, Policy: eng,
-		Ready: func(ctx context.Context) error { return pool.Ping(ctx) }})
-	api.EnableAudit(web.AuditDeps{DB: pool})
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	env := apiEnv{url: srv.URL, tokens: map[string]string{}}
+	a := apptest.Start(t, nil)
+	env := apiEnv{url: a.URL, tokens: map[string]string{}}
 	for name, groups := range map[string][]string{"alice": {"developers"}, "bob": {"dba"}, "carol": {"security"}, "erin": {"dba", "admins"}, "mallory": {"developers"}, "dave": {"auditors"}} {
-		err := store.InTx(ctx, pool, func(tx pgx.Tx) error {
-			tok, err := store.CreateToken(ctx, tx, store.Identity{Subject: name, Groups: groups})
-			env.tokens[name] = tok
-			return err
-		})
+		tok, err := auth.CreateToken(context.Background(), a.Pool, auth.Identity{Subject: name, Groups: groups}, "test")
 		if err != nil {
 			t.Fatal(err)
 		}
+		env.tokens[name] = tok
 	}
 	return env
 }
@@ -89,6 +69,23 @@ func (e apiEnv) call(t *testing.T, user, method, path string, body any) (int, ma
 		}
 	}
 	return resp.StatusCode, out
+}
+
+// waitStatus polls the request until it reaches status (the executor works
+// in the background), failing after 20 s.
+func (e apiEnv) waitStatus(t *testing.T, id, status string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, out := e.call(t, "alice", "GET", "/api/v1/requests/"+id, nil)
+		if out["status"] == status {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("request %s is %v after 20 s, want %s", id, out["status"], status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func validBody() map[string]any {
@@ -205,13 +202,20 @@ func TestAPIWholeLife(t *testing.T) {
 	if status, out := env.call(t, "alice", "POST", path+"/cancel", nil); status != 409 {
 		t.Fatalf("cancel approved: %d %v", status, out)
 	}
+	// The executor releases the endpoint through the simulator; the detail
+	// lists the vote and the call with the simulator's RequestId.
+	env.waitStatus(t, id, "succeeded")
 	status, got := env.call(t, "carol", "GET", path, nil)
 	votes, _ := got["approvals"].([]any)
-	if status != 200 || got["status"] != "approved" || len(votes) != 1 {
+	attempts, _ := got["attempts"].([]any)
+	if status != 200 || got["status"] != "succeeded" || len(votes) != 1 || len(attempts) != 1 {
 		t.Fatalf("get: %d %v", status, got)
 	}
 	if v := votes[0].(map[string]any); v["payload_hash"] != hash || v["approver"] != "bob" {
 		t.Fatalf("vote %v", v)
+	}
+	if a := attempts[0].(map[string]any); a["operation"] != "ReleaseInstanceConnection" || a["outcome"] != "succeeded" || a["alibaba_request_id"] == "" {
+		t.Fatalf("attempt %v", a)
 	}
 }
 

@@ -7,13 +7,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/request"
-	"github.com/rdsgate/rdsgate/internal/workflow"
 )
 
 // decide records an approver's Approve or Reject with its comment. The
 // form carries the payload hash the approver was shown; a vote on a request
-// whose content differs is refused. workflow.Vote checks state,
+// whose content differs is refused. lifecycle.Vote checks state,
 // self-approval, double votes and the policy's eligibility again, whatever
 // the page offered.
 func (s *Server) decide(c echo.Context) error {
@@ -30,7 +30,7 @@ func (s *Server) decide(c echo.Context) error {
 		return request.Invalid("payload_hash", "is required: vote from the request's page or the inbox")
 	}
 	out, err := s.d.Service.Vote(c.Request().Context(), pageActor(c, u), r.ID,
-		workflow.VoteInput{Decision: decision, Comment: c.FormValue("comment"), PayloadHash: hash})
+		lifecycle.VoteInput{Decision: decision, Comment: c.FormValue("comment"), PayloadHash: hash})
 	if err != nil {
 		return err
 	}

@@ -103,7 +103,7 @@ func (s *Server) auditSearch(c echo.Context) error {
 		var pg audit.Page
 		if pg, err = s.b.Audit.Search(ctx, f); err == nil {
 			for _, e := range pg.Items {
-				d.Events = append(d.Events, describeEvent(e))
+				d.Events = append(d.Events, s.describeEvent(e))
 			}
 			if pg.NextCursor != "" {
 				v := form.values()

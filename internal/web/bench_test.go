@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,17 +17,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
-	"github.com/rdsgate/rdsgate/internal/audit"
+	"github.com/rdsgate/rdsgate/internal/app"
+	"github.com/rdsgate/rdsgate/internal/apptest"
 	"github.com/rdsgate/rdsgate/internal/auth"
-	"github.com/rdsgate/rdsgate/internal/policy"
 	"github.com/rdsgate/rdsgate/internal/store"
 	"github.com/rdsgate/rdsgate/internal/testdb"
-	"github.com/rdsgate/rdsgate/internal/web"
-	"github.com/rdsgate/rdsgate/internal/workflow"
 	"github.com/rdsgate/rdsgate/policies"
 )
 
@@ -39,34 +37,23 @@ import (
 // (scripts/bench.sh uses the one it runs pgbench against); otherwise it
 // makes a fresh one on the test server.
 func BenchmarkCreateRequest16(b *testing.B) {
-	ctx := context.Background()
-	pool := benchPool(b)
-	eng, err := policy.New(ctx, policy.Options{Dir: benchPolicyData(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sealer := audit.NewSealer(pool, discard(), 100*time.Millisecond)
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go sealer.Run(sctx)
-	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng, Sealer: sealer})
-	srv := httptest.NewServer(web.New(web.Deps{Service: svc, Tokens: auth.NewTokens(pool, 10*time.Second), Policy: eng}))
-	defer srv.Close()
-
+	a := apptest.Start(b, func(c *app.Config) {
+		c.PolicyData = benchPolicyData(b)
+		if url := os.Getenv("RDSGATE_BENCH_DATABASE_URL"); url != "" {
+			c.DatabaseURL = url
+		}
+	})
 	tokens := make([]string, benchUsers)
 	for i := range tokens {
-		err := store.InTx(ctx, pool, func(tx pgx.Tx) error {
-			// Each client is its own RAM user (a copy of the example's
-			// alice), so filings do not queue on one requester's lock.
-			t, err := store.CreateToken(ctx, tx, store.Identity{Subject: benchUser(i), Groups: []string{"developers"}})
-			tokens[i] = t
-			return err
-		})
+		// Each client is its own RAM user (a copy of the example's alice),
+		// so filings do not queue on one requester's lock.
+		t, err := auth.CreateToken(context.Background(), a.Pool, auth.Identity{Subject: benchUser(i), Groups: []string{"developers"}}, "bench")
 		if err != nil {
 			b.Fatal(err)
 		}
+		tokens[i] = t
 	}
-	drive(b, srv.URL+"/api/v1/requests", tokens, benchBody)
+	drive(b, a.URL+"/api/v1/requests", tokens, benchBody)
 }
 
 // benchBody is the release request both HTTP benchmarks post.
@@ -116,7 +103,7 @@ func benchPool(b *testing.B) *pgxpool.Pool {
 		b.Fatal(err)
 	}
 	b.Cleanup(p.Close)
-	if err := store.Migrate(ctx, p, discard()); err != nil {
+	if err := store.Migrate(ctx, p, slog.New(slog.DiscardHandler)); err != nil {
 		b.Fatal(err)
 	}
 	return p
@@ -194,8 +181,6 @@ func drive(b *testing.B, url string, tokens []string, body []byte) {
 		fmt.Fprintf(os.Stderr, "created=%d denied=%d\n", created.Load(), denied.Load())
 	}
 }
-
-func discard() *slogLogger { return slogDiscard }
 
 // benchClients send at once; each cycles through its share of benchUsers
 // requesters, so no requester piles up thousands of pending requests (the

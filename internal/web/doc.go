@@ -1,17 +1,18 @@
 // Package web owns rdsgate's HTTP surface: the Echo server, the JSON API
 // under /api/v1 (bearer tokens only, never cookies), health endpoints, and
-// the server-rendered pages (when Deps.Browser is set): sign-in, the
+// the server-rendered pages (when Deps.Pages is set): sign-in, the
 // new-request form with its instance lookup, a request's page with its
 // live timeline, the approver inbox, the audit log with its exports, and
 // the policy simulator.
 //
-// Handlers parse and authorise, call package workflow (or the small
-// interfaces of browser.go for the audit trail, execution attempts and
-// instance lookups, adapted in adapters.go), and return errors;
+// Handlers parse and authorise, call package lifecycle (every state change
+// and read model) or the small interfaces of pages_config.go (the audit
+// trail, eligibility, the user directory), and return errors;
 // ErrorHandler maps every error to one status and renders the JSON shape
 // or, for pages, the HTML error page. Every page route checks the role and
 // the ownership on the server (routes.go lists who may use what); every
 // form carries a CSRF token; pages are served under a Content-Security-
 // Policy that allows no inline script. Templates and assets come from the
-// top-level web package, parsed once at start-up.
+// top-level web package, parsed once at start-up. It must not import
+// store, executor or aliyun.
 package web

@@ -9,8 +9,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rdsgate/rdsgate/internal/audit"
+	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/request"
-	"github.com/rdsgate/rdsgate/internal/workflow"
 )
 
 // APIError is the body of every error response:
@@ -32,8 +33,8 @@ type errorBody struct {
 func statusOf(err error) (int, APIError) {
 	var ve *request.ValidationError
 	var he *echo.HTTPError
-	var den *workflow.DeniedError
-	var fe *workflow.ForbiddenError
+	var den *lifecycle.DeniedError
+	var fe *lifecycle.ForbiddenError
 	var be *badRequest
 	var ce *csrfError
 	var afe *audit.FilterError
@@ -52,7 +53,7 @@ func statusOf(err error) (int, APIError) {
 		return http.StatusForbidden, APIError{Code: "forbidden", Message: err.Error(), Reasons: fe.Reasons}
 	case errors.Is(err, request.ErrDenied):
 		return http.StatusForbidden, APIError{Code: "denied", Message: err.Error()}
-	case errors.Is(err, request.ErrUnauthenticated):
+	case errors.Is(err, auth.ErrUnauthenticated):
 		return http.StatusUnauthorized, APIError{Code: "unauthenticated", Message: err.Error()}
 	case errors.Is(err, request.ErrForbidden):
 		return http.StatusForbidden, APIError{Code: "forbidden", Message: err.Error()}

@@ -6,7 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rdsgate/rdsgate/internal/auth"
-	"github.com/rdsgate/rdsgate/internal/workflow"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 )
 
 // home lists what the signed-in user can do, by role.
@@ -17,6 +17,6 @@ func (s *Server) home(c echo.Context) error {
 // pageActor is the workflow actor of a signed-in browser user: the
 // session's subject and groups, the direct peer's address (never a
 // forwarded header), TLS, and MFA as the identity provider reported it.
-func pageActor(c echo.Context, u *auth.User) workflow.Actor {
-	return workflow.Actor{Subject: u.Subject, Groups: u.Groups, SourceIP: c.RealIP(), SecureTransport: c.IsTLS(), MFAPresent: u.MFA}
+func pageActor(c echo.Context, u *auth.User) lifecycle.Actor {
+	return lifecycle.Actor{Subject: u.Subject, Groups: u.Groups, SourceIP: c.RealIP(), SecureTransport: c.IsTLS(), MFAPresent: u.MFA}
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/request"
-	"github.com/rdsgate/rdsgate/internal/store"
 )
 
 // inboxItem is one request the approver may vote on.
@@ -35,7 +35,7 @@ func (s *Server) inbox(c echo.Context) error {
 
 func (s *Server) inboxItems(ctx context.Context, u *auth.User) ([]inboxItem, error) {
 	var candidates []*request.Request
-	f := store.Filter{Status: request.StatusPending, Limit: store.MaxPageSize}
+	f := lifecycle.Filter{Status: request.StatusPending, Limit: lifecycle.MaxPageSize}
 	for len(candidates) < maxInbox {
 		pg, err := s.d.Service.List(ctx, f)
 		if err != nil {

@@ -17,7 +17,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/rdsgate/rdsgate/internal/aliyun"
 	"github.com/rdsgate/rdsgate/internal/auth"
 	"github.com/rdsgate/rdsgate/internal/request"
 	ui "github.com/rdsgate/rdsgate/web"
@@ -36,9 +35,11 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 
 // views are the parsed templates and the static assets, built once.
 type views struct {
-	pages  map[string]*template.Template
-	assets map[string]asset  // hashed file name -> content
-	urls   map[string]string // file name -> /static/<hashed name>
+	// errorText is Pages.ErrorText (nil: no messages).
+	errorText func(code string) string
+	pages     map[string]*template.Template
+	assets    map[string]asset  // hashed file name -> content
+	urls      map[string]string // file name -> /static/<hashed name>
 }
 
 type asset struct {
@@ -49,8 +50,8 @@ type asset struct {
 // loadViews hashes the static assets and parses layout.html with each page
 // file. It fails on any template error, so a broken template stops the
 // server at start-up (and the render test) rather than a user's request.
-func loadViews() (*views, error) {
-	v := &views{pages: map[string]*template.Template{}, assets: map[string]asset{}, urls: map[string]string{}}
+func loadViews(errorText func(string) string) (*views, error) {
+	v := &views{errorText: errorText, pages: map[string]*template.Template{}, assets: map[string]asset{}, urls: map[string]string{}}
 	files, err := fs.ReadDir(ui.Static, "static")
 	if err != nil {
 		return nil, fmt.Errorf("static assets: %w", err)
@@ -119,7 +120,7 @@ func (v *views) funcs() template.FuncMap {
 		},
 		"join":         strings.Join,
 		"statusText":   statusText,
-		"errorMessage": errorMessage,
+		"errorMessage": v.errorMessage,
 		"plural": func(n int, one, many string) string {
 			if n == 1 {
 				return one
@@ -140,11 +141,11 @@ func statusText(s request.Status) string {
 }
 
 // errorMessage is the message Alibaba Cloud documents for an error code.
-func errorMessage(code string) string {
-	if e, ok := aliyun.LookupError(code); ok {
-		return e.Message
+func (v *views) errorMessage(code string) string {
+	if v.errorText == nil || code == "" {
+		return ""
 	}
-	return ""
+	return v.errorText(code)
 }
 
 // page is what every template receives: the layout's fields and the page's
@@ -311,7 +312,7 @@ func signedIn(next echo.HandlerFunc) echo.HandlerFunc {
 			if m := c.Request().Method; m == http.MethodGet || m == http.MethodHead {
 				return c.Redirect(http.StatusSeeOther, "/signin?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 			}
-			return fmt.Errorf("sign in first: %w", request.ErrUnauthenticated)
+			return fmt.Errorf("sign in first: %w", auth.ErrUnauthenticated)
 		}
 		return next(c)
 	}

@@ -2,12 +2,9 @@ package web_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -18,68 +15,44 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rdsgate/rdsgate/internal/app"
+	"github.com/rdsgate/rdsgate/internal/apptest"
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/policy"
 	"github.com/rdsgate/rdsgate/internal/request"
-	"github.com/rdsgate/rdsgate/internal/store"
-	"github.com/rdsgate/rdsgate/internal/testdb"
 	"github.com/rdsgate/rdsgate/internal/web"
-	"github.com/rdsgate/rdsgate/internal/workflow"
 )
 
-// pagesEnv is a running server with the browser pages and the dev sign-in.
+// pagesEnv is rdsgate running as `make run` wires it (apptest), with the
+// browser pages and the dev sign-in.
 type pagesEnv struct {
 	t    *testing.T
 	url  string
 	pool *pgxpool.Pool
 	eng  *policy.Engine
-	svc  *workflow.Service
+	svc  *lifecycle.Service
 	web  *web.Server
 }
 
 // pagesOptions tweak setupPages.
 type pagesOptions struct {
-	oidc *auth.OIDC
-	// oidcFor builds the OIDC client once the server's base URL is known.
-	oidcFor       func(base string) *auth.OIDC
+	// oidc configures the OIDC sign-in; the redirect URL defaults to the
+	// server's own.
+	oidc          *auth.OIDCConfig
 	secureCookies bool
-	// configure runs on the Browser before the server is built.
-	configure func(*web.Browser)
 }
 
 func setupPages(t *testing.T, o pagesOptions) *pagesEnv {
 	t.Helper()
-	ctx := context.Background()
-	pool := testdb.New(t)
-	eng, err := policy.New(ctx, policy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := workflow.New(workflow.Options{Pool: pool, Policy: eng})
-	sessions := auth.NewSessions(pool, auth.SessionOptions{Secure: o.secureCookies, CleanupInterval: -1})
-	trail := web.AuditTrail{DB: pool, Monitor: audit.NewMonitor(pool, audit.VerifyOptions{}, time.Nanosecond)}
-	b := &web.Browser{
-		Sessions: sessions, Roles: auth.MustParseRoleMap(auth.DefaultRoleGroups), OIDC: o.oidc, DevLogin: true,
-		Directory: eng, Eligibility: eng, Audit: trail, Timeline: trail, Integrity: trail, Attempts: fakeAttempts{},
-		Instances: fakeLookup{}, SecureCookies: o.secureCookies,
-	}
-	if o.configure != nil {
-		o.configure(b)
-	}
-	hs := httptest.NewUnstartedServer(nil)
-	if o.oidcFor != nil {
-		b.OIDC = o.oidcFor("http://" + hs.Listener.Addr().String())
-	}
-	srv := web.New(web.Deps{Service: svc, Policy: eng, Tokens: &auth.Tokens{Pool: pool}, Browser: b})
-	hs.Config.Handler = srv
-	hs.Start()
-	t.Cleanup(hs.Close)
-	return &pagesEnv{t: t, url: hs.URL, pool: pool, eng: eng, svc: svc, web: srv}
-}
-
-func setupPagesWithOIDC(t *testing.T, oidcFor func(base string) *auth.OIDC) *pagesEnv {
-	return setupPages(t, pagesOptions{oidcFor: oidcFor})
+	a := apptest.Start(t, func(c *app.Config) {
+		c.Web.SecureCookie = o.secureCookies
+		if o.oidc != nil {
+			c.Web.OIDC = *o.oidc
+		}
+	})
+	return &pagesEnv{t: t, url: a.URL, pool: a.Pool, eng: a.Policy, svc: a.Requests, web: a.Server}
 }
 
 // client is one browser: a cookie jar, redirects not followed.
@@ -156,11 +129,11 @@ func (c *client) postRaw(path string, form url.Values, withToken bool) (int, str
 // file creates a request through the use case, as user.
 func (e *pagesEnv) file(user, instance, justification string) *request.Request {
 	e.t.Helper()
-	r, err := e.svc.Create(context.Background(), workflow.Actor{Subject: user, Groups: e.eng.UserGroups(user)}, request.Spec{
+	r, err := e.svc.File(context.Background(), lifecycle.Actor{Subject: user, Groups: e.eng.UserGroups(user)}, request.Spec{
 		RegionID: "cn-hangzhou", DBInstanceID: instance, ConnectionString: instance + ".mysql.rds.aliyuncs.com",
 		NetworkType: "0", Justification: justification, Ticket: "OPS-1"}, false)
 	if err != nil {
-		if d, ok := workflow.IsDenied(err); ok {
+		if d, ok := lifecycle.IsDenied(err); ok {
 			return d.Request
 		}
 		e.t.Fatal(err)
@@ -172,12 +145,12 @@ func (e *pagesEnv) file(user, instance, justification string) *request.Request {
 func (e *pagesEnv) cancelPending(user string) {
 	e.t.Helper()
 	ctx := context.Background()
-	pg, err := e.svc.List(ctx, store.Filter{Requester: user, Status: request.StatusPending, Limit: store.MaxPageSize})
+	pg, err := e.svc.List(ctx, lifecycle.Filter{Requester: user, Status: request.StatusPending, Limit: lifecycle.MaxPageSize})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	for _, r := range pg.Items {
-		if _, err := e.svc.Cancel(ctx, workflow.Actor{Subject: user}, r.ID, "test fixture"); err != nil {
+		if _, err := e.svc.Cancel(ctx, lifecycle.Actor{Subject: user}, r.ID, "test fixture"); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -200,7 +173,7 @@ func (e *pagesEnv) seedAudit(n int) {
 	for i := 0; i < n; i++ {
 		recs = append(recs, audit.Record{Kind: "token.created", Actor: "cli", Payload: map[string]any{"n": i}, At: t0.Add(-time.Duration(i+1) * time.Minute)})
 	}
-	err := store.InTx(ctx, e.pool, func(tx pgx.Tx) error { return audit.Append(ctx, tx, recs...) })
+	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error { return audit.Append(ctx, tx, recs...) })
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -209,25 +182,4 @@ func (e *pagesEnv) seedAudit(n int) {
 	}
 }
 
-// fakeAttempts reports one throttled attempt for every request.
-type fakeAttempts struct{}
-
-func (fakeAttempts) Attempts(_ context.Context, _ uuid.UUID) ([]web.Attempt, error) {
-	return []web.Attempt{{Attempt: 1, Operation: "ReleaseInstanceConnection", StartedAt: time.Now(), Outcome: "failed",
-		HTTPStatus: 400, ErrorCode: "Throttling.User", AlibabaRequestID: "6B2F0C9E-AAAA-4C7E-9A51-0123456789AB"}}, nil
-}
-
-// fakeLookup knows the example dev instance and nothing else.
-type fakeLookup struct{}
-
-func (fakeLookup) NetInfo(_ context.Context, region, instance string) (web.NetInfo, error) {
-	if instance != "rm-bp1devexample01" {
-		return web.NetInfo{}, errors.New("InvalidDBInstanceId.NotFound: " + fmt.Sprint(instance))
-	}
-	return web.NetInfo{InstanceNetworkType: "VPC", Endpoints: []web.Endpoint{
-		{ConnectionString: "rm-bp1devexample01.mysql.rds.aliyuncs.com", IPType: "Public", Port: "3306", Type: "Normal"},
-		{ConnectionString: "rm-bp1devexample01-priv.mysql.rds.aliyuncs.com", IPType: "Private", Port: "3306", Type: "Normal"},
-	}}, nil
-}
-
-func storeFilter(user string) store.Filter { return store.Filter{Requester: user} }
+func storeFilter(user string) lifecycle.Filter { return lifecycle.Filter{Requester: user} }

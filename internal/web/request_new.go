@@ -8,9 +8,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/rdsgate/rdsgate/internal/aliyun"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/request"
-	"github.com/rdsgate/rdsgate/internal/workflow"
 )
 
 // requestForm is the new-request form, as posted.
@@ -45,8 +44,8 @@ func (f requestForm) spec() request.Spec {
 type lookupResult struct {
 	Done        bool
 	NetworkType string // "VPC" or "Classic"
-	Public      []Endpoint
-	Other       []Endpoint
+	Public      []lifecycle.Endpoint
+	Other       []lifecycle.Endpoint
 	Error       string
 }
 
@@ -75,7 +74,7 @@ func (s *Server) newRequestForm(c echo.Context) error {
 }
 
 func (s *Server) renderNewRequest(c echo.Context, status int, d newRequestData) error {
-	d.CanLookup = s.b.Instances != nil
+	d.CanLookup = s.d.Service.CanLookupInstances()
 	d.NetworkOpts = networkOptions
 	return s.render(c, status, "request_new", page{Title: "New release request", Nav: "new", Data: d})
 }
@@ -89,13 +88,13 @@ func (s *Server) newRequestSubmit(c echo.Context) error {
 		res := s.lookup(c, &f)
 		return s.renderNewRequest(c, http.StatusOK, newRequestData{Form: f, Lookup: res})
 	}
-	r, err := s.d.Service.Create(c.Request().Context(), pageActor(c, userOf(c)), f.spec(), f.BreakGlass)
+	r, err := s.d.Service.File(c.Request().Context(), pageActor(c, userOf(c)), f.spec(), f.BreakGlass)
 	var ve *request.ValidationError
 	switch {
 	case errors.As(err, &ve):
 		return s.renderNewRequest(c, http.StatusUnprocessableEntity, newRequestData{Form: f, Errors: map[string]string{ve.Field: ve.Message}})
 	case err != nil:
-		if den, ok := workflow.IsDenied(err); ok {
+		if den, ok := lifecycle.IsDenied(err); ok {
 			r = den.Request
 		} else {
 			return err
@@ -104,23 +103,20 @@ func (s *Server) newRequestSubmit(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/requests/"+r.ID.String()+"?filed=1")
 }
 
-// lookup calls DescribeDBInstanceNetInfo and, when the instance has
-// exactly one public endpoint, fills it in with the network type.
+// lookup describes the instance (lifecycle.LookupInstance) and, when it
+// has exactly one public endpoint, fills it in with the network type.
 func (s *Server) lookup(c echo.Context, f *requestForm) lookupResult {
 	res := lookupResult{Done: true}
-	if s.b.Instances == nil {
+	info, err := s.d.Service.LookupInstance(c.Request().Context(), f.RegionID, f.DBInstanceID)
+	var ve *request.ValidationError
+	switch {
+	case errors.Is(err, lifecycle.ErrUnavailable):
 		res.Error = "Instance lookup is not configured on this server; type the connection string."
 		return res
-	}
-	// Validate checks the region and the instance id first: an error on
-	// any later field means those two are fine.
-	var ve *request.ValidationError
-	if err := f.spec().Normalize().Validate(); errors.As(err, &ve) && (ve.Field == "region_id" || ve.Field == "db_instance_id") {
+	case errors.As(err, &ve):
 		res.Error = "Fill in a valid region and instance id first: " + ve.Error()
 		return res
-	}
-	info, err := s.b.Instances.NetInfo(c.Request().Context(), f.RegionID, f.DBInstanceID)
-	if err != nil {
+	case err != nil:
 		res.Error = lookupError(err)
 		return res
 	}
@@ -132,8 +128,8 @@ func (s *Server) lookup(c echo.Context, f *requestForm) lookupResult {
 			res.Other = append(res.Other, ep)
 		}
 	}
-	if nt, err := aliyun.ReleaseNetworkType(info.InstanceNetworkType); err == nil {
-		f.NetworkType = nt
+	if info.NetworkType != "" {
+		f.NetworkType = info.NetworkType
 	}
 	switch {
 	case len(res.Public) == 0:
@@ -147,15 +143,11 @@ func (s *Server) lookup(c echo.Context, f *requestForm) lookupResult {
 // lookupError says why a lookup failed, with Alibaba's code, documented
 // message and RequestId when the API answered.
 func lookupError(err error) string {
-	var ae *aliyun.APIError
-	if errors.As(err, &ae) && ae.Code != "" {
-		msg := ae.Message
-		if m := errorMessage(ae.Code); m != "" {
-			msg = m
-		}
-		s := fmt.Sprintf("Alibaba Cloud answered %s: %s", ae.Code, msg)
-		if ae.RequestID != "" {
-			s += " (RequestId " + ae.RequestID + ")"
+	var le *lifecycle.LookupError
+	if errors.As(err, &le) && le.Code != "" {
+		s := fmt.Sprintf("Alibaba Cloud answered %s: %s", le.Code, le.Message)
+		if le.RequestID != "" {
+			s += " (RequestId " + le.RequestID + ")"
 		}
 		return s
 	}

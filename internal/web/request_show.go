@@ -11,6 +11,7 @@ import (
 
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/policy"
 	"github.com/rdsgate/rdsgate/internal/request"
 )
@@ -52,8 +53,7 @@ type activity struct {
 	Events          []eventView
 	TimelineMissing bool
 	TimelineError   string
-	Attempts        []Attempt
-	AttemptsMissing bool
+	Attempts        []request.Attempt
 	AttemptsError   string
 }
 
@@ -124,28 +124,26 @@ func (s *Server) requestActivity(c echo.Context) error {
 }
 
 func (s *Server) activity(ctx context.Context, r *request.Request) activity {
-	a := activity{ID: r.ID.String(), TimelineMissing: s.b.Timeline == nil, AttemptsMissing: s.b.Attempts == nil}
+	a := activity{ID: r.ID.String(), TimelineMissing: s.b.Timeline == nil}
 	if s.b.Timeline != nil {
 		evs, err := s.b.Timeline.Timeline(ctx, r.ID)
 		if err != nil {
 			a.TimelineError = "The timeline could not be read: " + err.Error()
 		}
 		for _, e := range evs {
-			a.Events = append(a.Events, describeEvent(e))
+			a.Events = append(a.Events, s.describeEvent(e))
 		}
 	}
-	if s.b.Attempts != nil {
-		at, err := s.b.Attempts.Attempts(ctx, r.ID)
-		if err != nil {
-			a.AttemptsError = "The execution attempts could not be read: " + err.Error()
-		}
-		a.Attempts = at
+	if d, err := s.d.Service.Detail(ctx, r.ID); err != nil {
+		a.AttemptsError = "The execution attempts could not be read: " + err.Error()
+	} else {
+		a.Attempts = d.Attempts
 	}
 	return a
 }
 
 // voteChoice decides what the vote section shows. The server checks all of
-// it again when the vote arrives (workflow.Vote): this only spares people
+// it again when the vote arrives (lifecycle.Vote): this only spares people
 // buttons that would be refused.
 func (s *Server) voteChoice(ctx context.Context, u *auth.User, r *request.Request) voteChoice {
 	if !u.Has(auth.RoleApprover) {
@@ -170,7 +168,7 @@ func (s *Server) voteChoice(ctx context.Context, u *auth.User, r *request.Reques
 		v.Can = true
 		return v
 	}
-	ad, err := s.b.Eligibility.MayApprove(ctx, approveInput(u, r))
+	ad, err := s.b.Eligibility.MayApprove(ctx, lifecycle.ApproveInput(policy.Principal{Subject: u.Subject, Groups: u.Groups}, r))
 	if err != nil {
 		v.Why = "Your eligibility could not be checked: " + err.Error()
 		return v
@@ -180,18 +178,6 @@ func (s *Server) voteChoice(ctx context.Context, u *auth.User, r *request.Reques
 		v.Why = "The policy does not let you vote on this request: " + strings.Join(ad.Reasons, "; ")
 	}
 	return v
-}
-
-func approveInput(u *auth.User, r *request.Request) policy.ApproveInput {
-	in := policy.ApproveInput{Approver: policy.Principal{Subject: u.Subject, Groups: u.Groups}, Requester: r.Requester,
-		Environment: r.Environment}
-	for _, q := range r.ApproverRequirements {
-		in.Requirements = append(in.Requirements, policy.Requirement{Group: q.Group, Count: q.Count})
-	}
-	for _, v := range r.Votes {
-		in.Votes = append(in.Votes, policy.Vote{Approver: v.Approver, Group: v.Group, Decision: v.Decision})
-	}
-	return in
 }
 
 // requirementsText renders requirements as "1 from dba and 1 from security".
@@ -265,7 +251,7 @@ type eventView struct {
 }
 
 // describeEvent turns an audit event into a line a person can read.
-func describeEvent(e audit.Event) eventView {
+func (s *Server) describeEvent(e audit.Event) eventView {
 	var p map[string]any
 	_ = json.Unmarshal(e.Payload, &p)
 	str := func(k string) string {
@@ -274,7 +260,7 @@ func describeEvent(e audit.Event) eventView {
 		}
 		return ""
 	}
-	v := eventView{Event: e, Title: e.Kind, ErrorMessage: errorMessage(e.ErrorCode)}
+	v := eventView{Event: e, Title: e.Kind, ErrorMessage: s.views.errorMessage(e.ErrorCode)}
 	switch e.Kind {
 	case audit.KindPolicyDecided:
 		res, _ := p["result"].(map[string]any)

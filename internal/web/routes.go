@@ -29,11 +29,11 @@ import (
 //	GET  /policy/simulate           any role; others than oneself: approver, auditor
 //
 // Admin holds every role. Every POST needs the CSRF token.
-func (s *Server) mountPages(b *Browser) error {
+func (s *Server) mountPages(b *Pages) error {
 	if b.Sessions == nil || b.Roles == nil {
 		return errors.New("browser pages need Sessions and Roles")
 	}
-	v, err := loadViews()
+	v, err := loadViews(b.ErrorText)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -97,12 +96,8 @@ func TestRoutesByRole(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = m.Shutdown() })
 	cfg := m.Config()
-	o, err := auth.NewOIDC(context.Background(), auth.OIDCConfig{Issuer: cfg.Issuer, ClientID: cfg.ClientID,
-		ClientSecret: cfg.ClientSecret, RedirectURL: "http://127.0.0.1/auth/callback"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := setupPages(t, pagesOptions{oidc: o})
+	env := setupPages(t, pagesOptions{oidc: &auth.OIDCConfig{Issuer: cfg.Issuer, ClientID: cfg.ClientID,
+		ClientSecret: cfg.ClientSecret, RedirectURL: "http://127.0.0.1/auth/callback"}})
 
 	covered := map[string]bool{}
 	for _, rc := range routeTable {

@@ -12,8 +12,8 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/policy"
-	"github.com/rdsgate/rdsgate/internal/workflow"
 )
 
 // Authenticator resolves an Authorization header to an identity.
@@ -28,7 +28,7 @@ type Simulator interface {
 
 // Deps is what the HTTP surface needs.
 type Deps struct {
-	Service *workflow.Service
+	Service *lifecycle.Service
 	Tokens  Authenticator
 	Policy  Simulator
 	// Roles maps a token's groups to roles for the API's read and simulate
@@ -41,9 +41,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// BodyLimit bounds request bodies (Echo's size syntax); default "64K".
 	BodyLimit string
-	// Browser, when set, adds the server-rendered pages; nil serves the
+	// Pages, when set, adds the server-rendered pages; nil serves the
 	// JSON API and health endpoints only.
-	Browser *Browser
+	Pages *Pages
 }
 
 // Server is the configured Echo instance.
@@ -54,7 +54,7 @@ type Server struct {
 	roles           auth.RoleMap
 	renderErrorPage func(c echo.Context, status int, body APIError) error
 	// b and views are set when the pages are served.
-	b     *Browser
+	b     *Pages
 	views *views
 }
 
@@ -97,8 +97,8 @@ func New(d Deps) *Server {
 	api.POST("/requests/:id/approvals", s.voteRequest)
 	api.POST("/requests/:id/cancel", s.cancelRequest)
 	api.POST("/policy/simulate", s.simulatePolicy)
-	if d.Browser != nil {
-		if err := s.mountPages(d.Browser); err != nil {
+	if d.Pages != nil {
+		if err := s.mountPages(d.Pages); err != nil {
 			panic("web: " + err.Error())
 		}
 	}
@@ -157,8 +157,8 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (s *Server) actorFor(c echo.Context, id auth.Identity) workflow.Actor {
-	return workflow.Actor{Subject: id.Subject, Groups: id.Groups, SourceIP: c.RealIP(), SecureTransport: c.IsTLS()}
+func (s *Server) actorFor(c echo.Context, id auth.Identity) lifecycle.Actor {
+	return lifecycle.Actor{Subject: id.Subject, Groups: id.Groups, SourceIP: c.RealIP(), SecureTransport: c.IsTLS()}
 }
 
 // apiUser is the token's identity with the roles its groups grant.
@@ -167,7 +167,7 @@ func apiUser(c echo.Context) *auth.User {
 	return u
 }
 
-func actorOf(c echo.Context) workflow.Actor {
-	a, _ := c.Get("actor").(workflow.Actor)
+func actorOf(c echo.Context) lifecycle.Actor {
+	a, _ := c.Get("actor").(lifecycle.Actor)
 	return a
 }

@@ -104,13 +104,13 @@ func (s *Server) oidcCallback(c echo.Context) error {
 	raw := s.b.Sessions.Pop(ctx, oidcKey)
 	var ch auth.Challenge
 	if raw == "" || json.Unmarshal([]byte(raw), &ch) != nil {
-		return fmt.Errorf("no sign-in is in progress in this browser (it may have expired); start again: %w", request.ErrUnauthenticated)
+		return fmt.Errorf("no sign-in is in progress in this browser (it may have expired); start again: %w", auth.ErrUnauthenticated)
 	}
 	if e := c.QueryParam("error"); e != "" {
-		return fmt.Errorf("the identity provider refused the sign-in: %s %s: %w", e, c.QueryParam("error_description"), request.ErrUnauthenticated)
+		return fmt.Errorf("the identity provider refused the sign-in: %s %s: %w", e, c.QueryParam("error_description"), auth.ErrUnauthenticated)
 	}
 	if subtle.ConstantTimeCompare([]byte(c.QueryParam("state")), []byte(ch.State)) != 1 {
-		return fmt.Errorf("the sign-in answer does not belong to this browser's sign-in (state mismatch): %w", request.ErrUnauthenticated)
+		return fmt.Errorf("the sign-in answer does not belong to this browser's sign-in (state mismatch): %w", auth.ErrUnauthenticated)
 	}
 	claims, err := s.b.OIDC.Exchange(ctx, c.QueryParam("code"), ch)
 	if err != nil {

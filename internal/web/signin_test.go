@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -23,23 +22,13 @@ func startOIDC(t *testing.T, configure func(*auth.OIDCConfig)) (*mockoidc.MockOI
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Shutdown() })
-	// The redirect URL must be known before the server starts: reserve the
-	// address through a lazily-built handler.
-	var env *pagesEnv
+	// The redirect URL defaults to the server's own, as for serve.
 	cfg := m.Config()
 	oc := auth.OIDCConfig{Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret}
 	if configure != nil {
 		configure(&oc)
 	}
-	env = setupPagesWithOIDC(t, func(base string) *auth.OIDC {
-		oc.RedirectURL = base + "/auth/callback"
-		o, err := auth.NewOIDC(context.Background(), oc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return o
-	})
-	return m, env
+	return m, setupPages(t, pagesOptions{oidc: &oc})
 }
 
 // followClient follows redirects (to the provider and back) with a jar.

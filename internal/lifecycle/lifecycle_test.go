@@ -1,4 +1,4 @@
-package workflow_test
+package lifecycle_test
 
 import (
 	"context"
@@ -6,56 +6,55 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/rdsgate/rdsgate/internal/audit"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/policy"
 	"github.com/rdsgate/rdsgate/internal/request"
+	"github.com/rdsgate/rdsgate/internal/store"
 	"github.com/rdsgate/rdsgate/internal/testdb"
-	"github.com/rdsgate/rdsgate/internal/workflow"
 )
-
-// countingEnqueuer records enqueues inside the approving transaction, in a
-// table of the test database, so a rolled-back approval leaves no trace.
-type countingEnqueuer struct{ n atomic.Int64 }
-
-func (c *countingEnqueuer) EnqueueRelease(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
-	_, err := tx.Exec(ctx, `INSERT INTO test_enqueued VALUES ($1)`, id)
-	c.n.Add(1)
-	return err
-}
 
 type bundle struct {
 	pool *pgxpool.Pool
-	svc  *workflow.Service
-	enq  *countingEnqueuer
+	svc  *lifecycle.Service
 }
 
 func setup(t *testing.T) bundle {
 	t.Helper()
 	pool := testdb.New(t)
-	if _, err := pool.Exec(context.Background(), `CREATE TABLE test_enqueued (id uuid PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
 	eng, err := policy.New(context.Background(), policy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	enq := &countingEnqueuer{}
-	return bundle{pool: pool, enq: enq, svc: workflow.New(workflow.Options{Pool: pool, Policy: eng, Enqueue: enq})}
+	db, err := store.New(pool, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bundle{pool: pool, svc: lifecycle.New(lifecycle.Options{Store: db, Policy: eng})}
+}
+
+// jobs counts the execution jobs on the queue.
+func (b bundle) jobs(t *testing.T) int {
+	t.Helper()
+	var n int
+	if err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = $1`,
+		lifecycle.ReleaseJob{}.Kind()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 var (
-	alice   = workflow.Actor{Subject: "alice", Groups: []string{"developers"}, SourceIP: "10.0.0.1"}
-	bob     = workflow.Actor{Subject: "bob", Groups: []string{"dba"}}
-	carol   = workflow.Actor{Subject: "carol", Groups: []string{"security"}}
-	erin    = workflow.Actor{Subject: "erin", Groups: []string{"dba", "admins"}}
-	mallory = workflow.Actor{Subject: "mallory", Groups: []string{"developers"}}
+	alice   = lifecycle.Actor{Subject: "alice", Groups: []string{"developers"}, SourceIP: "10.0.0.1"}
+	bob     = lifecycle.Actor{Subject: "bob", Groups: []string{"dba"}}
+	carol   = lifecycle.Actor{Subject: "carol", Groups: []string{"security"}}
+	erin    = lifecycle.Actor{Subject: "erin", Groups: []string{"dba", "admins"}}
+	mallory = lifecycle.Actor{Subject: "mallory", Groups: []string{"developers"}}
 )
 
 func spec(instance, host string) request.Spec {
@@ -67,21 +66,6 @@ var (
 	devSpec  = spec("rm-bp1devexample01", "rm-bp1devexample01.mysql.rds.aliyuncs.com")
 	prodSpec = spec("rm-bp1prodexample1", "rm-bp1prodexample1.mysql.rds.aliyuncs.com")
 )
-
-func verifyChain(t *testing.T, pool *pgxpool.Pool) audit.Report {
-	t.Helper()
-	if _, err := audit.NewSealer(pool, nil, 0).SealAll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := audit.Verify(context.Background(), pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.OK() {
-		t.Fatalf("chain broken: %+v", rep.Problem)
-	}
-	return rep
-}
 
 func kinds(t *testing.T, pool *pgxpool.Pool, id uuid.UUID) []string {
 	t.Helper()
@@ -100,54 +84,54 @@ func TestLifecycleDev(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	r, err := b.svc.Create(ctx, alice, devSpec, false)
+	r, err := b.svc.File(ctx, alice, devSpec, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Status != request.StatusPending || r.RequiredApprovals != 1 || r.Environment != "dev" {
 		t.Fatalf("created %+v", r)
 	}
-	if _, err := b.svc.Vote(ctx, alice, r.ID, workflow.VoteInput{Decision: request.Approve}); !errors.Is(err, request.ErrForbidden) {
+	if _, err := b.svc.Vote(ctx, alice, r.ID, lifecycle.VoteInput{Decision: request.Approve}); !errors.Is(err, request.ErrForbidden) {
 		t.Fatalf("self approval: %v", err)
 	}
-	if _, err := b.svc.Vote(ctx, carol, r.ID, workflow.VoteInput{Decision: request.Approve}); !errors.Is(err, request.ErrForbidden) {
+	if _, err := b.svc.Vote(ctx, carol, r.ID, lifecycle.VoteInput{Decision: request.Approve}); !errors.Is(err, request.ErrForbidden) {
 		t.Fatalf("security member approving a dev request needing dba: %v", err)
 	}
-	if _, err := b.svc.Vote(ctx, bob, r.ID, workflow.VoteInput{Decision: request.Approve, PayloadHash: "00"}); !errors.Is(err, request.ErrInvalid) {
+	if _, err := b.svc.Vote(ctx, bob, r.ID, lifecycle.VoteInput{Decision: request.Approve, PayloadHash: "00"}); !errors.Is(err, request.ErrInvalid) {
 		t.Fatalf("malformed payload hash: %v", err)
 	}
 	stale := strings.Repeat("ab", 32)
-	if _, err := b.svc.Vote(ctx, bob, r.ID, workflow.VoteInput{Decision: request.Approve, PayloadHash: stale}); !errors.Is(err, request.ErrConflict) {
+	if _, err := b.svc.Vote(ctx, bob, r.ID, lifecycle.VoteInput{Decision: request.Approve, PayloadHash: stale}); !errors.Is(err, request.ErrConflict) {
 		t.Fatalf("a vote covering another payload: %v", err)
 	}
-	got, err := b.svc.Vote(ctx, bob, r.ID, workflow.VoteInput{Decision: request.Approve, Comment: "ok", PayloadHash: r.PayloadHash.String()})
+	got, err := b.svc.Vote(ctx, bob, r.ID, lifecycle.VoteInput{Decision: request.Approve, Comment: "ok", PayloadHash: r.PayloadHash.String()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Status != request.StatusApproved || len(got.Votes) != 1 || got.Votes[0].Group != "dba" {
 		t.Fatalf("after vote %+v", got)
 	}
-	if _, err := b.svc.Vote(ctx, erin, r.ID, workflow.VoteInput{Decision: request.Approve}); !errors.Is(err, request.ErrConflict) {
+	if _, err := b.svc.Vote(ctx, erin, r.ID, lifecycle.VoteInput{Decision: request.Approve}); !errors.Is(err, request.ErrConflict) {
 		t.Fatalf("vote on approved: %v", err)
 	}
 	if _, err := b.svc.Cancel(ctx, alice, r.ID, ""); !errors.Is(err, request.ErrConflict) {
 		t.Fatalf("cancel approved: %v", err)
 	}
-	if b.enq.n.Load() != 1 {
-		t.Fatalf("enqueued %d times", b.enq.n.Load())
+	if n := b.jobs(t); n != 1 {
+		t.Fatalf("enqueued %d times", n)
 	}
 	want := []string{"policy.decided", "request.created", "approval.granted", "request.approved"}
 	if got := kinds(t, b.pool, r.ID); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("audit kinds %v, want %v", got, want)
 	}
-	verifyChain(t, b.pool)
+	testdb.SealAndVerify(t, b.pool)
 }
 
 func TestDeniedIsRecorded(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	r, err := b.svc.Create(context.Background(), mallory, prodSpec, false)
-	d, ok := workflow.IsDenied(err)
+	r, err := b.svc.File(context.Background(), mallory, prodSpec, false)
+	d, ok := lifecycle.IsDenied(err)
 	if !ok || len(d.Reasons) == 0 || r == nil || r.Status != request.StatusDenied {
 		t.Fatalf("create = %+v, %v", r, err)
 	}
@@ -164,14 +148,14 @@ func TestRejectAndCancel(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	r1, err := b.svc.Create(ctx, alice, devSpec, false)
+	r1, err := b.svc.File(ctx, alice, devSpec, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := b.svc.Vote(ctx, bob, r1.ID, workflow.VoteInput{Decision: request.Reject, Comment: "not now"}); err != nil || got.Status != request.StatusRejected {
+	if got, err := b.svc.Vote(ctx, bob, r1.ID, lifecycle.VoteInput{Decision: request.Reject, Comment: "not now"}); err != nil || got.Status != request.StatusRejected {
 		t.Fatalf("reject: %+v %v", got, err)
 	}
-	r2, err := b.svc.Create(ctx, alice, devSpec, false)
+	r2, err := b.svc.File(ctx, alice, devSpec, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,17 +171,17 @@ func TestRejectAndCancel(t *testing.T) {
 	if _, err := b.svc.Get(ctx, uuid.New()); !errors.Is(err, request.ErrNotFound) {
 		t.Fatalf("get unknown: %v", err)
 	}
-	if b.enq.n.Load() != 0 {
+	if b.jobs(t) != 0 {
 		t.Fatal("nothing should be enqueued")
 	}
-	verifyChain(t, b.pool)
+	testdb.SealAndVerify(t, b.pool)
 }
 
 func TestExpire(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	r, err := b.svc.Create(ctx, alice, devSpec, false)
+	r, err := b.svc.File(ctx, alice, devSpec, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +204,7 @@ func TestConcurrentApprovalsReachQuorumOnce(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	for round := 0; round < 5; round++ {
-		r, err := b.svc.Create(ctx, alice, prodSpec, false)
+		r, err := b.svc.File(ctx, alice, prodSpec, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,12 +215,12 @@ func TestConcurrentApprovalsReachQuorumOnce(t *testing.T) {
 		var wg sync.WaitGroup
 		results := make([]*request.Request, 2)
 		errs := make([]error, 2)
-		for i, a := range []workflow.Actor{bob, carol} {
+		for i, a := range []lifecycle.Actor{bob, carol} {
 			wg.Add(1)
-			go func(i int, a workflow.Actor) {
+			go func(i int, a lifecycle.Actor) {
 				defer wg.Done()
 				<-start
-				results[i], errs[i] = b.svc.Vote(ctx, a, r.ID, workflow.VoteInput{Decision: request.Approve})
+				results[i], errs[i] = b.svc.Vote(ctx, a, r.ID, lifecycle.VoteInput{Decision: request.Approve})
 			}(i, a)
 		}
 		close(start)
@@ -255,8 +239,8 @@ func TestConcurrentApprovalsReachQuorumOnce(t *testing.T) {
 		}
 	}
 	var n int
-	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM test_enqueued`).Scan(&n); err != nil || n != 5 {
-		t.Fatalf("enqueued rows %d (%v), want 5", n, err)
+	if n := b.jobs(t); n != 5 {
+		t.Fatalf("enqueued jobs %d, want 5", n)
 	}
 	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE kind = 'request.approved'`).Scan(&n); err != nil || n != 5 {
 		t.Fatalf("request.approved events %d (%v), want 5", n, err)
@@ -274,9 +258,9 @@ func TestFiftyConcurrentCreatesAndApprovals(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			// Distinct requesters keep the pending limit out of the way.
-			req := workflow.Actor{Subject: "alice", Groups: []string{"developers"}}
+			req := lifecycle.Actor{Subject: "alice", Groups: []string{"developers"}}
 			s := spec(fmt.Sprintf("rm-bp1demo0000%04d", i%20+1), fmt.Sprintf("rm-bp1demo0000%04d.mysql.rds.aliyuncs.com", i%20+1))
-			r, err := b.svc.Create(ctx, req, s, false)
+			r, err := b.svc.File(ctx, req, s, false)
 			if errors.Is(err, request.ErrDenied) {
 				return // pending limit: still recorded and audited
 			}
@@ -284,7 +268,7 @@ func TestFiftyConcurrentCreatesAndApprovals(t *testing.T) {
 				errs <- err
 				return
 			}
-			if _, err := b.svc.Vote(ctx, []workflow.Actor{bob, erin}[i%2], r.ID, workflow.VoteInput{Decision: request.Approve}); err != nil {
+			if _, err := b.svc.Vote(ctx, []lifecycle.Actor{bob, erin}[i%2], r.ID, lifecycle.VoteInput{Decision: request.Approve}); err != nil {
 				errs <- err
 			}
 		}(i)
@@ -294,7 +278,7 @@ func TestFiftyConcurrentCreatesAndApprovals(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	rep := verifyChain(t, b.pool)
+	rep := testdb.SealAndVerify(t, b.pool)
 	if rep.Checked < 100 {
 		t.Fatalf("only %d events chained", rep.Checked)
 	}
@@ -314,7 +298,7 @@ func TestPendingLimitHoldsUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, _ = b.svc.Create(ctx, alice, devSpec, false)
+			_, _ = b.svc.File(ctx, alice, devSpec, false)
 		}()
 	}
 	close(start)

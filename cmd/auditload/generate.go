@@ -1,4 +1,4 @@
-package audit
+package main
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rdsgate/rdsgate/internal/audit"
 )
 
 // GenerateOptions configure Generate.
@@ -31,9 +33,9 @@ type GenerateOptions struct {
 	Span time.Duration
 	// Seed makes the content reproducible.
 	Seed uint64
-	// ExplicitTx wraps each Append in BEGIN … COMMIT (three round trips)
-	// instead of sending it as one statement, which PostgreSQL runs as one
-	// implicit transaction. Either way each batch is atomic.
+	// ExplicitTx wraps each audit.Append in BEGIN … COMMIT (three round
+	// trips) instead of sending it as one statement, which PostgreSQL runs
+	// as one implicit transaction. Either way each batch is atomic.
 	ExplicitTx bool
 }
 
@@ -46,9 +48,10 @@ type GenerateResult struct {
 
 // Generate appends realistic events of every kind — request lifecycles from
 // the policy decision through the votes to the Alibaba call and its outcome
-// (RequestIds, error codes), plus tokens and policy reloads — through Append
-// in transactions, exactly as the service does. It does not seal; run a
-// Sealer beside it. It exists for benchmarks and demonstrations.
+// (RequestIds, error codes), plus tokens and policy reloads — through
+// audit.Append in transactions, exactly as the service does. It does not
+// seal; run an audit.Sealer beside it (run does). It exists for benchmarks
+// and demonstrations.
 func Generate(ctx context.Context, pool *pgxpool.Pool, o GenerateOptions) (GenerateResult, error) {
 	if o.Count <= 0 && o.Duration <= 0 {
 		return GenerateResult{}, errors.New("generate audit events: a count or a duration is required")
@@ -80,7 +83,7 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, o GenerateOptions) (Gener
 		go func(w int) {
 			defer wg.Done()
 			g := newLifecycles(o.Seed, uint64(w))
-			recs := make([]Record, 0, o.Batch)
+			recs := make([]audit.Record, 0, o.Batch)
 			for ctx.Err() == nil {
 				if !deadline.IsZero() && time.Now().After(deadline) {
 					return
@@ -103,9 +106,9 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, o GenerateOptions) (Gener
 				}
 				var err error
 				if o.ExplicitTx {
-					err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return Append(ctx, tx, recs...) })
+					err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return audit.Append(ctx, tx, recs...) })
 				} else {
-					err = Append(ctx, pool, recs...)
+					err = audit.Append(ctx, pool, recs...)
 				}
 				if err != nil {
 					if ctx.Err() == nil {
@@ -129,7 +132,7 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, o GenerateOptions) (Gener
 // lifecycles produces a stream of events that look like rdsgate's own.
 type lifecycles struct {
 	rnd     *rand.Rand
-	pending []Record
+	pending []audit.Record
 }
 
 func newLifecycles(seed, stream uint64) *lifecycles {
@@ -142,7 +145,7 @@ var (
 	genRegions = []string{"cn-hangzhou", "cn-shanghai", "cn-beijing", "ap-southeast-1", "eu-central-1"}
 )
 
-func (g *lifecycles) next() Record {
+func (g *lifecycles) next() audit.Record {
 	if len(g.pending) == 0 {
 		g.fill()
 	}
@@ -182,15 +185,15 @@ func (g *lifecycles) fill() {
 	r := g.rnd
 	switch x := r.IntN(100); {
 	case x == 0:
-		g.pending = append(g.pending, Record{Kind: KindTokenCreated, Actor: "cli",
+		g.pending = append(g.pending, audit.Record{Kind: audit.KindTokenCreated, Actor: "cli",
 			Payload: map[string]any{"subject": fmt.Sprintf("user%03d", r.IntN(300)), "groups": []string{"developers"}}})
 		return
 	case x == 1:
 		if r.IntN(10) == 0 {
-			g.pending = append(g.pending, Record{Kind: KindPolicyReloadFailed, Actor: "rdsgate", ErrorCode: "PolicyLoadFailed",
+			g.pending = append(g.pending, audit.Record{Kind: audit.KindPolicyReloadFailed, Actor: "rdsgate", ErrorCode: "PolicyLoadFailed",
 				Payload: map[string]any{"serving_revision": fmt.Sprintf("%016x", r.Uint64()), "error": "rego_parse_error: unexpected eof"}})
 		} else {
-			g.pending = append(g.pending, Record{Kind: KindPolicyReloaded, Actor: "rdsgate",
+			g.pending = append(g.pending, audit.Record{Kind: audit.KindPolicyReloaded, Actor: "rdsgate",
 				Payload: map[string]any{"revision": fmt.Sprintf("%016x", r.Uint64())}})
 		}
 		return
@@ -204,43 +207,43 @@ func (g *lifecycles) fill() {
 		"justification": "Release the public endpoint after the incident review; INC-" + fmt.Sprint(10000+r.IntN(90000)),
 		"ticket":        fmt.Sprintf("OPS-%d", 1000+r.IntN(9000)),
 	}
-	rec := func(kind, actor string, payload map[string]any) Record {
-		return Record{Kind: kind, Actor: actor, RequestID: id, DBInstanceID: inst, Payload: payload}
+	rec := func(kind, actor string, payload map[string]any) audit.Record {
+		return audit.Record{Kind: kind, Actor: actor, RequestID: id, DBInstanceID: inst, Payload: payload}
 	}
 	decision := map[string]any{"allow": true, "required_approvals": 1 + r.IntN(2), "policy_revision": fmt.Sprintf("%016x", r.Uint64())}
 	if r.IntN(10) == 0 {
 		decision["allow"] = false
 		decision["reasons"] = []string{"outside the change window", "requester is not in an allowed group"}
-		g.pending = append(g.pending, rec(KindPolicyDecided, requester, decision), rec(KindRequestDenied, requester, spec))
+		g.pending = append(g.pending, rec(audit.KindPolicyDecided, requester, decision), rec(audit.KindRequestDenied, requester, spec))
 		return
 	}
-	g.pending = append(g.pending, rec(KindPolicyDecided, requester, decision), rec(KindRequestCreated, requester, spec))
+	g.pending = append(g.pending, rec(audit.KindPolicyDecided, requester, decision), rec(audit.KindRequestCreated, requester, spec))
 	approver := fmt.Sprintf("approver%02d", r.IntN(40))
 	switch x := r.IntN(100); {
 	case x < 5:
-		g.pending = append(g.pending, rec(KindRequestCancelled, requester, map[string]any{"reason": "no longer needed"}))
+		g.pending = append(g.pending, rec(audit.KindRequestCancelled, requester, map[string]any{"reason": "no longer needed"}))
 		return
 	case x < 10:
-		g.pending = append(g.pending, rec(KindRequestExpired, "rdsgate", map[string]any{"ttl": "72h0m0s"}))
+		g.pending = append(g.pending, rec(audit.KindRequestExpired, "rdsgate", map[string]any{"ttl": "72h0m0s"}))
 		return
 	case x < 20:
 		g.pending = append(g.pending,
-			rec(KindApprovalRejected, approver, map[string]any{"decision": "reject", "comment": "use the bastion instead", "group": "dba"}),
-			rec(KindRequestRejected, approver, map[string]any{"from": "pending", "to": "rejected"}))
+			rec(audit.KindApprovalRejected, approver, map[string]any{"decision": "reject", "comment": "use the bastion instead", "group": "dba"}),
+			rec(audit.KindRequestRejected, approver, map[string]any{"from": "pending", "to": "rejected"}))
 		return
 	}
 	for i, n := 0, 1+r.IntN(2); i < n; i++ {
-		g.pending = append(g.pending, rec(KindApprovalGranted, fmt.Sprintf("approver%02d", (r.IntN(40)+i)%40),
+		g.pending = append(g.pending, rec(audit.KindApprovalGranted, fmt.Sprintf("approver%02d", (r.IntN(40)+i)%40),
 			map[string]any{"decision": "approve", "comment": "ok, ticket checked", "group": "dba"}))
 	}
 	g.pending = append(g.pending,
-		rec(KindRequestApproved, approver, map[string]any{"from": "pending", "to": "approved"}),
-		rec(KindExecutionStarted, "rdsgate", map[string]any{"action": "ReleaseInstanceConnection", "attempt": 1}))
-	outcome := rec(KindExecutionSucceeded, "rdsgate", map[string]any{"action": "ReleaseInstanceConnection", "http_status": 200})
+		rec(audit.KindRequestApproved, approver, map[string]any{"from": "pending", "to": "approved"}),
+		rec(audit.KindExecutionStarted, "rdsgate", map[string]any{"action": "ReleaseInstanceConnection", "attempt": 1}))
+	outcome := rec(audit.KindExecutionSucceeded, "rdsgate", map[string]any{"action": "ReleaseInstanceConnection", "http_status": 200})
 	outcome.AlibabaRequestID = strings36(g.uuid())
 	if r.IntN(100) < 15 {
 		code := genErrorCodes[r.IntN(len(genErrorCodes))]
-		outcome.Kind, outcome.ErrorCode = KindExecutionFailed, code
+		outcome.Kind, outcome.ErrorCode = audit.KindExecutionFailed, code
 		outcome.Payload = map[string]any{"action": "ReleaseInstanceConnection", "http_status": 400, "code": code,
 			"message": "The operation is not permitted due to the status of the instance."}
 	}

@@ -1,4 +1,4 @@
-package executor
+package quota
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rdsgate/rdsgate/internal/request"
 )
 
 // Limit is the quota of one API operation for one Alibaba Cloud account.
@@ -16,18 +18,11 @@ type Limit struct {
 	PerSecond float64
 }
 
-// Operations the executor calls, as the API names them; they key Limits.
-const (
-	OpRelease  = "ReleaseInstanceConnection"
-	OpDescribe = "DescribeDBInstanceNetInfo"
-)
-
-// DefaultLimits are the quotas used for operations missing from
-// Config.Limits. ReleaseInstanceConnection's is documented as 10/1(s); no
+// DefaultLimits are the quotas of the operations rdsgate calls. ReleaseInstanceConnection's is documented as 10/1(s); no
 // quota is documented for DescribeDBInstanceNetInfo, so it gets the same
 // conservative 10/s (the simulator enforces 10/s per action too).
 func DefaultLimits() map[string]Limit {
-	return map[string]Limit{OpRelease: {PerSecond: 10}, OpDescribe: {PerSecond: 10}}
+	return map[string]Limit{request.OpRelease: {PerSecond: 10}, request.OpDescribe: {PerSecond: 10}}
 }
 
 // DefaultRateMargin widens the spacing between call slots by 2%; see the

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"io"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -12,10 +11,10 @@ import (
 	"github.com/rdsgate/rdsgate/internal/policy"
 )
 
-// Browser configures the server-rendered pages. Deps.Browser nil serves the
+// Pages configures the server-rendered pages. Deps.Pages nil serves the
 // JSON API only. Every field but Sessions and Roles may be nil: the pages
 // then say what is not available instead of failing.
-type Browser struct {
+type Pages struct {
 	// Sessions keeps the signed-in user server-side (required).
 	Sessions *auth.Sessions
 	// Roles maps groups to page roles (required).
@@ -37,10 +36,9 @@ type Browser struct {
 	Timeline AuditTimeline
 	// Integrity reports the hash chain's state on the audit log page.
 	Integrity AuditIntegrity
-	// Attempts lists a request's execution attempts.
-	Attempts AttemptLister
-	// Instances looks an instance's endpoints up for the new-request form.
-	Instances InstanceLookup
+	// ErrorText returns the message Alibaba Cloud documents for an API
+	// error code ("" when unknown), shown beside codes on the pages.
+	ErrorText func(code string) string
 	// SecureCookies marks the CSRF cookie Secure (the session cookie's flag
 	// is Sessions' own). Off only for plain-http loopback dev runs.
 	SecureCookies bool
@@ -74,49 +72,4 @@ type AuditTimeline interface {
 // AuditIntegrity reports the hash chain's last verification.
 type AuditIntegrity interface {
 	Integrity(ctx context.Context) (audit.Integrity, error)
-}
-
-// Attempt is one call the executor made for a request (package executor's
-// attempt, adapted by the caller).
-type Attempt struct {
-	Attempt          int
-	Operation        string
-	StartedAt        time.Time
-	FinishedAt       *time.Time
-	Outcome          string
-	Classification   string
-	HTTPStatus       int
-	ErrorCode        string
-	ErrorMessage     string
-	AlibabaRequestID string
-	// Found is what a reconciliation check found: "present" or "released".
-	Found string
-}
-
-// AttemptLister lists a request's execution attempts, oldest first.
-type AttemptLister interface {
-	Attempts(ctx context.Context, requestID uuid.UUID) ([]Attempt, error)
-}
-
-// NetInfo is what DescribeDBInstanceNetInfo says about an instance.
-type NetInfo struct {
-	// InstanceNetworkType is "VPC" or "Classic".
-	InstanceNetworkType string
-	Endpoints           []Endpoint
-}
-
-// Endpoint is one connection string of an instance.
-type Endpoint struct {
-	ConnectionString string
-	// IPType is "Public", "Private" or "Inner".
-	IPType string
-	Port   string
-	// Type is "Normal" or "ReadWriteSplitting".
-	Type string
-}
-
-// InstanceLookup describes an instance's endpoints (the aliyun client's
-// DescribeDBInstanceNetInfo, adapted by the caller).
-type InstanceLookup interface {
-	NetInfo(ctx context.Context, regionID, instanceID string) (NetInfo, error)
 }

@@ -1,0 +1,349 @@
+package app
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aliyun/credentials-go/credentials"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rdsgate/rdsgate/internal/audit"
+	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/executor"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
+	"github.com/rdsgate/rdsgate/internal/policy"
+	"github.com/rdsgate/rdsgate/internal/rdssim"
+	"github.com/rdsgate/rdsgate/internal/store"
+	"github.com/rdsgate/rdsgate/internal/web"
+)
+
+// Config is every setting of the application, parsed once by cmd/rdsgate.
+type Config struct {
+	DatabaseURL string
+	// Addr is the listen address; port 0 picks a free one (App.URL says).
+	Addr string
+	// AccountID is the Alibaba Cloud account of the credentials: resource
+	// ARNs and the rate limiter's key. Empty: the policy data's account.
+	AccountID string
+	// PolicyData is the directory of ram.json and org.json; empty: the
+	// embedded examples.
+	PolicyData string
+	// RequestTTL expires pending requests (default 72 h).
+	RequestTTL time.Duration
+
+	// AuditSigningKey is the Ed25519 key file checkpoints are signed with
+	// (none: no checkpoints); CheckpointDir receives a copy of each.
+	AuditSigningKey    string
+	CheckpointDir      string
+	CheckpointInterval time.Duration
+
+	Web WebConfig
+	RDS RDSConfig
+	// Simulate serves an in-process RDS simulator with the example
+	// instances and calls it instead of the API (`rdsgate dev` without
+	// credentials, and the tests).
+	Simulate bool
+	// Executor holds the executor's tunables; Start sets its Pool,
+	// Requests, ClientFor, AccountID and Logger.
+	Executor executor.Config
+
+	// Logger receives every log line; nil discards.
+	Logger *slog.Logger
+}
+
+// App is rdsgate running: the HTTP server with the API and the pages, the
+// executor, the audit sealer and checkpointer, the policy engine and its
+// watcher, and request expiry.
+type App struct {
+	// URL is the base URL the server listens on.
+	URL string
+	// Pool is the application's database pool.
+	Pool *pgxpool.Pool
+	// Requests is the lifecycle of requests: every state change.
+	Requests *lifecycle.Service
+	Policy   *policy.Engine
+	Executor *executor.Executor
+	Server   *web.Server
+	// Sim is the in-process simulator when Config.Simulate, else nil.
+	Sim *rdssim.Server
+	// Target says where RDS calls go, for the start-up log.
+	Target string
+
+	log     *slog.Logger
+	http    *http.Server
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	served  chan error
+	closers []func()
+}
+
+// Start builds the application from cfg, applies the migrations, starts
+// every background part and listens. Stop it with Close.
+func Start(ctx context.Context, cfg Config) (a *App, err error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RequestTTL == 0 {
+		cfg.RequestTTL = 72 * time.Hour
+	}
+	if cfg.CheckpointInterval == 0 {
+		cfg.CheckpointInterval = time.Minute
+	}
+	if cfg.Web.Roles == nil {
+		cfg.Web.Roles = auth.MustParseRoleMap(auth.DefaultRoleGroups)
+	}
+	if err := cfg.Web.Check(cfg.Addr); err != nil {
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a = &App{log: log, cancel: cancel, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			a.shutdown()
+		}
+	}()
+
+	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	a.Pool = pool
+	a.closers = append(a.closers, pool.Close)
+	if err := store.Migrate(ctx, pool, log); err != nil {
+		return nil, err
+	}
+
+	sealer := audit.NewSealer(pool, log, 100*time.Millisecond)
+	a.goRun(bg, "audit sealer", sealer.Run)
+	db, err := store.New(pool, sealer.Kick)
+	if err != nil {
+		return nil, err
+	}
+	verifyOpts := audit.VerifyOptions{CheckpointDir: cfg.CheckpointDir}
+	if cfg.AuditSigningKey != "" {
+		key, err := audit.LoadSigningKey(cfg.AuditSigningKey)
+		if err != nil {
+			return nil, err
+		}
+		verifyOpts.Keys = []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}
+		cp := audit.NewCheckpointer(pool, log, key, cfg.CheckpointDir, cfg.CheckpointInterval)
+		a.goRun(bg, "audit checkpointer", cp.Run)
+		log.InfoContext(ctx, "audit checkpoints signed", slog.String("key_id", audit.KeyID(verifyOpts.Keys[0])),
+			slog.String("dir", cfg.CheckpointDir), slog.Duration("interval", cfg.CheckpointInterval))
+	} else {
+		log.WarnContext(ctx, "RDSGATE_AUDIT_SIGNING_KEY is not set: the audit chain is kept but no signed checkpoints are made")
+	}
+	monitor := audit.NewMonitor(pool, verifyOpts, 0)
+
+	a.Policy, err = policy.New(ctx, policy.Options{Dir: cfg.PolicyData, AccountID: cfg.AccountID, Logger: log,
+		OnReload: func(rev string, rerr error) { auditPolicyReload(db, log, rev, rerr) }})
+	if err != nil {
+		return nil, fmt.Errorf("load policies: %w", err)
+	}
+	a.goRun(bg, "policy watcher", a.Policy.Watch)
+
+	accountID := a.Policy.AccountID()
+	if cfg.Simulate {
+		sim, endpoint, stop, err := startSimulator(log)
+		if err != nil {
+			return nil, err
+		}
+		a.Sim = sim
+		a.closers = append(a.closers, stop)
+		cred, err := credentials.NewCredential(&credentials.Config{Type: strPtr("access_key"),
+			AccessKeyId: strPtr(SimAccessKeyID), AccessKeySecret: strPtr(SimAccessKeySecret)})
+		if err != nil {
+			return nil, fmt.Errorf("simulator credential: %w", err)
+		}
+		cfg.RDS.Endpoint, cfg.RDS.Protocol, cfg.RDS.Credential = endpoint, "http", cred
+		if cfg.AccountID == "" {
+			accountID = SimAccountID
+		}
+		a.Target = "simulator http://" + endpoint
+	} else {
+		a.Target = "Alibaba Cloud RDS API"
+		if cfg.RDS.Endpoint != "" {
+			a.Target += " at " + cfg.RDS.Endpoint
+		}
+	}
+	if cfg.Executor.CallTimeout == 0 {
+		cfg.Executor.CallTimeout = cfg.RDS.CallTimeout
+	}
+	clients, err := newRDSClients(cfg.RDS, log)
+	if err != nil {
+		return nil, err
+	}
+	// The executor's own pool: every worker holds a connection for its
+	// transactions, and River adds a listener, a producer, the leader's
+	// maintenance and the completer.
+	execPool, err := executorPool(ctx, cfg.DatabaseURL, cfg.Executor.Workers)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, execPool.Close)
+	execDB, err := store.New(execPool, sealer.Kick)
+	if err != nil {
+		return nil, err
+	}
+	ec := cfg.Executor
+	ec.Pool, ec.ClientFor, ec.AccountID = execPool, clients.clientFor, accountID
+	ec.Requests = lifecycle.New(lifecycle.Options{Store: execDB})
+	ec.Logger = log.With(slog.String("component", "executor"))
+	if a.Executor, err = executor.New(ec); err != nil {
+		return nil, fmt.Errorf("executor: %w", err)
+	}
+	if err := a.Executor.Start(ctx); err != nil {
+		return nil, err
+	}
+	log.InfoContext(ctx, "executor calling", slog.String("target", a.Target))
+
+	a.Requests = lifecycle.New(lifecycle.Options{Store: db, Policy: a.Policy,
+		Instances: instanceLookup{clients: clients, limiter: a.Executor.Limiter()}})
+	a.goRun(bg, "request expiry", func(ctx context.Context) error { return expireLoop(ctx, a.Requests, cfg.RequestTTL, log) })
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	a.URL = "http://" + ln.Addr().String()
+	pages, closePages, err := newPages(ctx, cfg.Web, cfg.Addr, a.URL, pool, a.Policy, monitor, log)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, closePages)
+	a.Server = web.New(web.Deps{
+		Service: a.Requests, Tokens: auth.NewTokens(pool, 10*time.Second), Policy: a.Policy, Logger: log,
+		Pages: pages, Roles: cfg.Web.Roles,
+		Ready: func(ctx context.Context) error {
+			if err := pool.Ping(ctx); err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
+			if a.Policy.Revision() == "" {
+				return errors.New("policies not loaded")
+			}
+			return nil
+		},
+	})
+	a.Server.EnableAudit(web.AuditDeps{DB: pool, Integrity: monitor})
+	a.http = &http.Server{Handler: a.Server, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() { a.served <- a.http.Serve(ln) }()
+	log.InfoContext(ctx, "rdsgate serving", slog.String("url", a.URL), slog.String("policy_revision", a.Policy.Revision()))
+	return a, nil
+}
+
+// Wait blocks until ctx is done or the HTTP server fails.
+func (a *App) Wait(ctx context.Context) error {
+	select {
+	case err := <-a.served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// Close stops the application in reverse order of its start: the HTTP
+// server (requests in flight finish), the background parts, the executor
+// (calls in flight finish and record their outcome), the pools.
+func (a *App) Close() error {
+	var err error
+	if a.http != nil {
+		ctx, done := context.WithTimeout(context.Background(), 10*time.Second)
+		err = a.http.Shutdown(ctx)
+		done()
+	}
+	a.shutdown()
+	return err
+}
+
+// shutdown stops what Start started, whatever it reached.
+func (a *App) shutdown() {
+	a.cancel()
+	a.wg.Wait()
+	if a.Executor != nil {
+		ctx, done := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := a.Executor.Stop(ctx); err != nil {
+			a.log.Error("stop executor", slog.Any("err", err))
+		}
+		done()
+	}
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// goRun runs fn in the background until Close.
+func (a *App) goRun(ctx context.Context, name string, fn func(context.Context) error) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			a.log.ErrorContext(ctx, name+" stopped", slog.Any("err", err))
+		}
+	}()
+}
+
+// executorPool is a pool on url sized for workers plus River's own
+// connections.
+func executorPool(ctx context.Context, url string, workers int) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	if workers == 0 {
+		workers = executor.DefaultWorkers
+	}
+	pcfg.MaxConns = max(pcfg.MaxConns, int32(workers)+8)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("executor database pool: %w", err)
+	}
+	return pool, nil
+}
+
+// auditPolicyReload records every reload, successful or refused, in the trail.
+func auditPolicyReload(db *store.DB, log *slog.Logger, rev string, rerr error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rec := audit.Record{Kind: audit.KindPolicyReloaded, Actor: lifecycle.System, Payload: map[string]any{"revision": rev}}
+	if rerr != nil {
+		log.ErrorContext(ctx, "policy reload refused; the previous revision keeps serving", slog.Any("err", rerr), slog.String("revision", rev))
+		rec = audit.Record{Kind: audit.KindPolicyReloadFailed, Actor: lifecycle.System, ErrorCode: "PolicyLoadFailed",
+			Payload: map[string]any{"refused_revision": rev, "error": rerr.Error()}}
+	} else {
+		log.InfoContext(ctx, "policy loaded", slog.String("revision", rev))
+	}
+	if err := db.Append(ctx, rec); err != nil {
+		log.ErrorContext(ctx, "audit policy reload", slog.Any("err", err))
+	}
+}
+
+// expireLoop expires pending requests older than ttl, every minute.
+func expireLoop(ctx context.Context, svc *lifecycle.Service, ttl time.Duration, log *slog.Logger) error {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		n, err := svc.ExpireOlderThan(ctx, ttl)
+		if err != nil && ctx.Err() == nil {
+			log.ErrorContext(ctx, "expire requests", slog.Any("err", err))
+		} else if n > 0 {
+			log.InfoContext(ctx, "requests expired", slog.Int("count", n))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func strPtr(s string) *string { return &s }

@@ -1,0 +1,132 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/rdsgate/rdsgate/internal/request"
+)
+
+// Filter selects requests for List. Zero fields do not filter.
+type Filter struct {
+	Status       request.Status
+	Requester    string
+	DBInstanceID string
+	// Cursor is the opaque value of a previous page's NextCursor.
+	Cursor string
+	Limit  int
+}
+
+// MaxPageSize bounds Filter.Limit; DefaultPageSize is a zero Limit's.
+const (
+	MaxPageSize     = 200
+	DefaultPageSize = 50
+)
+
+// Page is one page of requests, newest first, without their votes.
+type Page struct {
+	Items      []*request.Request `json:"items"`
+	NextCursor string             `json:"next_cursor,omitempty"`
+}
+
+// Detail is a request with its votes and its execution attempts: the one
+// read model of a request, for the pages and the API alike.
+type Detail struct {
+	*request.Request
+	Attempts []request.Attempt `json:"attempts"`
+}
+
+// Get returns a request with its votes.
+func (s *Service) Get(ctx context.Context, id uuid.UUID) (*request.Request, error) {
+	return s.store.Request(ctx, id)
+}
+
+// Detail returns the request, its votes and its execution attempts (each
+// with the Alibaba RequestId and error code).
+func (s *Service) Detail(ctx context.Context, id uuid.UUID) (*Detail, error) {
+	r, err := s.store.Request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	attempts, err := s.store.Attempts(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("attempts of request %s: %w", id, err)
+	}
+	if attempts == nil {
+		attempts = []request.Attempt{}
+	}
+	return &Detail{Request: r, Attempts: attempts}, nil
+}
+
+// List returns a page of requests.
+func (s *Service) List(ctx context.Context, f Filter) (Page, error) {
+	if f.Limit <= 0 {
+		f.Limit = DefaultPageSize
+	}
+	if f.Limit > MaxPageSize {
+		return Page{}, request.Invalid("limit", "must be at most %d", MaxPageSize)
+	}
+	return s.store.Requests(ctx, f)
+}
+
+// InstanceLookup describes an instance's endpoints (the RDS API's
+// DescribeDBInstanceNetInfo, within the account's shared quota).
+type InstanceLookup interface {
+	NetInfo(ctx context.Context, regionID, instanceID string) (NetInfo, error)
+}
+
+// NetInfo is what the RDS API says about an instance's endpoints.
+type NetInfo struct {
+	// InstanceNetworkType is "VPC" or "Classic".
+	InstanceNetworkType string
+	// NetworkType is the request's network_type for it ("0" classic, "1"
+	// VPC), empty when the API named a type the release does not know.
+	NetworkType string
+	Endpoints   []Endpoint
+}
+
+// Endpoint is one connection string of an instance.
+type Endpoint struct {
+	ConnectionString string
+	// IPType is "Public", "Private" or "Inner".
+	IPType string
+	Port   string
+	// Type is "Normal" or "ReadWriteSplitting".
+	Type string
+}
+
+// LookupError is the API's refusal of an instance look-up: its error code,
+// the message documented for it (else the API's own) and its RequestId.
+type LookupError struct {
+	Code, Message, RequestID string
+}
+
+func (e *LookupError) Error() string { return e.Code + ": " + e.Message }
+
+// ErrUnavailable: the service has no way to do this (no instance look-up
+// configured).
+var ErrUnavailable = errors.New("not available")
+
+// CanLookupInstances reports whether LookupInstance has an API to ask.
+func (s *Service) CanLookupInstances() bool { return s.instances != nil }
+
+// LookupInstance describes an instance for the new-request form: its
+// network type and endpoints. A region or instance id that is not valid is
+// a *request.ValidationError naming it; an answer of the API's that names
+// an error is a *LookupError.
+func (s *Service) LookupInstance(ctx context.Context, regionID, instanceID string) (NetInfo, error) {
+	if s.instances == nil {
+		return NetInfo{}, fmt.Errorf("instance look-up: %w", ErrUnavailable)
+	}
+	spec := request.Spec{RegionID: regionID, DBInstanceID: instanceID}.Normalize()
+	// Validate checks the region and the instance id first: an error on
+	// any later field means those two are fine.
+	var ve *request.ValidationError
+	if err := spec.Validate(); errors.As(err, &ve) && (ve.Field == "region_id" || ve.Field == "db_instance_id") {
+		return NetInfo{}, err
+	}
+	return s.instances.NetInfo(ctx, spec.RegionID, spec.DBInstanceID)
+}

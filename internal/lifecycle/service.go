@@ -1,0 +1,174 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/rdsgate/rdsgate/internal/audit"
+	"github.com/rdsgate/rdsgate/internal/policy"
+	"github.com/rdsgate/rdsgate/internal/request"
+)
+
+// Store is what the use cases need of the database (package store
+// implements it). Reads outside a transaction see committed state only.
+type Store interface {
+	// InTx runs fn in one transaction, committed when fn returns nil and
+	// rolled back otherwise. After a commit it tells the audit sealer that
+	// events are waiting.
+	InTx(ctx context.Context, fn func(Tx) error) error
+	// Request loads a request with its votes.
+	Request(ctx context.Context, id uuid.UUID) (*request.Request, error)
+	// Requests returns one page of requests, newest first.
+	Requests(ctx context.Context, f Filter) (Page, error)
+	// Attempts lists the calls made for a request, oldest first.
+	Attempts(ctx context.Context, id uuid.UUID) ([]request.Attempt, error)
+	// PendingCount is how many of requester's requests are pending.
+	PendingCount(ctx context.Context, requester string) (int, error)
+	// ReconcileWait is how long until the last release attempt of id may be
+	// checked: delay after it finished, or after started + inflight when it
+	// never finished; on the database's clock, 0 when there is none.
+	ReconcileWait(ctx context.Context, id uuid.UUID, inflight, delay time.Duration) (time.Duration, error)
+	// Orphans lists approved or executing requests unchanged for longer
+	// than olderThan that have no live execution job.
+	Orphans(ctx context.Context, olderThan time.Duration, limit int) ([]uuid.UUID, error)
+}
+
+// Tx is one transaction. Its only write is Apply, so that no state change
+// can be written without its audit records.
+type Tx interface {
+	// LockRequester serialises one requester's filings until the
+	// transaction ends and returns how many of their requests are pending.
+	LockRequester(ctx context.Context, requester string) (pending int, err error)
+	// LockRequest loads a request with its votes and locks its row until
+	// the transaction ends: every change of a request takes this lock
+	// first, so changes of one request are applied one after the other.
+	LockRequest(ctx context.Context, id uuid.UUID) (*request.Request, error)
+	// LockPendingBefore locks up to limit pending requests created before
+	// cutoff, skipping rows another transaction holds.
+	LockPendingBefore(ctx context.Context, cutoff time.Time, limit int) ([]*request.Request, error)
+	// AttemptCounts counts a request's release calls and checks.
+	AttemptCounts(ctx context.Context, id uuid.UUID) (releases, checks int, err error)
+	// NextAttempt is the number the request's next attempt gets.
+	NextAttempt(ctx context.Context, id uuid.UUID) (int, error)
+	// OpenAttempts lists the numbers of the request's attempts that have
+	// no outcome yet.
+	OpenAttempts(ctx context.Context, id uuid.UUID) ([]int, error)
+	// HasLiveJob reports whether the request has an execution job that
+	// will still run.
+	HasLiveJob(ctx context.Context, id uuid.UUID) (bool, error)
+	// Apply writes c whole: its state changes and its audit records.
+	Apply(ctx context.Context, c Change) error
+}
+
+// Change is one change of a request's state with the audit records that
+// tell of it: the only write the use cases make. Events must not be empty.
+type Change struct {
+	// Request is the request changed.
+	Request uuid.UUID
+	// New, when set, is a request to insert (Request is then New.ID).
+	New *request.Request
+	// From and To move the status, compare-and-set: a row no longer in
+	// From gives request.ErrConflict. To empty leaves the status alone.
+	From, To request.Status
+	// At is when the change happened.
+	At time.Time
+	// Vote is a vote to store.
+	Vote *request.Vote
+	// Started is an attempt to insert before its call (started now, on
+	// the database's clock).
+	Started *request.Attempt
+	// Finished is an attempt's outcome. With a zero StartedAt it completes
+	// the open attempt of its number (a release started before its call);
+	// otherwise it is a whole attempt inserted at once (a check).
+	Finished *request.Attempt
+	// CloseOpen marks attempts without an outcome (their worker died during
+	// the call) as unknown.
+	CloseOpen bool
+	// Enqueue puts the request's execution job on the queue.
+	Enqueue bool
+	// Requeued counts one more re-enqueue by the sweep.
+	Requeued bool
+	// Events are the audit records of the change (at least one).
+	Events []audit.Record
+}
+
+// Policy is the decision point the use cases consult.
+type Policy interface {
+	Decide(ctx context.Context, in policy.Input) (policy.Decision, error)
+	MayApprove(ctx context.Context, in policy.ApproveInput) (policy.ApproveDecision, error)
+}
+
+// Actor is the authenticated person or token behind a call, with the
+// request context the policy's global condition keys read.
+type Actor struct {
+	Subject         string
+	Groups          []string
+	SourceIP        string
+	SecureTransport bool
+	MFAPresent      bool
+}
+
+// System is the audit actor of the changes rdsgate makes by itself
+// (expiry, execution).
+const System = "rdsgate"
+
+// Service runs the use cases. It is safe for concurrent use.
+type Service struct {
+	store     Store
+	policy    Policy
+	instances InstanceLookup
+	now       func() time.Time
+}
+
+// Options configure a Service. Instances may be nil (instance look-ups
+// then fail with ErrUnavailable); Now defaults to time.Now.
+type Options struct {
+	Store     Store
+	Policy    Policy
+	Instances InstanceLookup
+	Now       func() time.Time
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Service{store: o.Store, policy: o.Policy, instances: o.Instances, now: o.Now}
+}
+
+// clock returns the current time at the database's precision.
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// DeniedError is returned by File when the policy denies the request. The
+// request is recorded (status denied) all the same.
+type DeniedError struct {
+	Request *request.Request
+	Reasons []string
+}
+
+func (e *DeniedError) Error() string {
+	return "request denied by policy: " + strings.Join(e.Reasons, "; ")
+}
+
+// Unwrap makes errors.Is(err, request.ErrDenied) true.
+func (e *DeniedError) Unwrap() error { return request.ErrDenied }
+
+// ForbiddenError is a refusal with the policy's reasons.
+type ForbiddenError struct{ Reasons []string }
+
+func (e *ForbiddenError) Error() string { return "not allowed: " + strings.Join(e.Reasons, "; ") }
+
+// Unwrap makes errors.Is(err, request.ErrForbidden) true.
+func (e *ForbiddenError) Unwrap() error { return request.ErrForbidden }
+
+// IsDenied reports whether err is a policy denial and returns it.
+func IsDenied(err error) (*DeniedError, bool) {
+	var d *DeniedError
+	ok := errors.As(err, &d)
+	return d, ok
+}
