@@ -11,6 +11,6 @@
 //
 // Every change of a request's state goes through package lifecycle; this
 // package holds no SQL. It imports lifecycle, quota, request and aliyun,
-// never store, policy or web. docs/ARCHITECTURE.md ("Execution") has the
+// never store or web. docs/ARCHITECTURE.md ("Execution") has the
 // details: outcomes, retries, reconciliation, rescue of dead workers.
 package executor
