@@ -8,10 +8,11 @@
 #   for required_approvals approvals meeting approver_requirements.
 package rdsgate.release
 
+import data.rdsgate.custom
 import data.rdsgate.org
 import data.rdsgate.ram
 
-decision := compose(input.request, ram.answer, org.answer)
+decision := extend(compose(input.request, ram.answer, org.answer))
 
 # compose(request, r, o) is the decision on request from RAM's answer r
 # (rdsgate.ram.answer) and the org rules' answer o (rdsgate.org.answer).
@@ -45,4 +46,65 @@ compose(request, r, o) := {
 missing(request) := [sprintf("request: %s is required", [field]) |
 	some field in ["db_instance_id", "region_id"]
 	object.get(request, field, "") == ""
+]
+
+# The organisation's own rules: package rdsgate.custom, in the modules of
+# RDSGATE_POLICY_DIR, with three partial sets. `deny` refuses the request
+# with its sentence; `require` adds approver requirements
+# ({"group", "count", "reason"}), AND-composed with the environment's;
+# `note` explains the request to its approvers. Without such modules all
+# three are empty and extend leaves the decision as it is.
+custom_denials := array.concat(
+	sort([sprintf("custom: %s", [reason]) | some reason in custom.deny]),
+	sort([sprintf("custom: require %v needs a group and a count of at least 1", [q]) |
+		some q in custom.require
+		not well_formed(q)
+	]),
+)
+
+custom_requirements := [q |
+	some q in custom.require
+	well_formed(q)
+]
+
+custom_notes := sort([note | some note in custom.note])
+
+well_formed(q) if {
+	is_string(q.group)
+	q.group != ""
+	is_number(q.count)
+	q.count >= 1
+}
+
+# extend(d) is the decision d with the custom rules applied.
+extend(d) := d if {
+	custom_denials == []
+	custom_requirements == []
+	custom_notes == []
+} else := object.union(d, {
+	"allow": allowed(d),
+	"reasons": array.concat(d.reasons, array.concat(custom_denials, required_reasons)),
+	"approver_requirements": requirements,
+	"required_approvals": max([d.required_approvals, sum([q.count | some q in requirements])]),
+	"notes": custom_notes,
+}) if {
+	requirements := merge_requirements(d.approver_requirements, custom_requirements)
+}
+
+allowed(d) if {
+	d.allow
+	custom_denials == []
+}
+
+default allowed(_) := false
+
+required_reasons := sort([sprintf("custom: %s (%d from %s)", [object.get(q, "reason", "required"), q.count, q.group]) |
+	some q in custom_requirements
+])
+
+# merge_requirements(a, b) AND-composes two lists of requirements: one per
+# group, with the larger count, in group order.
+merge_requirements(a, b) := [{"group": group, "count": max([q.count | some q in both; q.group == group])} |
+	both := array.concat(a, b)
+	some group in sort({q.group | some q in both})
 ]

@@ -95,3 +95,45 @@ test_optional_fields_may_be_absent if {
 	d := release.decision with input as inp with data.ram as ram_data with data.org as lenient
 	d.allow == true
 }
+
+test_custom_deny_denies_with_its_sentence if {
+	d := release.decision with input as req("rm-1", "long enough reason") with data.ram as ram_data with data.org as org_data with data.rdsgate.custom.deny as {"no releases tonight"}
+	d.allow == false
+	"custom: no releases tonight" in d.reasons
+}
+
+test_custom_require_is_and_composed if {
+	d := release.decision with input as req("rm-1", "long enough reason") with data.ram as ram_data with data.org as org_data with data.rdsgate.custom.require as {
+		{"group": "security", "count": 2, "reason": "tagged pci=true"},
+		{"group": "dba", "count": 1, "reason": "also dba"},
+		{"group": "network", "count": 1},
+	}
+	d.allow == true
+	d.approver_requirements == [
+		{"group": "dba", "count": 1},
+		{"group": "network", "count": 1},
+		{"group": "security", "count": 2},
+	]
+	d.required_approvals == 4
+	"custom: tagged pci=true (2 from security)" in d.reasons
+	"custom: required (1 from network)" in d.reasons
+}
+
+test_custom_require_malformed_denies if {
+	d := release.decision with input as req("rm-1", "long enough reason") with data.ram as ram_data with data.org as org_data with data.rdsgate.custom.require as {{"group": "security", "count": 0}}
+	d.allow == false
+	d.approver_requirements == [{"group": "dba", "count": 1}, {"group": "security", "count": 1}]
+	some reason in d.reasons
+	startswith(reason, "custom: require")
+}
+
+test_custom_note_reaches_the_decision if {
+	d := release.decision with input as req("rm-1", "long enough reason") with data.ram as ram_data with data.org as org_data with data.rdsgate.custom.note as {"b note", "a note"}
+	d.allow == true
+	d.notes == ["a note", "b note"]
+}
+
+test_without_custom_rules_the_decision_has_no_notes if {
+	d := release.decision with input as req("rm-1", "long enough reason") with data.ram as ram_data with data.org as org_data
+	not d.notes
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -126,5 +127,46 @@ func TestCLIPolicyEval(t *testing.T) {
 	}
 	if _, _, err := rdsgate(t, "policy", "eval", "--input", "/nonexistent.json"); err == nil {
 		t.Fatal("missing input file accepted")
+	}
+}
+
+// policy check and policy test load the organisation's modules as serve
+// would and exit 1, naming the file and line, when they do not compile or
+// a test fails; policy eval answers with the custom rules' reasons.
+func TestCLIPolicyCheckTestEval(t *testing.T) {
+	t.Parallel()
+	const examples = "../../policies/examples/custom"
+	var ee exitError
+	if out, _, err := rdsgate(t, "policy", "check", "--policy-dir", examples); err != nil || !strings.Contains(out, "revision") {
+		t.Fatalf("check the examples: %v %q", err, out)
+	}
+	if out, _, err := rdsgate(t, "policy", "test", "--policy-dir", examples); err != nil || !strings.Contains(out, " passed, 0 failed") {
+		t.Fatalf("test the examples: %v %q", err, out)
+	}
+	broken := t.TempDir()
+	writeTestFile(t, filepath.Join(broken, "bad.rego"), "package rdsgate.custom\n\ndeny contains \"x\" if {\n\tinput.request.\n}\n")
+	if _, errOut, err := rdsgate(t, "policy", "check", "--policy-dir", broken); !errors.As(err, &ee) || ee != 1 || !strings.Contains(errOut, "bad.rego:5") {
+		t.Fatalf("check a broken module: %v %q", err, errOut)
+	}
+	failing := t.TempDir()
+	writeTestFile(t, filepath.Join(failing, "always_test.rego"), "package rdsgate.custom_test\n\ntest_fails if {\n\t1 == 2\n}\n")
+	if out, _, err := rdsgate(t, "policy", "test", "--policy-dir", failing); !errors.As(err, &ee) || ee != 1 || !strings.Contains(out, "FAIL data.rdsgate.custom_test.test_fails (always_test.rego:3)") {
+		t.Fatalf("test with a failing test: %v %q", err, out)
+	}
+	night := filepath.Join(t.TempDir(), "night.json")
+	writeTestFile(t, night, `{"principal": {"subject": "alice", "groups": ["developers"]}, "request": {"region_id": "cn-hangzhou",
+		"db_instance_id": "rm-bp1devexample01", "connection_string": "rm-bp1devexample01.mysql.rds.aliyuncs.com",
+		"network_type": "0", "justification": "retiring the endpoint", "ticket": "OPS-1"},
+		"context": {"current_time": "2026-12-04T15:30:00Z"}}`)
+	out, _, err := rdsgate(t, "policy", "eval", "--input", night, "--policy-dir", examples)
+	if err != nil || !strings.Contains(out, "custom: no releases between 22:00 and 06:00 Beijing time without break glass") {
+		t.Fatalf("eval in the quiet period: %v %q", err, out)
+	}
+}
+
+func writeTestFile(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// The IANA time zones, for Rego's time.clock([ns, "Asia/Shanghai"]) in images
+	// without them (the distroless one).
+	_ "time/tzdata"
 )
 
 const usage = `rdsgate — policy-guarded approvals for RDS ReleaseInstanceConnection
@@ -27,6 +30,8 @@ Commands:
   audit export          export the audit trail with its signed checkpoints (JSON Lines or CSV)
   audit checkpoint      seal pending events and sign the chain head now
   policy eval           evaluate the policy for an input file: --input FILE
+  policy check          load the policies (--policy-dir) and data as serve would
+  policy test           run the shipped and the organisation's Rego tests
   sim                   run the local RDS API simulator
   version               print the version this binary was built from
   help                  this text
@@ -79,8 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runTokenCreate(ctx, rest[1:], stdout, stderr)
 	case cmd == "audit":
 		return runAudit(ctx, rest, stdout, stderr)
-	case cmd == "policy" && sub == "eval":
-		return runPolicyEval(ctx, rest[1:], stdout, stderr)
+	case cmd == "policy":
+		return runPolicy(ctx, rest, stdout, stderr)
 	case cmd == "sim":
 		return runSim(ctx, rest, stdout)
 	case cmd == "version" || cmd == "--version":

@@ -35,6 +35,9 @@ type Config struct {
 	// PolicyData is the directory of ram.json and org.json; empty: the
 	// embedded examples.
 	PolicyData string
+	// PolicyDir is the directory of the organisation's own Rego modules,
+	// loaded beside the shipped ones; empty: none.
+	PolicyDir string
 	// RequestTTL expires pending requests (default 72 h).
 	RequestTTL time.Duration
 
@@ -143,7 +146,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	monitor := audit.NewMonitor(pool, verifyOpts, 0)
 
-	a.Policy, err = policy.New(ctx, policy.Options{Dir: cfg.PolicyData, AccountID: cfg.AccountID, Logger: log,
+	a.Policy, err = policy.New(ctx, policy.Options{Dir: cfg.PolicyData, PolicyDir: cfg.PolicyDir, AccountID: cfg.AccountID, Logger: log,
 		OnReload: func(rev string, rerr error) { auditPolicyReload(db, log, rev, rerr) }})
 	if err != nil {
 		return nil, fmt.Errorf("load policies: %w", err)

@@ -23,12 +23,14 @@ type Options struct {
 	// Dir is the data directory: ram.json and one of org.json, org.yaml or
 	// org.yml. "" serves the embedded example data (policies/examples).
 	Dir string
-	// PolicyDir, when set, loads the Rego modules (every .rego file but the
-	// _test.rego ones) from this directory instead of the embedded
-	// policies/, and watches it too: for developing policies against a
-	// running server. ram/system/policies.json is read from it when present.
-	// The modules must keep rdsgate.ram's applies, condition_problems and
-	// lookup, which the engine calls itself (see the package documentation).
+	// PolicyDir, when set, is the organisation's own Rego (every .rego file
+	// but the _test.rego ones, RDSGATE_POLICY_DIR): loaded beside the
+	// shipped modules, part of the revision, watched like Dir. Its rules in
+	// package rdsgate.custom (deny, require, note) join every decision; a
+	// file with the path of a shipped module (ram/ram.rego) replaces it.
+	// ram/system/policies.json is read from it when present. Replaced
+	// modules must keep rdsgate.ram's applies, condition_problems and
+	// lookup, which the engine calls itself (see docs/POLICY.md).
 	PolicyDir string
 	// AccountID, when set, is the Alibaba Cloud account id in the resource
 	// ARNs (acs:rds:{region}:{account}:dbinstance/{id}) in place of
@@ -344,6 +346,7 @@ func decisionOf(rs rego.ResultSet) (Decision, error) {
 		Reasons:           astStrings(field(obj, keyReasons)),
 		RequiredApprovals: astInt(field(obj, keyRequiredApprovals)),
 		Environment:       astString(field(obj, keyEnvironment)),
+		Notes:             astStrings(field(obj, keyNotes)),
 	}
 	if reqs, ok := field(obj, keyApproverRequirements).(*ast.Array); ok {
 		d.ApproverRequirements = make([]Requirement, 0, reqs.Len())

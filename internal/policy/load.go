@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"sort"
@@ -72,24 +73,31 @@ func (s sources) revisionID() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// readSources reads the Rego modules (from policyDir, or the embedded ones
-// when it is "") and the data (from dataDir, or the embedded examples).
+// readSources reads the Rego modules (the embedded ones, with policyDir's
+// beside them: a file of the same path replaces the shipped one) and the
+// data (from dataDir, or the embedded examples).
 func readSources(policyDir, dataDir string) (sources, error) {
 	var s sources
-	policyFS := fs.FS(policies.FS)
-	if policyDir != "" {
-		policyFS = os.DirFS(policyDir)
-	}
-	modules, err := readModules(policyFS)
+	modules, err := shippedModules()
 	if err != nil {
 		return s, err
 	}
-	s.modules = modules
-	if s.system, err = fs.ReadFile(policyFS, policies.SystemPoliciesFile); errors.Is(err, fs.ErrNotExist) && policyDir != "" {
-		s.system, err = fs.ReadFile(policies.FS, policies.SystemPoliciesFile)
-	}
-	if err != nil {
+	s.modules = maps.Clone(modules)
+	if s.system, err = fs.ReadFile(policies.FS, policies.SystemPoliciesFile); err != nil {
 		return s, fmt.Errorf("read RAM system policies: %w", err)
+	}
+	if policyDir != "" {
+		dir := os.DirFS(policyDir)
+		own, err := readModules(dir, "")
+		if err != nil {
+			return s, fmt.Errorf("%s: %w", policyDir, err)
+		}
+		maps.Copy(s.modules, own)
+		if b, err := fs.ReadFile(dir, policies.SystemPoliciesFile); err == nil {
+			s.system = b
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return s, fmt.Errorf("read RAM system policies: %w", err)
+		}
 	}
 
 	dataFS, err := fs.Sub(policies.FS, policies.ExamplesDir)
@@ -121,12 +129,16 @@ func readSources(policyDir, dataDir string) (sources, error) {
 	return s, nil
 }
 
-// readModules reads every .rego file of fsys except the _test.rego ones.
-func readModules(fsys fs.FS) (map[string][]byte, error) {
+// readModules reads every .rego file of fsys except the _test.rego ones and
+// those under the directory skip ("" skips none).
+func readModules(fsys fs.FS, skip string) (map[string][]byte, error) {
 	modules := map[string][]byte{}
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if d.IsDir() && p == skip {
+			return fs.SkipDir
 		}
 		if d.IsDir() || path.Ext(p) != ".rego" || strings.HasSuffix(p, "_test.rego") {
 			return nil
@@ -140,9 +152,6 @@ func readModules(fsys fs.FS) (map[string][]byte, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read policies: %w", err)
-	}
-	if len(modules) == 0 {
-		return nil, errors.New("read policies: no .rego modules")
 	}
 	return modules, nil
 }

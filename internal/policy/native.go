@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"errors"
 	"maps"
 	"sync"
 
@@ -47,9 +48,14 @@ func customBuiltins() map[string]*ast.Builtin {
 	return out
 }
 
-// shippedModules are the Rego modules built into rdsgate.
+// shippedModules are the Rego modules built into rdsgate (the example
+// custom modules under policies/examples are not among them).
 var shippedModules = sync.OnceValues(func() (map[string][]byte, error) {
-	return readModules(policies.FS)
+	modules, err := readModules(policies.FS, policies.ExamplesDir)
+	if err == nil && len(modules) == 0 {
+		err = errors.New("read policies: no .rego modules")
+	}
+	return modules, err
 })
 
 // isShipped reports whether modules are exactly the shipped ones. Only then

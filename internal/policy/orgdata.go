@@ -181,6 +181,7 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 		tags:  f.InstanceTags,
 		doc: map[string]any{
 			"instances":            instances,
+			"instance_tags":        instanceTags(f.InstanceTags),
 			"environment_patterns": patterns,
 			"any_pattern":          anyPattern,
 			"default": map[string]any{
@@ -194,6 +195,20 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 			"pending_limit":            pendingLimit,
 		},
 	}, nil
+}
+
+// instanceTags is org.json's instance_tags as data.org.instance_tags: an
+// empty object, not null, when there are none.
+func instanceTags(in map[string]map[string]string) map[string]any {
+	out := make(map[string]any, len(in))
+	for instance, kv := range in {
+		tags := make(map[string]any, len(kv))
+		for k, v := range kv {
+			tags[k] = v
+		}
+		out[instance] = tags
+	}
+	return out
 }
 
 // noPendingLimit is data.org.pending_limit when max_pending_requests is 0:

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"io/fs"
 	"testing"
 
 	"github.com/rdsgate/rdsgate/policies"
@@ -15,7 +16,7 @@ const minCoverage = 90
 // coverage below minCoverage or a file opa fmt would change.
 func TestRegoUnitTests(t *testing.T) {
 	t.Parallel()
-	report, err := RunRegoTests(context.Background(), policies.FS)
+	report, err := RunRegoTests(context.Background(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +29,34 @@ func TestRegoUnitTests(t *testing.T) {
 	}
 	if report.Coverage < minCoverage {
 		t.Errorf("Rego coverage %.1f%% is below %d%%; not covered: %v", report.Coverage, minCoverage, report.NotCovered)
+	}
+	for _, f := range report.Unformatted {
+		t.Errorf("opa fmt would change %s", f)
+	}
+}
+
+// TestCustomExamples runs the worked examples of the organisation's own
+// rules (policies/examples/custom) with their tests, beside the shipped
+// modules, as `rdsgate policy test --policy-dir` does.
+func TestCustomExamples(t *testing.T) {
+	t.Parallel()
+	own, err := fs.Sub(policies.FS, "examples/custom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := RunRegoTests(context.Background(), own, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := RunRegoTests(context.Background(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Passed < shipped.Passed+4 {
+		t.Errorf("%d Rego tests passed with the examples, %d without: the examples' own did not run", report.Passed, shipped.Passed)
+	}
+	for _, f := range report.Failures {
+		t.Errorf("Rego test failed: %s", f)
 	}
 	for _, f := range report.Unformatted {
 		t.Errorf("opa fmt would change %s", f)

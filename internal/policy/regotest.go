@@ -16,6 +16,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/format"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
+
+	"github.com/rdsgate/rdsgate/policies"
 )
 
 // TestReport is the outcome of the Rego unit tests: what `opa test
@@ -52,13 +54,33 @@ func (r TestReport) String() string {
 }
 
 // RunRegoTests runs the Rego unit tests (test_* rules of the _test.rego
-// files) of the modules in fsys, usually policies.FS, with OPA's tester and
+// files) of the shipped modules and, when own is not nil, of the
+// organisation's own (RDSGATE_POLICY_DIR: its files join the shipped ones,
+// and one with a shipped file's path replaces it), over the data document
+// data (nil: none; tests may mock it with `with`), with OPA's tester and
 // coverage tracer, and checks every .rego file against OPA's formatter.
 // The error reports a failure to run, not failing tests.
-func RunRegoTests(ctx context.Context, fsys fs.FS) (TestReport, error) {
+func RunRegoTests(ctx context.Context, own fs.FS, data map[string]any) (TestReport, error) {
 	var report TestReport
 	modules := map[string]*ast.Module{}
-	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+	if err := parseRego(policies.FS, policies.ExamplesDir, modules, &report); err != nil {
+		return report, fmt.Errorf("rego tests: %w", err)
+	}
+	if own != nil {
+		if err := parseRego(own, "", modules, &report); err != nil {
+			return report, fmt.Errorf("rego tests: %w", err)
+		}
+	}
+	return runRego(ctx, modules, data, report)
+}
+
+// parseRego parses every .rego file of fsys but those under skip into
+// modules, noting in report the files opa fmt would change.
+func parseRego(fsys fs.FS, skip string, modules map[string]*ast.Module, report *TestReport) error {
+	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p == skip {
+			return fs.SkipDir
+		}
 		if err != nil || d.IsDir() || path.Ext(p) != ".rego" {
 			return err
 		}
@@ -80,9 +102,11 @@ func RunRegoTests(ctx context.Context, fsys fs.FS) (TestReport, error) {
 		modules[p] = m
 		return nil
 	})
-	if err != nil {
-		return report, fmt.Errorf("rego tests: %w", err)
-	}
+}
+
+// runRego runs the tests among modules and measures the coverage of the
+// others.
+func runRego(ctx context.Context, modules map[string]*ast.Module, data map[string]any, report TestReport) (TestReport, error) {
 	if len(modules) == 0 {
 		return report, errors.New("rego tests: no .rego files")
 	}
@@ -90,7 +114,7 @@ func RunRegoTests(ctx context.Context, fsys fs.FS) (TestReport, error) {
 	cov := cover.New()
 	runner := tester.NewRunner().
 		SetCompiler(ast.NewCompiler().WithEnablePrintStatements(true)).
-		SetStore(inmem.NewWithOpts(inmem.OptRoundTripOnWrite(false))).
+		SetStore(inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))).
 		SetCoverageQueryTracer(cov).
 		SetModules(modules).
 		SetTimeout(30 * time.Second)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -236,5 +237,38 @@ func TestWatchReloadsOnSIGHUP(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Watch returned %v", err)
+	}
+}
+
+// The organisation's own module joins the decision; one that does not
+// compile is refused at reload and the revision before it keeps serving,
+// custom rule included.
+func TestReloadRefusesBrokenCustomModule(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	policyDir := t.TempDir()
+	writeFile(t, filepath.Join(policyDir, "deny_all.rego"), "package rdsgate.custom\n\ndeny contains \"closed for the test\"\n")
+	r := make(reloads, 4)
+	e, err := New(ctx, Options{PolicyDir: policyDir, OnReload: r.onReload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving := e.Revision()
+	d, err := e.Decide(ctx, request("alice", "rm-bp1devexample01"))
+	if err != nil || d.Allow || !slices.Contains(d.Reasons, "custom: closed for the test") {
+		t.Fatalf("with the custom deny: %v %v", d, err)
+	}
+	writeFile(t, filepath.Join(policyDir, "broken.rego"), "package rdsgate.custom\n\nnote contains no_such_function(1)\n")
+	if err := e.Reload(ctx); err == nil {
+		t.Fatal("a custom module that does not compile was accepted")
+	}
+	if ev := r.next(t); ev.err == nil {
+		t.Errorf("OnReload %+v", ev)
+	}
+	if e.Revision() != serving {
+		t.Error("the broken module replaced the serving revision")
+	}
+	if d, err := e.Decide(ctx, request("alice", "rm-bp1devexample01")); err != nil || d.Allow {
+		t.Errorf("the serving revision lost its custom rule: %v %v", d.Reasons, err)
 	}
 }

@@ -79,10 +79,13 @@ type Decision struct {
 	ApproverRequirements []Requirement `json:"approver_requirements"`
 	RAM                  RAMResult     `json:"ram"`
 	Environment          string        `json:"environment,omitempty"`
-	Revision             string        `json:"revision"`
-	DecisionID           string        `json:"decision_id"`
-	Path                 string        `json:"path"`
-	Timestamp            time.Time     `json:"timestamp"`
+	// Notes are the organisation's own rules' notes for the approvers
+	// (rdsgate.custom's note).
+	Notes      []string  `json:"notes,omitempty"`
+	Revision   string    `json:"revision"`
+	DecisionID string    `json:"decision_id"`
+	Path       string    `json:"path"`
+	Timestamp  time.Time `json:"timestamp"`
 }
 
 // LogEntry is a decision in the shape of an OPA decision log entry, for the

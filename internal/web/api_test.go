@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rdsgate/rdsgate/internal/app"
 	"github.com/rdsgate/rdsgate/internal/apptest"
 	"github.com/rdsgate/rdsgate/internal/auth"
 )
@@ -20,9 +21,13 @@ type apiEnv struct {
 	tokens map[string]string
 }
 
-func setupAPI(t *testing.T) apiEnv {
+func setupAPI(t *testing.T) apiEnv { return setupAPIWith(t, nil) }
+
+// setupAPIWith starts the application with configure's changes and mints
+// the example users' tokens.
+func setupAPIWith(t *testing.T, configure func(*app.Config)) apiEnv {
 	t.Helper()
-	a := apptest.Start(t, nil)
+	a := apptest.Start(t, configure)
 	env := apiEnv{url: a.URL, tokens: map[string]string{}}
 	for name, groups := range map[string][]string{"alice": {"developers"}, "bob": {"dba"}, "carol": {"security"}, "erin": {"dba", "admins"}, "mallory": {"developers"}, "dave": {"auditors"}} {
 		tok, err := auth.CreateToken(context.Background(), a.Pool, auth.Identity{Subject: name, Groups: groups}, "test")

@@ -42,12 +42,15 @@ type pagesOptions struct {
 	// server's own.
 	oidc          *auth.OIDCConfig
 	secureCookies bool
+	// policyDir is the organisation's own Rego (app.Config.PolicyDir).
+	policyDir string
 }
 
 func setupPages(t *testing.T, o pagesOptions) *pagesEnv {
 	t.Helper()
 	a := apptest.Start(t, func(c *app.Config) {
 		c.Web.SecureCookie = o.secureCookies
+		c.PolicyDir = o.policyDir
 		if o.oidc != nil {
 			c.Web.OIDC = *o.oidc
 		}

@@ -35,6 +35,10 @@ placement := p if {
 
 environment := placement.environment
 
+# tags are the instance's tags from the org data, {} when it has none: for
+# the organisation's own rules (package rdsgate.custom).
+tags := object.get(data.org.instance_tags, input.request.db_instance_id, {})
+
 rules := data.org.environments[placement.environment]
 
 # freeze is the first change-freeze window of this environment in effect now;
