@@ -76,8 +76,11 @@ well_formed(q) if {
 	q.count >= 1
 }
 
-# extend(d) is the decision d with the custom rules applied.
+# extend(d) is the decision d with the custom rules applied; without a
+# module of package rdsgate.custom it is d, and the sets are not evaluated.
 extend(d) := d if {
+	not custom
+} else := d if {
 	custom_denials == []
 	custom_requirements == []
 	custom_notes == []

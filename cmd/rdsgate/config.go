@@ -100,6 +100,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.Addr, "addr", envOr("RDSGATE_ADDR", "127.0.0.1:8080"), "listen address (env RDSGATE_ADDR)")
 	fs.StringVar(&c.AccountID, "account-id", envOr("RDSGATE_ACCOUNT_ID", ""), "Alibaba Cloud account id: resource ARNs and the rate limiter's key (env RDSGATE_ACCOUNT_ID; default: account_id of ram.json)")
 	fs.StringVar(&c.PolicyData, "policy-data", envOr("RDSGATE_POLICY_DATA", ""), "directory with ram.json and org.json (env RDSGATE_POLICY_DATA; default: the embedded examples)")
+	fs.StringVar(&c.DecisionLog, "decision-log", envOr("RDSGATE_DECISION_LOG", ""), "also write every policy decision in OPA's decision-log format: stdout or a file (env RDSGATE_DECISION_LOG)")
 	fs.StringVar(&c.PolicyDir, "policy-dir", envOr("RDSGATE_POLICY_DIR", ""), "directory of the organisation's own Rego modules, loaded beside the shipped ones (env RDSGATE_POLICY_DIR)")
 	c.durationFlag(fs, &c.RequestTTL, "request-ttl", "RDSGATE_REQUEST_TTL", 72*time.Hour, "pending requests expire after this long")
 	auditFlags(fs, c)

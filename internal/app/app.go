@@ -5,9 +5,11 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -38,6 +40,9 @@ type Config struct {
 	// PolicyDir is the directory of the organisation's own Rego modules,
 	// loaded beside the shipped ones; empty: none.
 	PolicyDir string
+	// DecisionLog, when set, also writes every policy decision in OPA's
+	// decision-log format: "stdout", or a file appended to.
+	DecisionLog string
 	// RequestTTL expires pending requests (default 72 h).
 	RequestTTL time.Duration
 
@@ -146,8 +151,16 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	monitor := audit.NewMonitor(pool, verifyOpts, 0)
 
+	decisionLog, err := openDecisionLog(cfg.DecisionLog)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := decisionLog.(io.Closer); ok && decisionLog != os.Stdout {
+		a.closers = append(a.closers, func() { c.Close() })
+	}
 	a.Policy, err = policy.New(ctx, policy.Options{Dir: cfg.PolicyData, PolicyDir: cfg.PolicyDir, AccountID: cfg.AccountID, Logger: log,
-		OnReload: func(rev string, rerr error) { auditPolicyReload(db, log, rev, rerr) }})
+		DecisionLog: decisionLog,
+		OnReload:    func(rev string, rerr error) { auditPolicyReload(db, log, rev, rerr) }})
 	if err != nil {
 		return nil, fmt.Errorf("load policies: %w", err)
 	}
@@ -293,6 +306,23 @@ func (a *App) goRun(ctx context.Context, name string, fn func(context.Context) e
 			a.log.ErrorContext(ctx, name+" stopped", slog.Any("err", err))
 		}
 	}()
+}
+
+// openDecisionLog opens the decision log: nil for "", standard output for
+// "stdout", else the file, appended to and readable by its owner only (it
+// holds every input).
+func openDecisionLog(name string) (io.Writer, error) {
+	switch name {
+	case "":
+		return nil, nil
+	case "stdout":
+		return os.Stdout, nil
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("decision log: %w", err)
+	}
+	return f, nil
 }
 
 // executorPool is a pool on url sized for workers plus River's own

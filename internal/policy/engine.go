@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -38,6 +39,10 @@ type Options struct {
 	AccountID string
 	// Logger receives reload messages; nil discards them.
 	Logger *slog.Logger
+	// DecisionLog, when set, receives every decision as a line of OPA's
+	// decision-log format (RDSGATE_DECISION_LOG), besides the audit event
+	// the caller records.
+	DecisionLog io.Writer
 	// OnReload is called after every reload attempt: with the new serving
 	// revision and nil (the revision is unchanged when the files are), or
 	// with the refused revision ("" when the files could not be read) and
@@ -55,6 +60,8 @@ type Engine struct {
 	now      func() time.Time
 	// watching, when set, is called once Watch listens for changes (tests).
 	watching func()
+	// decisions is Options.DecisionLog, nil when unset.
+	decisions *decisionLog
 }
 
 // New loads, compiles and prepares the policies and data; it fails when they
@@ -63,6 +70,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	e := &Engine{opts: opts, log: opts.Logger, now: time.Now}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.DecisionLog != nil {
+		e.decisions = &decisionLog{w: opts.DecisionLog, log: e.log}
 	}
 	s, err := e.sources()
 	if err != nil {
@@ -148,6 +158,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	d.DecisionID = uuid.NewString()
 	d.Path = DecidePath
 	d.Timestamp = now
+	if e.decisions != nil {
+		e.decisions.write(d.LogEntry(in))
+	}
 	return d, nil
 }
 
@@ -174,7 +187,7 @@ func (e *Engine) MayApprove(ctx context.Context, in ApproveInput) (ApproveDecisi
 	if err != nil {
 		return ApproveDecision{}, fmt.Errorf("may approve: %w", err)
 	}
-	return ApproveDecision{
+	d := ApproveDecision{
 		Allow:      out["allow"] == true,
 		Reasons:    stringSlice(out["reasons"]),
 		Group:      str(out["group"]),
@@ -182,7 +195,11 @@ func (e *Engine) MayApprove(ctx context.Context, in ApproveInput) (ApproveDecisi
 		DecisionID: uuid.NewString(),
 		Path:       ApprovePath,
 		Timestamp:  now,
-	}, nil
+	}
+	if e.decisions != nil {
+		e.decisions.write(d.LogEntry(in))
+	}
+	return d, nil
 }
 
 // Reload reads, compiles and prepares the files again and swaps the new

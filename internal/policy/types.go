@@ -107,6 +107,7 @@ type decisionResult struct {
 	ApproverRequirements []Requirement `json:"approver_requirements"`
 	RAM                  RAMResult     `json:"ram"`
 	Environment          string        `json:"environment,omitempty"`
+	Notes                []string      `json:"notes,omitempty"`
 }
 
 // LogEntry returns d as an OPA decision log entry for input in (the Input
@@ -123,6 +124,7 @@ func (d Decision) LogEntry(in any) LogEntry {
 			ApproverRequirements: d.ApproverRequirements,
 			RAM:                  d.RAM,
 			Environment:          d.Environment,
+			Notes:                d.Notes,
 		},
 		Revision:  d.Revision,
 		Timestamp: d.Timestamp,
