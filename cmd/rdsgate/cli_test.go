@@ -170,3 +170,50 @@ func writeTestFile(t *testing.T, name, content string) {
 		t.Fatal(err)
 	}
 }
+
+// policy diff lists the recorded decisions the proposed policies change,
+// reading policy inputs, audit events (as exported) and decision-log lines.
+func TestCLIPolicyDiff(t *testing.T) {
+	t.Parallel()
+	in := func(instance, at string) string {
+		return `{"principal": {"subject": "alice", "groups": ["developers"]}, "request": {"region_id": "cn-hangzhou",
+			"db_instance_id": "` + instance + `", "connection_string": "` + instance + `.mysql.rds.aliyuncs.com",
+			"network_type": "0", "justification": "retiring the endpoint", "ticket": "OPS-1"},
+			"context": {"current_time": "` + at + `"}, "pending_requests": 0}`
+	}
+	oneLine := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	lines := []string{
+		oneLine(in("rm-bp1devexample01", "2026-12-04T03:00:00Z")), // daytime, untagged: unchanged
+		oneLine(in("rm-bp1devexample01", "2026-12-04T15:30:00Z")), // the quiet period: denied now
+		// The same daytime filing of the PCI instance, as the audit export has it.
+		`{"type": "event", "seq": 7, "kind": "policy.decided", "payload": {"path": "rdsgate/release/decision", "input": ` +
+			oneLine(in("pgm-bp1stagexample", "2026-12-04T03:00:00Z")) + `}}`,
+		`{"type": "event", "seq": 8, "kind": "request.created", "payload": {}}`,
+		`{"type": "checkpoint", "head_seq": 8}`,
+		// A decision-log entry of a vote: not a release decision.
+		`{"decision_id": "x", "path": "rdsgate/approve/decision", "input": {}}`,
+	}
+	file := filepath.Join(t.TempDir(), "inputs.jsonl")
+	writeTestFile(t, file, strings.Join(lines, "\n")+"\n")
+	var ee exitError
+	out, errOut, err := rdsgate(t, "policy", "diff", "--policy-dir", "../../policies/examples/custom", "--against-inputs", file, "--exit-code")
+	if !errors.As(err, &ee) || ee != 1 || !strings.Contains(errOut, "3 decisions evaluated, 2 would change") {
+		t.Fatalf("diff: %v %q\n%s", err, errOut, out)
+	}
+	var changed []diffLine
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var d diffLine
+		if err := json.Unmarshal([]byte(l), &d); err != nil {
+			t.Fatal(err)
+		}
+		changed = append(changed, d)
+	}
+	if len(changed) != 2 || changed[0].Line != 2 || !changed[0].Current.Allow || changed[0].Proposed.Allow ||
+		changed[1].Line != 3 || changed[1].Current.RequiredApprovals != 1 || changed[1].Proposed.RequiredApprovals != 2 {
+		t.Fatalf("changes %+v", changed)
+	}
+	// The same policies on both sides change nothing.
+	if _, errOut, err := rdsgate(t, "policy", "diff", "--against-inputs", file, "--exit-code"); err != nil || !strings.Contains(errOut, "0 would change") {
+		t.Fatalf("diff against itself: %v %q", err, errOut)
+	}
+}

@@ -32,6 +32,7 @@ Commands:
   policy eval           evaluate the policy for an input file: --input FILE
   policy check          load the policies (--policy-dir) and data as serve would
   policy test           run the shipped and the organisation's Rego tests
+  policy diff           list the recorded decisions a proposed policy would change
   sim                   run the local RDS API simulator
   version               print the version this binary was built from
   help                  this text

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"reflect"
 	"time"
 
 	"github.com/rdsgate/rdsgate/internal/policy"
@@ -20,8 +23,11 @@ Commands:
   eval    print the decision for an input file, recording nothing
   check   load the policies and data as serve would; exit 1 naming the first problem
   test    run the shipped and the organisation's _test.rego with OPA's tester; exit 1 on a failure
+  diff    evaluate recorded inputs under the current and a proposed revision; list every
+          decision that would change (JSON Lines)
 
-Each takes --policy-dir (env RDSGATE_POLICY_DIR) and --policy-data (env RDSGATE_POLICY_DATA).
+Each takes --policy-dir (env RDSGATE_POLICY_DIR) and --policy-data (env RDSGATE_POLICY_DATA);
+diff takes them for the proposed revision and --current-policy-dir/-data for the running one.
 `
 
 // runPolicy dispatches the policy subcommands: tools for policy authors,
@@ -38,6 +44,8 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return runPolicyCheck(ctx, args, stdout, stderr)
 	case "test":
 		return runPolicyTest(ctx, args, stdout, stderr)
+	case "diff":
+		return runPolicyDiff(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, policyUsage)
 		return nil
@@ -174,6 +182,151 @@ func runPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "%d passed, %d failed\n", report.Passed, len(report.Failures))
 	if len(report.Failures) > 0 || len(report.Unformatted) > 0 || report.Passed == 0 {
+		return exitError(1)
+	}
+	return nil
+}
+
+// diffLine is one input whose decision the proposed policies change.
+type diffLine struct {
+	Line         int          `json:"line"`
+	Subject      string       `json:"subject"`
+	DBInstanceID string       `json:"db_instance_id"`
+	Current      diffDecision `json:"current"`
+	Proposed     diffDecision `json:"proposed"`
+}
+
+// diffDecision is what of a decision the diff compares.
+type diffDecision struct {
+	Allow                bool                 `json:"allow"`
+	RequiredApprovals    int                  `json:"required_approvals"`
+	ApproverRequirements []policy.Requirement `json:"approver_requirements"`
+	Reasons              []string             `json:"reasons"`
+	Notes                []string             `json:"notes,omitempty"`
+}
+
+func diffOf(d policy.Decision) diffDecision {
+	return diffDecision{Allow: d.Allow, RequiredApprovals: d.RequiredApprovals, ApproverRequirements: d.ApproverRequirements,
+		Reasons: d.Reasons, Notes: d.Notes}
+}
+
+// recordedInput reads one line of --against-inputs: a policy input, an
+// audit event (only policy.decided ones hold an input: the audit export,
+// `GET /api/v1/audit`'s items) or a decision-log entry. ok is false for a
+// line that holds no release decision's input (other events, checkpoints).
+func recordedInput(line []byte) (in policy.Input, ok bool, err error) {
+	var probe struct {
+		Kind    string          `json:"kind"`
+		Type    string          `json:"type"`
+		Path    *string         `json:"path"`
+		Input   json.RawMessage `json:"input"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(line, &probe); err != nil {
+		return in, false, err
+	}
+	raw := json.RawMessage(line)
+	switch {
+	case probe.Kind != "" || probe.Type == "checkpoint":
+		if probe.Kind != "policy.decided" {
+			return in, false, nil
+		}
+		var payload struct {
+			Path  string          `json:"path"`
+			Input json.RawMessage `json:"input"`
+		}
+		if err := json.Unmarshal(probe.Payload, &payload); err != nil {
+			return in, false, err
+		}
+		if payload.Path != policy.DecidePath {
+			return in, false, nil
+		}
+		raw = payload.Input
+	case probe.Path != nil:
+		if *probe.Path != policy.DecidePath {
+			return in, false, nil
+		}
+		raw = probe.Input
+	}
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return in, false, err
+	}
+	return in, true, nil
+}
+
+// runPolicyDiff evaluates recorded inputs under the current policies and
+// proposed ones and lists, as JSON Lines, every decision that changes.
+func runPolicyDiff(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("policy diff", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	newDir := fs.String("policy-dir", "", "the proposed organisation's Rego modules")
+	newData := fs.String("policy-data", "", "the proposed policy data directory (default: the current one)")
+	curDir := fs.String("current-policy-dir", envOr("RDSGATE_POLICY_DIR", ""), "the running Rego modules (env RDSGATE_POLICY_DIR)")
+	curData := fs.String("current-policy-data", envOr("RDSGATE_POLICY_DATA", ""), "the running policy data (env RDSGATE_POLICY_DATA; default: the embedded examples)")
+	account := fs.String("account-id", envOr("RDSGATE_ACCOUNT_ID", ""), "account id in resource ARNs (env RDSGATE_ACCOUNT_ID)")
+	inputs := fs.String("against-inputs", "", "JSON Lines of recorded inputs: policy inputs, an audit export or search, or a decision log (required)")
+	exitCode := fs.Bool("exit-code", false, "exit 1 when any decision changes (for CI)")
+	if done, err := parse(fs, args); done {
+		return err
+	}
+	if *inputs == "" {
+		return errors.New("--against-inputs is required")
+	}
+	if *newData == "" {
+		*newData = *curData
+	}
+	quiet := newLogger(io.Discard, "error")
+	current, err := policy.New(ctx, policy.Options{Dir: *curData, PolicyDir: *curDir, AccountID: *account, Logger: quiet})
+	if err != nil {
+		return fmt.Errorf("current policies: %w", err)
+	}
+	proposed, err := policy.New(ctx, policy.Options{Dir: *newData, PolicyDir: *newDir, AccountID: *account, Logger: quiet})
+	if err != nil {
+		return fmt.Errorf("proposed policies: %w", err)
+	}
+	f, err := os.Open(*inputs)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	enc := json.NewEncoder(stdout)
+	evaluated, changed := 0, 0
+	for n := 1; sc.Scan(); n++ {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		in, ok, err := recordedInput(sc.Bytes())
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", *inputs, n, err)
+		}
+		if !ok {
+			continue
+		}
+		a, err := current.Decide(ctx, in)
+		if err != nil {
+			return fmt.Errorf("%s:%d: current: %w", *inputs, n, err)
+		}
+		b, err := proposed.Decide(ctx, in)
+		if err != nil {
+			return fmt.Errorf("%s:%d: proposed: %w", *inputs, n, err)
+		}
+		evaluated++
+		if before, after := diffOf(a), diffOf(b); !reflect.DeepEqual(before, after) {
+			changed++
+			if err := enc.Encode(diffLine{Line: n, Subject: in.Principal.Subject, DBInstanceID: in.Request.DBInstanceID,
+				Current: before, Proposed: after}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "policy diff: %d decisions evaluated, %d would change (current revision %s, proposed %s)\n",
+		evaluated, changed, current.Revision(), proposed.Revision())
+	if *exitCode && changed > 0 {
 		return exitError(1)
 	}
 	return nil
