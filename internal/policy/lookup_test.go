@@ -65,7 +65,7 @@ func referenceQuery(t testing.TB, e *Engine, query string) rego.PreparedEvalQuer
 	if err != nil {
 		t.Fatal(err)
 	}
-	compiler, err := compileModules(e.Modules())
+	compiler, err := compileModules(e.Modules(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func TestGatedActionMatchesRego(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := compileModules(map[string][]byte{"ram/ram.rego": src, "ram/conditions.rego": mustRead(t, "ram/conditions.rego")})
+	c, err := compileModules(map[string][]byte{"ram/ram.rego": src, "ram/conditions.rego": mustRead(t, "ram/conditions.rego")}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
