@@ -152,6 +152,7 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 //	RDSGATE_OIDC_SCOPES           default "openid profile email groups"
 //	RDSGATE_ROLE_GROUPS           default auth.DefaultRoleGroups
 //	RDSGATE_DEV_LOGIN             true enables the dev sign-in (loopback only)
+//	RDSGATE_ALLOWED_HOSTS         host names served, comma-separated (default: any)
 //	RDSGATE_SESSION_SECURE_COOKIE default true
 func loadWebConfig(getenv func(string) string) (app.WebConfig, error) {
 	env := func(name, def string) string { return envOrFunc(getenv, name, def) }
@@ -172,6 +173,11 @@ func loadWebConfig(getenv func(string) string) (app.WebConfig, error) {
 		SubjectClaim: env("RDSGATE_OIDC_SUBJECT_CLAIM", "sub"),
 		Scopes:       strings.FieldsFunc(env("RDSGATE_OIDC_SCOPES", "openid profile email groups"), func(r rune) bool { return r == ' ' || r == ',' }),
 	}}
+	for _, h := range strings.Split(env("RDSGATE_ALLOWED_HOSTS", ""), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			w.AllowedHosts = append(w.AllowedHosts, h)
+		}
+	}
 	var err error
 	if w.Roles, err = auth.ParseRoleMap(env("RDSGATE_ROLE_GROUPS", auth.DefaultRoleGroups)); err != nil {
 		return w, fmt.Errorf("RDSGATE_ROLE_GROUPS: %w", err)

@@ -24,6 +24,9 @@ type WebConfig struct {
 	Roles        auth.RoleMap
 	DevLogin     bool
 	SecureCookie bool
+	// AllowedHosts restricts the Host names served (RDSGATE_ALLOWED_HOSTS);
+	// with DevLogin only loopback names are served.
+	AllowedHosts []string
 }
 
 // Check refuses what addr, the listen address, makes unsafe or unusable:

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -41,6 +44,12 @@ type Deps struct {
 	Logger *slog.Logger
 	// BodyLimit bounds request bodies (Echo's size syntax); default "64K".
 	BodyLimit string
+	// AllowedHosts, when set, are the only host names (Host header, port
+	// ignored, case-insensitive) the server answers; others get 421. With
+	// the dev sign-in on, only loopback names are answered whatever this
+	// says, so that no web page can rebind its own name to this server.
+	// Health checks are answered whatever the Host.
+	AllowedHosts []string
 	// Pages, when set, adds the server-rendered pages; nil serves the
 	// JSON API and health endpoints only.
 	Pages *Pages
@@ -81,6 +90,7 @@ func New(d Deps) *Server {
 	e.Use(middleware.RequestID())
 	e.Use(middleware.Recover())
 	e.Use(s.accessLog)
+	e.Use(s.checkHost)
 	e.Use(middleware.BodyLimit(d.BodyLimit))
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
@@ -103,6 +113,40 @@ func New(d Deps) *Server {
 		}
 	}
 	return s
+}
+
+// checkHost answers 421 Misdirected Request to a request for a host this
+// server does not serve (Deps.AllowedHosts; loopback only with the dev
+// sign-in, against DNS rebinding).
+func (s *Server) checkHost(next echo.HandlerFunc) echo.HandlerFunc {
+	devLogin := s.d.Pages != nil && s.d.Pages.DevLogin
+	allowed := map[string]bool{}
+	for _, h := range s.d.AllowedHosts {
+		allowed[strings.ToLower(strings.TrimSpace(h))] = true
+	}
+	if !devLogin && len(allowed) == 0 {
+		return next
+	}
+	return func(c echo.Context) error {
+		if p := c.Request().URL.Path; p == "/healthz" || p == "/readyz" {
+			return next(c)
+		}
+		host := strings.ToLower(c.Request().Host)
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		ok := allowed[host]
+		if devLogin {
+			ip := net.ParseIP(host)
+			ok = host == "localhost" || (ip != nil && ip.IsLoopback())
+		}
+		if !ok {
+			return c.JSON(http.StatusMisdirectedRequest, errorBody{Error: APIError{Code: "misdirected",
+				Message: "this server does not answer for host " + strconv.Quote(c.Request().Host)}})
+		}
+		return next(c)
+	}
 }
 
 // Echo exposes the instance so other parts (pages) can add routes.
