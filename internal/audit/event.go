@@ -24,6 +24,9 @@ const (
 	KindRequestCancelled = "request.cancelled"
 	KindRequestExpired   = "request.expired"
 	KindTokenCreated     = "token.created"
+	// KindAccessDenied records a caller refused for lacking the role an
+	// action needs: payload action, role, groups.
+	KindAccessDenied = "access.denied"
 
 	// Execution of an approved request against the Alibaba Cloud API
 	// (internal/executor, actor "rdsgate"). Every one carries the request id
@@ -80,7 +83,7 @@ func Kinds() []string {
 		KindRequestApproved, KindRequestRejected, KindRequestCancelled, KindRequestExpired,
 		KindExecutionStarted, KindExecutionSucceeded, KindExecutionFailed,
 		KindExecutionReconciled, KindExecutionReconcileFailed, KindExecutionRequeued,
-		KindTokenCreated, KindPolicyReloaded, KindPolicyReloadFailed,
+		KindTokenCreated, KindPolicyReloaded, KindPolicyReloadFailed, KindAccessDenied,
 	}
 }
 

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -20,6 +21,9 @@ type Store interface {
 	// rolled back otherwise. After a commit it tells the audit sealer that
 	// events are waiting.
 	InTx(ctx context.Context, fn func(Tx) error) error
+	// Append records events that change no request, in a transaction of
+	// their own.
+	Append(ctx context.Context, recs ...audit.Record) error
 	// Request loads a request with its votes.
 	Request(ctx context.Context, id uuid.UUID) (*request.Request, error)
 	// Requests returns one page of requests, newest first.
@@ -165,6 +169,19 @@ func (e *ForbiddenError) Error() string { return "not allowed: " + strings.Join(
 
 // Unwrap makes errors.Is(err, request.ErrForbidden) true.
 func (e *ForbiddenError) Unwrap() error { return request.ErrForbidden }
+
+// RecordRefusal records that a caller was refused an action for lacking
+// the role it needs (access.denied), and returns the refusal to answer:
+// an error wrapping request.ErrForbidden. Nothing else is written.
+func (s *Service) RecordRefusal(ctx context.Context, a Actor, action, role string) error {
+	refusal := fmt.Errorf("%s needs the %s role to %s (groups %v): %w", a.Subject, role, action, a.Groups, request.ErrForbidden)
+	err := s.store.Append(ctx, audit.Record{Kind: audit.KindAccessDenied, Actor: a.Subject, At: s.clock(),
+		Payload: map[string]any{"action": action, "role": role, "groups": a.Groups, "source_ip": a.SourceIP}})
+	if err != nil {
+		return errors.Join(refusal, fmt.Errorf("record the refusal: %w", err))
+	}
+	return refusal
+}
 
 // IsDenied reports whether err is a policy denial and returns it.
 func IsDenied(err error) (*DeniedError, bool) {

@@ -49,19 +49,20 @@ func (s *Server) registerAuditRoutes(g *echo.Group, d AuditDeps) {
 	h := &auditAPI{d: d, requests: s.d.Service, log: s.log}
 	// The trail-wide endpoints are for auditors (admin implies it); a
 	// request's timeline for whoever may read the request.
-	auditor := requireRole(auth.RoleAuditor)
+	auditor := s.requireRole(auth.RoleAuditor, "read the audit trail")
 	g.GET("/audit", h.search, auditor)
 	g.GET("/audit/export", h.export, auditor)
 	g.GET("/audit/integrity", h.integrity, auditor)
 	g.GET("/requests/:id/timeline", h.timeline)
 }
 
-// requireRole refuses a token whose groups do not grant role (Deps.Roles).
-func requireRole(role auth.Role) echo.MiddlewareFunc {
+// requireRole refuses a token whose groups do not grant role (Deps.Roles)
+// for action, and records the refusal (access.denied).
+func (s *Server) requireRole(role auth.Role, action string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if u := apiUser(c); !u.Has(role) {
-				return fmt.Errorf("%s needs the %s role (groups %v): %w", u.Subject, role, u.Groups, request.ErrForbidden)
+				return s.d.Service.RecordRefusal(c.Request().Context(), actorOf(c), action, string(role))
 			}
 			return next(c)
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rdsgate/rdsgate/internal/app"
 	"github.com/rdsgate/rdsgate/internal/apptest"
 	"github.com/rdsgate/rdsgate/internal/auth"
@@ -19,6 +20,7 @@ import (
 type apiEnv struct {
 	url    string
 	tokens map[string]string
+	pool   *pgxpool.Pool
 }
 
 func setupAPI(t *testing.T) apiEnv { return setupAPIWith(t, nil) }
@@ -28,7 +30,7 @@ func setupAPI(t *testing.T) apiEnv { return setupAPIWith(t, nil) }
 func setupAPIWith(t *testing.T, configure func(*app.Config)) apiEnv {
 	t.Helper()
 	a := apptest.Start(t, configure)
-	env := apiEnv{url: a.URL, tokens: map[string]string{}}
+	env := apiEnv{url: a.URL, tokens: map[string]string{}, pool: a.Pool}
 	for name, groups := range map[string][]string{"alice": {"developers"}, "bob": {"dba"}, "carol": {"security"}, "erin": {"dba", "admins"}, "mallory": {"developers"}, "dave": {"auditors"}} {
 		tok, err := auth.CreateToken(context.Background(), a.Pool, auth.Identity{Subject: name, Groups: groups}, "test")
 		if err != nil {
@@ -331,5 +333,45 @@ func TestAPIPolicySimulate(t *testing.T) {
 	}
 	if status, out := env.call(t, "alice", "POST", "/api/v1/policy/simulate", `{"principal": 5}`); status != 400 {
 		t.Fatalf("bad input: %d %v", status, out)
+	}
+}
+
+// Filing needs the requester role and voting the approver role, from the
+// token's groups: a caller without it gets 403, writes no request and
+// leaves one access.denied event.
+func TestAPIRolesForFilingAndVoting(t *testing.T) {
+	t.Parallel()
+	env := setupAPI(t)
+	pool := env.pool
+	for name, groups := range map[string][]string{"approver-only": {"dba"}, "nobody": {}, "erin-requester": {"developers"}} {
+		tok, err := auth.CreateToken(context.Background(), pool, auth.Identity{Subject: name, Groups: groups}, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.tokens[name] = tok
+	}
+	for _, user := range []string{"approver-only", "nobody"} {
+		if status, out := env.call(t, user, "POST", "/api/v1/requests", validBody()); status != 403 {
+			t.Fatalf("%s files: %d %v, want 403", user, status, out)
+		}
+	}
+	status, r := env.call(t, "alice", "POST", "/api/v1/requests", validBody())
+	if status != 201 {
+		t.Fatalf("alice files: %d %v", status, r)
+	}
+	path := "/api/v1/requests/" + r["id"].(string) + "/approvals"
+	if status, out := env.call(t, "erin-requester", "POST", path, map[string]any{"decision": "approve"}); status != 403 {
+		t.Fatalf("a requester-only token votes: %d %v, want 403", status, out)
+	}
+	var requests, denied int
+	if err := pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM requests),
+    (SELECT count(*) FROM audit_events WHERE kind = 'access.denied')`).Scan(&requests, &denied); err != nil {
+		t.Fatal(err)
+	}
+	if requests != 1 || denied != 3 {
+		t.Fatalf("%d requests and %d access.denied events, want 1 and 3", requests, denied)
+	}
+	if status, out := env.call(t, "bob", "POST", path, map[string]any{"decision": "approve"}); status != 200 {
+		t.Fatalf("bob (approver) votes: %d %v", status, out)
 	}
 }

@@ -101,10 +101,10 @@ func New(d Deps) *Server {
 	e.GET("/readyz", s.readyz)
 
 	api := e.Group("/api/v1", s.requireToken)
-	api.POST("/requests", s.createRequest)
+	api.POST("/requests", s.createRequest, s.requireRole(auth.RoleRequester, "file a request"))
 	api.GET("/requests", s.listRequests)
 	api.GET("/requests/:id", s.getRequest)
-	api.POST("/requests/:id/approvals", s.voteRequest)
+	api.POST("/requests/:id/approvals", s.voteRequest, s.requireRole(auth.RoleApprover, "vote on a request"))
 	api.POST("/requests/:id/cancel", s.cancelRequest)
 	api.POST("/policy/simulate", s.simulatePolicy)
 	if d.Pages != nil {
