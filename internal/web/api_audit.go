@@ -141,7 +141,7 @@ func (h *auditAPI) timeline(c echo.Context) error {
 		return err
 	}
 	if u := apiUser(c); !canView(u, r) {
-		return fmt.Errorf("%s may read the timeline of their own requests only: %w", u.Subject, request.ErrForbidden)
+		return notVisible(r.ID)
 	}
 	evs, err := audit.Timeline(c.Request().Context(), h.d.DB, id)
 	if err != nil {

@@ -97,8 +97,8 @@ func TestAPIRouteRoles(t *testing.T) {
 		body         any
 		want         map[string]int // user → status
 	}{
-		{"GET", "/api/v1/requests/" + id, nil, map[string]int{"alice": 200, "mallory": 403, "bob": 200, "dave": 200, "erin": 200}},
-		{"GET", "/api/v1/requests/" + id + "/timeline", nil, map[string]int{"alice": 200, "mallory": 403, "bob": 200, "dave": 200, "erin": 200}},
+		{"GET", "/api/v1/requests/" + id, nil, map[string]int{"alice": 200, "mallory": 404, "bob": 200, "dave": 200, "erin": 200}},
+		{"GET", "/api/v1/requests/" + id + "/timeline", nil, map[string]int{"alice": 200, "mallory": 404, "bob": 200, "dave": 200, "erin": 200}},
 		{"GET", "/api/v1/requests", nil, map[string]int{"alice": 200, "mallory": 200, "bob": 200, "dave": 200, "erin": 200}},
 		{"GET", "/api/v1/requests?requester=alice", nil, map[string]int{"alice": 200, "mallory": 403, "bob": 200, "dave": 200}},
 		{"POST", "/api/v1/policy/simulate", simulateOther, map[string]int{"alice": 403, "mallory": 200, "bob": 200, "dave": 200, "erin": 200}},

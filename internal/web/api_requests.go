@@ -98,7 +98,7 @@ func (s *Server) getRequest(c echo.Context) error {
 		return err
 	}
 	if u := apiUser(c); !canView(u, d.Request) {
-		return fmt.Errorf("%s may read their own requests only (approvers and auditors read all): %w", u.Subject, request.ErrForbidden)
+		return notVisible(d.ID)
 	}
 	return c.JSON(http.StatusOK, d)
 }

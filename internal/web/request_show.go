@@ -63,6 +63,12 @@ func canView(u *auth.User, r *request.Request) bool {
 	return r.Requester == u.Subject || u.HasAny(auth.RoleApprover, auth.RoleAuditor)
 }
 
+// notVisible is the answer to a user who may not see request id: the same
+// 404 as for a request that does not exist, so that ids cannot be probed.
+func notVisible(id fmt.Stringer) error {
+	return fmt.Errorf("request %s: %w", id, request.ErrNotFound)
+}
+
 // loadRequest reads the :id request and checks that the user may see it.
 func (s *Server) loadRequest(c echo.Context) (*request.Request, *auth.User, error) {
 	id, err := parseID(c)
@@ -75,8 +81,7 @@ func (s *Server) loadRequest(c echo.Context) (*request.Request, *auth.User, erro
 	}
 	u := userOf(c)
 	if !canView(u, r) {
-		return nil, nil, fmt.Errorf("request %s belongs to %s; only its requester, approvers and auditors may see it: %w",
-			r.ID, r.Requester, request.ErrForbidden)
+		return nil, nil, notVisible(r.ID)
 	}
 	return r, u, nil
 }

@@ -68,13 +68,13 @@ var routeTable = []routeCase{
 	{"POST", "/requests/new", withForm("/requests/new", url.Values{"lookup": {"1"}, "region_id": {"cn-hangzhou"},
 		"db_instance_id": {"rm-bp1devexample01"}}), [6]int{unA, ok, ok, frb, frb, ok}},
 	{"GET", "/requests", fixed("/requests"), [6]int{see, ok, ok, frb, frb, ok}},
-	{"GET", "/requests/:id", ofRequest("", nil), [6]int{see, ok, frb, ok, ok, ok}},
-	{"GET", "/requests/:id/status.json", ofRequest("/status.json", nil), [6]int{see, ok, frb, ok, ok, ok}},
-	{"GET", "/requests/:id/activity", ofRequest("/activity", nil), [6]int{see, ok, frb, ok, ok, ok}},
+	{"GET", "/requests/:id", ofRequest("", nil), [6]int{see, ok, nf, ok, ok, ok}},
+	{"GET", "/requests/:id/status.json", ofRequest("/status.json", nil), [6]int{see, ok, nf, ok, ok, ok}},
+	{"GET", "/requests/:id/activity", ofRequest("/activity", nil), [6]int{see, ok, nf, ok, ok, ok}},
 	{"POST", "/requests/:id/vote", ofRequest("/vote", func(_ *pagesEnv, hash string) url.Values {
 		return url.Values{"decision": {"approve"}, "payload_hash": {hash}}
 	}), [6]int{unA, frb, frb, see, frb, see}},
-	{"POST", "/requests/:id/cancel", ofRequest("/cancel", nil), [6]int{unA, see, frb, frb, frb, frb}},
+	{"POST", "/requests/:id/cancel", ofRequest("/cancel", nil), [6]int{unA, see, nf, frb, frb, frb}},
 	{"GET", "/inbox", fixed("/inbox"), [6]int{see, frb, frb, ok, frb, ok}},
 	{"GET", "/audit", fixed("/audit"), [6]int{see, frb, frb, frb, ok, ok}},
 	{"GET", "/audit/export.csv", fixed("/audit/export.csv"), [6]int{see, frb, frb, frb, ok, ok}},
