@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -50,12 +51,29 @@ type FilterError struct {
 
 func (e *FilterError) Error() string { return e.Field + ": " + e.Message }
 
+// checkText refuses a text filter that is not valid UTF-8 or holds a NUL:
+// PostgreSQL's text cannot hold them, and no event does.
+func (f Filter) checkText() error {
+	for _, v := range []struct{ field, value string }{
+		{"actor", f.Actor}, {"request_id", f.RequestID}, {"db_instance_id", f.DBInstanceID}, {"kind", f.Kind},
+		{"error_code", f.ErrorCode}, {"alibaba_request_id", f.AlibabaRequestID}, {"cursor", f.Cursor},
+	} {
+		if !utf8.ValidString(v.value) || strings.ContainsRune(v.value, 0) {
+			return &FilterError{Field: v.field, Message: "must be UTF-8 text without NUL characters"}
+		}
+	}
+	return nil
+}
+
 // Search returns one page of the events matching f, sealed or not, newest
 // first by (occurred_at, id), with keyset pagination on that pair: every
 // filter has an index ending in (occurred_at, id) (migration 00004), so a
 // page costs one index range scan however deep it is, plus a look at the
 // events not sealed yet.
 func Search(ctx context.Context, db Querier, f Filter) (Page, error) {
+	if err := f.checkText(); err != nil {
+		return Page{}, err
+	}
 	limit := f.Limit
 	switch {
 	case limit == 0:

@@ -69,6 +69,11 @@ func (s *Service) List(ctx context.Context, f Filter) (Page, error) {
 	if f.Limit > MaxPageSize {
 		return Page{}, request.Invalid("limit", "must be at most %d", MaxPageSize)
 	}
+	for _, t := range [][2]string{{"requester", f.Requester}, {"db_instance_id", f.DBInstanceID}, {"cursor", f.Cursor}} {
+		if err := request.CheckText(t[0], t[1]); err != nil {
+			return Page{}, err
+		}
+	}
 	return s.store.Requests(ctx, f)
 }
 

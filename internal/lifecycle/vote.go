@@ -25,6 +25,11 @@ type VoteInput struct {
 // Vote records an approval or a rejection. Reaching quorum approves the
 // request and enqueues its execution in the same transaction.
 func (s *Service) Vote(ctx context.Context, a Actor, id uuid.UUID, in VoteInput) (*request.Request, error) {
+	for _, f := range [][2]string{{"decision", in.Decision}, {"comment", in.Comment}, {"payload_hash", in.PayloadHash}} {
+		if err := request.CheckText(f[0], f[1]); err != nil {
+			return nil, err
+		}
+	}
 	var out *request.Request
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		r, err := tx.LockRequest(ctx, id)
@@ -106,6 +111,9 @@ func ApproveInput(approver policy.Principal, r *request.Request) policy.ApproveI
 
 // Cancel withdraws a pending request; only its requester may.
 func (s *Service) Cancel(ctx context.Context, a Actor, id uuid.UUID, reason string) (*request.Request, error) {
+	if err := request.CheckText("reason", reason); err != nil {
+		return nil, err
+	}
 	var out *request.Request
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		r, err := tx.LockRequest(ctx, id)

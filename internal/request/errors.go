@@ -3,6 +3,8 @@ package request
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // Category sentinels. Every error that leaves a use case wraps one of them, and
@@ -36,4 +38,17 @@ func (e *ValidationError) Unwrap() error { return ErrInvalid }
 // Invalid returns a *ValidationError for field.
 func Invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// CheckText returns a *ValidationError naming field when v is not valid
+// UTF-8 or holds a NUL: PostgreSQL's text refuses both, so they are refused
+// at the boundary, not as a failed write.
+func CheckText(field, v string) error {
+	if !utf8.ValidString(v) {
+		return Invalid(field, "must be valid UTF-8 text")
+	}
+	if strings.ContainsRune(v, 0) {
+		return Invalid(field, "must not contain NUL characters")
+	}
+	return nil
 }

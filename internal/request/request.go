@@ -58,6 +58,14 @@ func (s Spec) Normalize() Spec {
 
 // Validate returns a *ValidationError naming the first field that is wrong.
 func (s Spec) Validate() error {
+	for _, f := range []struct{ name, value string }{
+		{"region_id", s.RegionID}, {"db_instance_id", s.DBInstanceID}, {"connection_string", s.ConnectionString},
+		{"network_type", s.NetworkType}, {"justification", s.Justification}, {"ticket", s.Ticket},
+	} {
+		if err := CheckText(f.name, f.value); err != nil {
+			return err
+		}
+	}
 	switch {
 	case s.RegionID == "":
 		return Invalid("region_id", "is required")

@@ -23,11 +23,11 @@ type apiEnv struct {
 	pool   *pgxpool.Pool
 }
 
-func setupAPI(t *testing.T) apiEnv { return setupAPIWith(t, nil) }
+func setupAPI(t testing.TB) apiEnv { return setupAPIWith(t, nil) }
 
 // setupAPIWith starts the application with configure's changes and mints
 // the example users' tokens.
-func setupAPIWith(t *testing.T, configure func(*app.Config)) apiEnv {
+func setupAPIWith(t testing.TB, configure func(*app.Config)) apiEnv {
 	t.Helper()
 	a := apptest.Start(t, configure)
 	env := apiEnv{url: a.URL, tokens: map[string]string{}, pool: a.Pool}
@@ -43,7 +43,7 @@ func setupAPIWith(t *testing.T, configure func(*app.Config)) apiEnv {
 
 // call sends body (a string or a value to marshal) as user and decodes the
 // response into a generic map.
-func (e apiEnv) call(t *testing.T, user, method, path string, body any) (int, map[string]any) {
+func (e apiEnv) call(t testing.TB, user, method, path string, body any) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
