@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
 	"github.com/rdsgate/rdsgate/internal/audit"
@@ -76,9 +78,32 @@ func statusOf(err error) (int, APIError) {
 		return he.Code, APIError{Code: code, Message: msg}
 	case errors.Is(err, context.Canceled):
 		return 499, APIError{Code: "canceled", Message: "request canceled"}
+	case databaseUnavailable(err):
+		return http.StatusServiceUnavailable, APIError{Code: "unavailable", Message: "the database is not reachable; try again shortly"}
 	}
 	return http.StatusInternalServerError, APIError{Code: "internal", Message: "internal error"}
 }
+
+// databaseUnavailable reports whether err says PostgreSQL could not be
+// reached (a restart, a failover): no connection, a connection lost, the
+// server shutting down or not accepting connections. Such a request did
+// nothing and may be retried: 503, not 500.
+func databaseUnavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &ce):
+		return true
+	case errors.As(err, &pe):
+		// Class 08: connection exception; 57P01–57P03: the server shuts
+		// down or cannot take connections now.
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")
+	}
+	return pgconn.SafeToRetry(err)
+}
+
+// retryAfterSeconds is the Retry-After of a 503: about a failover's length.
+const retryAfterSeconds = "5"
 
 // badRequest is a malformed body (not JSON, wrong type, unknown field).
 type badRequest struct{ field, msg string }
@@ -92,6 +117,9 @@ func (s *Server) ErrorHandler(err error, c echo.Context) {
 		return
 	}
 	status, body := statusOf(err)
+	if status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", retryAfterSeconds)
+	}
 	if status >= 500 {
 		s.log.ErrorContext(c.Request().Context(), "request failed", slog.String("path", c.Path()),
 			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)), slog.Any("err", err))
