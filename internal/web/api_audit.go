@@ -42,7 +42,7 @@ func (s *Server) EnableAudit(d AuditDeps) {
 	if d.Integrity == nil {
 		d.Integrity = audit.NewMonitor(d.DB, audit.VerifyOptions{}, 0)
 	}
-	s.registerAuditRoutes(s.e.Group("/api/v1", s.requireToken), d)
+	s.registerAuditRoutes(s.e.Group("/api/v1"), d)
 }
 
 func (s *Server) registerAuditRoutes(g *echo.Group, d AuditDeps) {
@@ -50,10 +50,10 @@ func (s *Server) registerAuditRoutes(g *echo.Group, d AuditDeps) {
 	// The trail-wide endpoints are for auditors (admin implies it); a
 	// request's timeline for whoever may read the request.
 	auditor := s.requireRole(auth.RoleAuditor, "read the audit trail")
-	g.GET("/audit", h.search, auditor)
-	g.GET("/audit/export", h.export, auditor)
-	g.GET("/audit/integrity", h.integrity, auditor)
-	g.GET("/requests/:id/timeline", h.timeline)
+	g.GET("/audit", h.search, s.requireToken, auditor)
+	g.GET("/audit/export", h.export, s.requireToken, auditor)
+	g.GET("/audit/integrity", h.integrity, s.requireToken, auditor)
+	g.GET("/requests/:id/timeline", h.timeline, s.requireToken)
 }
 
 // requireRole refuses a token whose groups do not grant role (Deps.Roles)

@@ -100,13 +100,16 @@ func New(d Deps) *Server {
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
 
-	api := e.Group("/api/v1", s.requireToken)
-	api.POST("/requests", s.createRequest, s.requireRole(auth.RoleRequester, "file a request"))
-	api.GET("/requests", s.listRequests)
-	api.GET("/requests/:id", s.getRequest)
-	api.POST("/requests/:id/approvals", s.voteRequest, s.requireRole(auth.RoleApprover, "vote on a request"))
-	api.POST("/requests/:id/cancel", s.cancelRequest)
-	api.POST("/policy/simulate", s.simulatePolicy)
+	// The token check is per route, not the group's: a group with
+	// middleware catches every method of every path under it, and a wrong
+	// method would be a 404 instead of a 405.
+	api := e.Group("/api/v1")
+	api.POST("/requests", s.createRequest, s.requireToken, s.requireRole(auth.RoleRequester, "file a request"))
+	api.GET("/requests", s.listRequests, s.requireToken)
+	api.GET("/requests/:id", s.getRequest, s.requireToken)
+	api.POST("/requests/:id/approvals", s.voteRequest, s.requireToken, s.requireRole(auth.RoleApprover, "vote on a request"))
+	api.POST("/requests/:id/cancel", s.cancelRequest, s.requireToken)
+	api.POST("/policy/simulate", s.simulatePolicy, s.requireToken)
 	if d.Pages != nil {
 		if err := s.mountPages(d.Pages); err != nil {
 			panic("web: " + err.Error())
