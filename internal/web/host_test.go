@@ -71,3 +71,24 @@ func TestAllowedHosts(t *testing.T) {
 		t.Errorf("readiness with the balancer's Host: %d, want 200", st)
 	}
 }
+
+// Every answer isolates the pages: Cross-Origin-Opener-Policy and a
+// Permissions-Policy; HSTS only where the cookies are Secure (https).
+func TestIsolationHeaders(t *testing.T) {
+	t.Parallel()
+	for _, secure := range []bool{false, true} {
+		env := setupPages(t, pagesOptions{secureCookies: secure})
+		resp, err := http.Get(env.url + "/signin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		if h.Get("Cross-Origin-Opener-Policy") != "same-origin" || !strings.Contains(h.Get("Permissions-Policy"), "camera=()") {
+			t.Errorf("secure=%v: isolation headers %v", secure, h)
+		}
+		if hsts := h.Get("Strict-Transport-Security"); (hsts != "") != secure {
+			t.Errorf("secure=%v: Strict-Transport-Security %q", secure, hsts)
+		}
+	}
+}
