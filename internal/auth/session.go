@@ -77,6 +77,9 @@ func NewSessions(pool *pgxpool.Pool, o SessionOptions) *Sessions {
 	m.Lifetime = o.Lifetime
 	m.IdleTimeout = o.IdleTimeout
 	m.Cookie.Name = SessionCookie
+	if o.Secure {
+		m.Cookie.Name = "__Host-" + SessionCookie
+	}
 	m.Cookie.HttpOnly = true
 	m.Cookie.SameSite = http.SameSiteLaxMode
 	m.Cookie.Secure = o.Secure
@@ -141,6 +144,14 @@ func (s *Sessions) SignOut(ctx context.Context) error {
 
 // Put stores a string in the session (sign-in state, flash messages).
 func (s *Sessions) Put(ctx context.Context, key, value string) { s.m.Put(ctx, key, value) }
+
+// Get returns a string stored by Put, "" when there is none.
+func (s *Sessions) Get(ctx context.Context, key string) string { return s.m.GetString(ctx, key) }
+
+// CookieName is the session cookie's name: with the __Host- prefix when
+// the cookie is Secure, so that no subdomain or plain-http page can set or
+// shadow it.
+func (s *Sessions) CookieName() string { return s.m.Cookie.Name }
 
 // Pop returns a string stored by Put and removes it.
 func (s *Sessions) Pop(ctx context.Context, key string) string { return s.m.PopString(ctx, key) }

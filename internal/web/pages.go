@@ -2,7 +2,9 @@ package web
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"html/template"
@@ -15,18 +17,21 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/rdsgate/rdsgate/internal/auth"
 	"github.com/rdsgate/rdsgate/internal/request"
 	ui "github.com/rdsgate/rdsgate/web"
 )
 
-// csrfField is the hidden form field that carries the CSRF token.
-const csrfField = "_csrf"
-
-// csrfCookie is the cookie that holds the CSRF token (SameSite=Strict).
-const csrfCookie = "rdsgate_csrf"
+// csrfField is the hidden form field that carries the CSRF token; an
+// X-CSRF-Token header may carry it instead. Never the query string.
+const (
+	csrfField  = "_csrf"
+	csrfHeader = "X-CSRF-Token"
+	// csrfKey is where the session keeps its token: one per session, new
+	// at every sign-in.
+	csrfKey = "csrf"
+)
 
 // contentSecurityPolicy allows nothing inline and nothing from elsewhere:
 // scripts and styles come from /static only.
@@ -264,41 +269,43 @@ func (e *csrfError) Error() string {
 	return "this form could not be verified (" + e.reason + "); reload the page and submit it again"
 }
 
-// csrf checks the token of every state-changing request: Echo's CSRF
-// middleware with the token in a hidden form field and the cookie
-// SameSite=Strict. Echo (since 4.13) would also accept any same-origin
-// request on the Sec-Fetch-Site header alone and then issue no token; we
-// keep the token on every form (a browser that omits the header, or an
-// old one, is still protected), refuse cross-site requests on that header
-// here, and hide it from Echo's middleware.
+// csrf checks every state-changing request twice. Go's
+// CrossOriginProtection refuses what the browser says comes from another
+// origin (Sec-Fetch-Site, else Origin against Host). And the request must
+// carry the session's own token, in the form body or the X-CSRF-Token
+// header: a token is bound to one server-side session and renewed at
+// sign-in, so neither a cookie/field pair of another session nor a
+// made-up one passes (a double-submit cookie would accept both).
 func (s *Server) csrf() echo.MiddlewareFunc {
-	mw := middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "form:" + csrfField,
-		CookieName:     csrfCookie,
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   s.b.SecureCookies,
-		CookieSameSite: http.SameSiteStrictMode,
-		CookieMaxAge:   int((12 * time.Hour).Seconds()),
-		ContextKey:     "csrf",
-		ErrorHandler: func(err error, c echo.Context) error {
-			reason := "invalid token"
-			if he, ok := err.(*echo.HTTPError); ok && he.Code == http.StatusBadRequest {
-				reason = "missing token"
-			}
-			return &csrfError{reason: reason}
-		},
-	})
+	cop := http.NewCrossOriginProtection()
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		checked := mw(next)
 		return func(c echo.Context) error {
-			h := c.Request().Header
-			safe := c.Request().Method == http.MethodGet || c.Request().Method == http.MethodHead
-			if site := h.Get(echo.HeaderSecFetchSite); site == "cross-site" && !safe {
-				return &csrfError{reason: "cross-site request"}
+			ctx := c.Request().Context()
+			token := s.b.Sessions.Get(ctx, csrfKey)
+			if token == "" {
+				token = rand.Text()
+				s.b.Sessions.Put(ctx, csrfKey, token)
 			}
-			h.Del(echo.HeaderSecFetchSite)
-			return checked(c)
+			c.Set("csrf", token)
+			if m := c.Request().Method; m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions {
+				return next(c)
+			}
+			// Origin and Sec-Fetch-Site first: a browser says when a form
+			// comes from another site.
+			if err := cop.Check(c.Request()); err != nil {
+				return &csrfError{reason: "cross-origin request"}
+			}
+			got := c.Request().PostFormValue(csrfField)
+			if got == "" {
+				got = c.Request().Header.Get(csrfHeader)
+			}
+			switch {
+			case got == "":
+				return &csrfError{reason: "missing token"}
+			case subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1:
+				return &csrfError{reason: "invalid token"}
+			}
+			return next(c)
 		}
 	}
 }

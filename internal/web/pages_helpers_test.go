@@ -81,6 +81,8 @@ func (e *pagesEnv) as(user string) *client {
 		if st, body := c.post("/signin/dev", url.Values{"user": {user}}); st != http.StatusSeeOther {
 			e.t.Fatalf("dev sign-in as %s: %d %s", user, st, body)
 		}
+		// Sign-in renews the session's CSRF token: read the new one.
+		c.get("/signin")
 	}
 	return c
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
@@ -67,6 +68,9 @@ func (s *Server) signIn(c echo.Context, u auth.User, next string) error {
 	if err := s.b.Sessions.SignIn(c.Request().Context(), u); err != nil {
 		return err
 	}
+	// A new CSRF token with the new session token: one seen before sign-in
+	// (on a shared machine, in a planted page) is worthless after it.
+	s.b.Sessions.Put(c.Request().Context(), csrfKey, rand.Text())
 	s.log.InfoContext(c.Request().Context(), "signed in", slog.String("subject", u.Subject), slog.String("method", u.Method),
 		slog.Any("groups", u.Groups), slog.Any("roles", u.Roles))
 	if len(u.Roles) == 0 {

@@ -94,10 +94,10 @@ func TestSessionRenewedAndSignOut(t *testing.T) {
 	t.Parallel()
 	env := setupPages(t, pagesOptions{})
 	c := env.client()
-	c.get("/signin")
 	u, _ := url.Parse(env.url)
-	// Force a pre-sign-in session (the OIDC state would make one).
+	// A planted session cookie (the OIDC state would make a session too).
 	c.http.Jar.SetCookies(u, []*http.Cookie{{Name: auth.SessionCookie, Value: "planted-token", Path: "/"}})
+	c.get("/signin")
 	if st, _ := c.post("/signin/dev", url.Values{"user": {"alice"}}); st != http.StatusSeeOther {
 		t.Fatal(st)
 	}
@@ -121,32 +121,36 @@ func TestSessionRenewedAndSignOut(t *testing.T) {
 	}
 }
 
-// TestCookieFlags: session cookie HttpOnly, SameSite=Lax, Secure; CSRF
-// cookie HttpOnly, SameSite=Strict, Secure.
+// TestCookieFlags: with Secure cookies the session cookie is named
+// __Host-rdsgate_session, HttpOnly, SameSite=Lax, Secure, a session cookie;
+// there is no other cookie (the CSRF token lives in the session).
 func TestCookieFlags(t *testing.T) {
 	t.Parallel()
 	env := setupPages(t, pagesOptions{secureCookies: true})
 	c := env.client()
 	req, _ := http.NewRequest(http.MethodGet, env.url+"/signin", nil)
-	_, _, resp := c.do(req)
-	var csrfTok string
+	_, body, resp := c.do(req)
+	var session *http.Cookie
 	for _, ck := range resp.Cookies() {
-		if ck.Name == "rdsgate_csrf" {
-			csrfTok = ck.Value
-			if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteStrictMode {
-				t.Errorf("csrf cookie flags: %+v", ck)
-			}
+		if ck.Name != "__Host-"+auth.SessionCookie {
+			t.Errorf("unexpected cookie %+v", ck)
+			continue
 		}
+		session = ck
 	}
-	// The jar keeps Secure cookies off plain http: send the token by hand.
-	form := url.Values{"user": {"alice"}, "_csrf": {csrfTok}}
+	m := csrfRe.FindStringSubmatch(body)
+	if session == nil || m == nil {
+		t.Fatalf("no session cookie (%v) or no token in the page", session)
+	}
+	// The jar keeps Secure cookies off plain http: send them by hand.
+	form := url.Values{"user": {"alice"}, "_csrf": {m[1]}}
 	req, _ = http.NewRequest(http.MethodPost, env.url+"/signin/dev", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(&http.Cookie{Name: "rdsgate_csrf", Value: csrfTok})
+	req.AddCookie(&http.Cookie{Name: session.Name, Value: session.Value})
 	st, _, resp := c.do(req)
 	var found bool
 	for _, ck := range resp.Cookies() {
-		if ck.Name == auth.SessionCookie {
+		if ck.Name == "__Host-"+auth.SessionCookie {
 			found = true
 			if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" || ck.MaxAge != 0 || !ck.Expires.IsZero() {
 				t.Errorf("session cookie flags: %+v", ck)
