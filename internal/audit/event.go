@@ -27,6 +27,17 @@ const (
 	// KindAccessDenied records a caller refused for lacking the role an
 	// action needs: payload action, role, groups.
 	KindAccessDenied = "access.denied"
+	// Sign-in, sign-out and failed sign-ins to the pages: payload method,
+	// and for a failure the reason.
+	KindSignedIn     = "auth.signed_in"
+	KindSignedOut    = "auth.signed_out"
+	KindSignInFailed = "auth.sign_in_failed"
+	// Reads of the audit trail itself, as PCI DSS asks: payload the
+	// filters, and the events answered (searched, exported) or the
+	// verification's outcome (integrity checked).
+	KindAuditSearched        = "audit.searched"
+	KindAuditExported        = "audit.exported"
+	KindAuditIntegrityViewed = "audit.integrity_checked"
 
 	// Execution of an approved request against the Alibaba Cloud API
 	// (internal/executor, actor "rdsgate"). Every one carries the request id
@@ -84,6 +95,7 @@ func Kinds() []string {
 		KindExecutionStarted, KindExecutionSucceeded, KindExecutionFailed,
 		KindExecutionReconciled, KindExecutionReconcileFailed, KindExecutionRequeued,
 		KindTokenCreated, KindPolicyReloaded, KindPolicyReloadFailed, KindAccessDenied,
+		KindSignedIn, KindSignedOut, KindSignInFailed, KindAuditSearched, KindAuditExported, KindAuditIntegrityViewed,
 	}
 }
 

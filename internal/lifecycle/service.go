@@ -183,6 +183,20 @@ func (s *Service) RecordRefusal(ctx context.Context, a Actor, action, role strin
 	return refusal
 }
 
+// RecordAccess records who signed in or out, or read the audit trail, and
+// how: events of access, not of a request's state. A failure to record is
+// returned, so that a read of the trail is not served unrecorded.
+func (s *Service) RecordAccess(ctx context.Context, a Actor, kind string, payload map[string]any) error {
+	if payload == nil {
+		payload = map[string]any{}
+	}
+	payload["source_ip"] = a.SourceIP
+	if err := s.store.Append(ctx, audit.Record{Kind: kind, Actor: a.Subject, At: s.clock(), Payload: payload}); err != nil {
+		return fmt.Errorf("record %s: %w", kind, err)
+	}
+	return nil
+}
+
 // IsDenied reports whether err is a policy denial and returns it.
 func IsDenied(err error) (*DeniedError, bool) {
 	var d *DeniedError

@@ -111,6 +111,24 @@ func parseFilter(c echo.Context) (audit.Filter, error) {
 	return f, nil
 }
 
+// filterPayload is the non-empty filters of f, for the record of a read.
+func filterPayload(f audit.Filter) map[string]any {
+	out := map[string]any{}
+	for k, v := range map[string]string{"actor": f.Actor, "request_id": f.RequestID, "db_instance_id": f.DBInstanceID,
+		"kind": f.Kind, "error_code": f.ErrorCode, "alibaba_request_id": f.AlibabaRequestID} {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	if !f.From.IsZero() {
+		out["from"] = f.From
+	}
+	if !f.To.IsZero() {
+		out["to"] = f.To
+	}
+	return out
+}
+
 func parseAPITime(v string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t.UTC(), nil
@@ -126,6 +144,10 @@ func (h *auditAPI) search(c echo.Context) error {
 	// An *audit.FilterError becomes a 422 naming the field (statusOf).
 	page, err := audit.Search(c.Request().Context(), h.d.DB, f)
 	if err != nil {
+		return err
+	}
+	if err := h.requests.RecordAccess(c.Request().Context(), actorOf(c), audit.KindAuditSearched,
+		map[string]any{"filters": filterPayload(f), "events": len(page.Items), "via": "api"}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, page)
@@ -153,6 +175,10 @@ func (h *auditAPI) timeline(c echo.Context) error {
 func (h *auditAPI) integrity(c echo.Context) error {
 	st, err := h.d.Integrity.Status(c.Request().Context())
 	if err != nil {
+		return err
+	}
+	if err := h.requests.RecordAccess(c.Request().Context(), actorOf(c), audit.KindAuditIntegrityViewed,
+		map[string]any{"via": "api"}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, st)
@@ -197,10 +223,21 @@ func (h *auditAPI) export(c echo.Context) error {
 		hd.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s.%s"`, name, ext))
 		hd.Set("Cache-Control", "no-store")
 	}}
+	var events int64
 	if filtered {
-		_, err = audit.ExportSearch(ctx, h.d.DB, w, format, f)
+		events, err = audit.ExportSearch(ctx, h.d.DB, w, format, f)
 	} else {
-		_, err = audit.Export(ctx, h.d.DB, w, audit.ExportOptions{Format: format, FromSeq: fromSeq})
+		var st audit.ExportResult
+		st, err = audit.Export(ctx, h.d.DB, w, audit.ExportOptions{Format: format, FromSeq: fromSeq})
+		events = st.Events
+	}
+	if err == nil {
+		// After the export, which the count needs; a failure to record is
+		// logged, the file being sent already.
+		if rerr := h.requests.RecordAccess(ctx, actorOf(c), audit.KindAuditExported, map[string]any{
+			"filters": filterPayload(f), "format": format, "from_seq": fromSeq, "events": events, "via": "api"}); rerr != nil {
+			h.log.ErrorContext(ctx, "record audit export", slog.Any("err", rerr))
+		}
 	}
 	switch {
 	case err == nil && !w.started:

@@ -102,6 +102,11 @@ func (s *Server) auditSearch(c echo.Context) error {
 		f.Cursor, f.Limit = c.QueryParam("cursor"), auditPageSize
 		var pg audit.Page
 		if pg, err = s.b.Audit.Search(ctx, f); err == nil {
+			err = s.d.Service.RecordAccess(ctx, pageActor(c, userOf(c)), audit.KindAuditSearched,
+				map[string]any{"filters": filterPayload(f), "events": len(pg.Items), "via": "pages",
+					"integrity_shown": s.b.Integrity != nil})
+		}
+		if err == nil {
 			for _, e := range pg.Items {
 				d.Events = append(d.Events, s.describeEvent(e))
 			}
@@ -152,9 +157,16 @@ func (s *Server) auditExport(format, ctype string) echo.HandlerFunc {
 		h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="rdsgate-audit-%s.%s"`,
 			time.Now().UTC().Format("20060102T150405Z"), format))
 		c.Response().WriteHeader(http.StatusOK)
-		if _, err := s.b.Audit.Export(c.Request().Context(), c.Response(), format, f); err != nil {
+		ctx := c.Request().Context()
+		n, err := s.b.Audit.Export(ctx, c.Response(), format, f)
+		if err != nil {
 			// The status is sent; the client gets a truncated file.
-			s.log.ErrorContext(c.Request().Context(), "audit export ended early", "err", err)
+			s.log.ErrorContext(ctx, "audit export ended early", "err", err)
+			return nil
+		}
+		if err := s.d.Service.RecordAccess(ctx, pageActor(c, userOf(c)), audit.KindAuditExported,
+			map[string]any{"filters": filterPayload(f), "format": format, "events": n, "via": "pages"}); err != nil {
+			s.log.ErrorContext(ctx, "record audit export", "err", err)
 		}
 		return nil
 	}

@@ -146,6 +146,26 @@ func (e *pagesEnv) file(user, instance, justification string) *request.Request {
 	return r
 }
 
+// waitStatus polls the request until it is in status (the executor works in
+// the background), failing after 20 s.
+func (e *pagesEnv) waitStatus(id uuid.UUID, status request.Status) *request.Request {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := e.svc.Get(context.Background(), id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if r.Status == status {
+			return r
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("request %s is %s after 20 s, want %s", id, r.Status, status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // cancelPending cancels user's pending requests.
 func (e *pagesEnv) cancelPending(user string) {
 	e.t.Helper()

@@ -12,7 +12,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/request"
 )
 
@@ -56,7 +58,8 @@ func (s *Server) devSignin(c echo.Context) error {
 	name := strings.TrimSpace(c.FormValue("user"))
 	groups := s.b.Directory.UserGroups(name)
 	if name == "" || groups == nil {
-		return request.Invalid("user", "%q is not one of the users in the policy data", name)
+		err := request.Invalid("user", "%q is not one of the users in the policy data", name)
+		return s.signInFailed(c, auth.MethodDev, name, err)
 	}
 	return s.signIn(c, auth.User{Subject: name, Groups: groups, Method: auth.MethodDev}, c.FormValue("next"))
 }
@@ -66,6 +69,10 @@ func (s *Server) signIn(c echo.Context, u auth.User, next string) error {
 	u.Roles = s.b.Roles.Roles(u.Groups)
 	u.SignedInAt = time.Now().UTC().Truncate(time.Second)
 	if err := s.b.Sessions.SignIn(c.Request().Context(), u); err != nil {
+		return err
+	}
+	if err := s.d.Service.RecordAccess(c.Request().Context(), pageActor(c, &u), audit.KindSignedIn,
+		map[string]any{"method": u.Method, "groups": u.Groups, "roles": u.Roles}); err != nil {
 		return err
 	}
 	// A new CSRF token with the new session token: one seen before sign-in
@@ -104,6 +111,28 @@ func (s *Server) oidcCallback(c echo.Context) error {
 	if s.b.OIDC == nil {
 		return echo.ErrNotFound
 	}
+	if err := s.oidcFinish(c); err != nil {
+		return s.signInFailed(c, auth.MethodOIDC, "", err)
+	}
+	return nil
+}
+
+// signInFailed records a refused sign-in (who it claimed to be, when known,
+// and why) and returns err to answer with.
+func (s *Server) signInFailed(c echo.Context, method, who string, err error) error {
+	if who == "" {
+		who = "anonymous"
+	}
+	a := lifecycle.Actor{Subject: who, SourceIP: c.RealIP()}
+	if rerr := s.d.Service.RecordAccess(c.Request().Context(), a, audit.KindSignInFailed,
+		map[string]any{"method": method, "reason": err.Error()}); rerr != nil {
+		s.log.ErrorContext(c.Request().Context(), "record failed sign-in", slog.Any("err", rerr))
+	}
+	return err
+}
+
+// oidcFinish is oidcCallback's work.
+func (s *Server) oidcFinish(c echo.Context) error {
 	ctx := c.Request().Context()
 	raw := s.b.Sessions.Pop(ctx, oidcKey)
 	var ch auth.Challenge
@@ -125,6 +154,9 @@ func (s *Server) oidcCallback(c echo.Context) error {
 
 // signout ends the session (row deleted, cookie expired).
 func (s *Server) signout(c echo.Context) error {
+	if err := s.d.Service.RecordAccess(c.Request().Context(), pageActor(c, userOf(c)), audit.KindSignedOut, nil); err != nil {
+		return err
+	}
 	if err := s.b.Sessions.SignOut(c.Request().Context()); err != nil {
 		return err
 	}
