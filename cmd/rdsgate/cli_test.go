@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -215,5 +216,48 @@ func TestCLIPolicyDiff(t *testing.T) {
 	// The same policies on both sides change nothing.
 	if _, errOut, err := rdsgate(t, "policy", "diff", "--against-inputs", file, "--exit-code"); err != nil || !strings.Contains(errOut, "0 would change") {
 		t.Fatalf("diff against itself: %v %q", err, errOut)
+	}
+}
+
+// token list shows the tokens without the tokens; token revoke takes an id
+// or a subject and exits 1 when it revoked nothing.
+func TestCLITokenListRevoke(t *testing.T) {
+	t.Parallel()
+	url := testdb.NewURL(t)
+	out, _, err := rdsgate(t, "token", "create", "--database-url", url, "--subject", "erin", "--groups", "dba", "--ttl", "48h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	if _, _, err := rdsgate(t, "token", "create", "--database-url", url, "--subject", "frank"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = rdsgate(t, "token", "list", "--database-url", url, "--json")
+	if err != nil || strings.Contains(out, token) || strings.Count(out, "\n") != 2 {
+		t.Fatalf("list: %v %q", err, out)
+	}
+	var first struct {
+		ID        int64  `json:"id"`
+		Subject   string `json:"subject"`
+		ExpiresAt string `json:"expires_at"`
+	}
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "\n")+1:]), &first); err != nil || first.Subject != "erin" {
+		t.Fatalf("erin's token in %q: %v", out, err)
+	}
+	if _, _, err := rdsgate(t, "token", "revoke", "--database-url", url, strconv.FormatInt(first.ID, 10)); err != nil {
+		t.Fatalf("revoke by id: %v", err)
+	}
+	var ee exitError
+	if _, _, err := rdsgate(t, "token", "revoke", "--database-url", url, strconv.FormatInt(first.ID, 10)); !errors.As(err, &ee) || ee != 1 {
+		t.Fatalf("revoking again: %v", err)
+	}
+	if out, _, err := rdsgate(t, "token", "revoke", "--database-url", url, "--subject", "frank"); err != nil || !strings.HasPrefix(out, "1 token(s) revoked") {
+		t.Fatalf("revoke by subject: %v %q", err, out)
+	}
+	if out, _, err := rdsgate(t, "token", "list", "--database-url", url); err != nil || strings.Contains(out, "erin") || strings.Contains(out, "frank") {
+		t.Fatalf("list after revoking: %v %q", err, out)
+	}
+	if _, _, err := rdsgate(t, "token", "create", "--database-url", url, "--subject", "x", "--ttl", "-1h"); err == nil {
+		t.Fatal("a negative --ttl was accepted")
 	}
 }

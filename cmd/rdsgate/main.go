@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
 	// The IANA time zones, for Rego's time.clock([ns, "Asia/Shanghai"]) in images
 	// without them (the distroless one).
 	_ "time/tzdata"
@@ -25,7 +26,9 @@ Commands:
   serve                 run the API, pages, executor and audit sealer
   migrate               apply database migrations (idempotent)
   dev                   one-command local run: find or start PostgreSQL, simulator, dev users, serve
-  token create          mint an API token: --subject NAME --groups g1,g2
+  token create          mint an API token: --subject NAME --groups g1,g2 [--ttl 2160h]
+  token list            the API tokens (never the tokens themselves)
+  token revoke          revoke a token (ID) or every token of --subject NAME
   audit verify          verify the audit trail, online or from an export (--file)
   audit export          export the audit trail with its signed checkpoints (JSON Lines or CSV)
   audit checkpoint      seal pending events and sign the chain head now
@@ -70,10 +73,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return exitError(2)
 	}
 	cmd, rest := args[0], args[1:]
-	sub := ""
-	if len(rest) > 0 {
-		sub = rest[0]
-	}
 	switch {
 	case cmd == "serve":
 		return runServe(ctx, rest, stdout, stderr)
@@ -81,8 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, rest, stdout, stderr)
 	case cmd == "dev":
 		return runDev(ctx, rest, stdout, stderr)
-	case cmd == "token" && sub == "create":
-		return runTokenCreate(ctx, rest[1:], stdout, stderr)
+	case cmd == "token":
+		return runToken(ctx, rest, stdout, stderr)
 	case cmd == "audit":
 		return runAudit(ctx, rest, stdout, stderr)
 	case cmd == "policy":

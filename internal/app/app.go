@@ -237,7 +237,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	a.closers = append(a.closers, closePages)
 	a.Server = web.New(web.Deps{
-		Service: a.Requests, Tokens: auth.NewTokens(pool, 10*time.Second), Policy: a.Policy, Logger: log,
+		Service: a.Requests, Tokens: auth.NewTokens(pool, time.Second), Policy: a.Policy, Logger: log,
 		Pages: pages, Roles: cfg.Web.Roles, AllowedHosts: cfg.Web.AllowedHosts,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {

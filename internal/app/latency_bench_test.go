@@ -95,7 +95,7 @@ func waitForCall(ctx context.Context, b *testing.B, sim *rdssim.Server, inst str
 }
 
 func token(b *testing.B, a *app.App, subject string, groups ...string) string {
-	t, err := auth.CreateToken(context.Background(), a.Pool, auth.Identity{Subject: subject, Groups: groups}, "bench")
+	t, err := auth.CreateToken(context.Background(), a.Pool, auth.Identity{Subject: subject, Groups: groups}, "bench", 0)
 	if err != nil {
 		b.Fatal(err)
 	}

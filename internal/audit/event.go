@@ -24,6 +24,9 @@ const (
 	KindRequestCancelled = "request.cancelled"
 	KindRequestExpired   = "request.expired"
 	KindTokenCreated     = "token.created"
+	// KindTokenRevoked records a revoked API token: payload token_id,
+	// subject, groups.
+	KindTokenRevoked = "token.revoked"
 	// KindAccessDenied records a caller refused for lacking the role an
 	// action needs: payload action, role, groups.
 	KindAccessDenied = "access.denied"
@@ -94,7 +97,7 @@ func Kinds() []string {
 		KindRequestApproved, KindRequestRejected, KindRequestCancelled, KindRequestExpired,
 		KindExecutionStarted, KindExecutionSucceeded, KindExecutionFailed,
 		KindExecutionReconciled, KindExecutionReconcileFailed, KindExecutionRequeued,
-		KindTokenCreated, KindPolicyReloaded, KindPolicyReloadFailed, KindAccessDenied,
+		KindTokenCreated, KindTokenRevoked, KindPolicyReloaded, KindPolicyReloadFailed, KindAccessDenied,
 		KindSignedIn, KindSignedOut, KindSignInFailed, KindAuditSearched, KindAuditExported, KindAuditIntegrityViewed,
 	}
 }

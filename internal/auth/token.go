@@ -30,13 +30,23 @@ type Identity struct {
 // TokenPrefix starts every API token, so a leaked one is easy to grep for.
 const TokenPrefix = "rdsg_"
 
-// CreateToken makes a new random API token for id, stores only its SHA-256
-// and records token.created (without the token) by actor, in one
-// transaction. The clear token is returned once and never again.
-func CreateToken(ctx context.Context, pool *pgxpool.Pool, id Identity, actor string) (string, error) {
+// DefaultTokenTTL is how long an API token is valid unless told otherwise.
+const DefaultTokenTTL = 90 * 24 * time.Hour
+
+// CreateToken makes a new random API token for id, valid for ttl
+// (DefaultTokenTTL when 0), stores only its SHA-256 and records
+// token.created (without the token) by actor, in one transaction. The
+// clear token is returned once and never again.
+func CreateToken(ctx context.Context, pool *pgxpool.Pool, id Identity, actor string, ttl time.Duration) (string, error) {
 	id.Subject = strings.TrimSpace(id.Subject)
 	if id.Subject == "" {
 		return "", request.Invalid("subject", "is required")
+	}
+	if ttl == 0 {
+		ttl = DefaultTokenTTL
+	}
+	if ttl < 0 {
+		return "", request.Invalid("ttl", "must be positive")
 	}
 	if id.Groups == nil {
 		id.Groups = []string{}
@@ -48,12 +58,15 @@ func CreateToken(ctx context.Context, pool *pgxpool.Pool, id Identity, actor str
 	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	sum := sha256.Sum256([]byte(token))
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO api_tokens (subject, groups, token_hash) VALUES ($1, $2, $3)`,
-			id.Subject, id.Groups, sum[:]); err != nil {
+		var tokenID int64
+		var expires time.Time
+		if err := tx.QueryRow(ctx, `INSERT INTO api_tokens (subject, groups, token_hash, expires_at)
+VALUES ($1, $2, $3, now() + $4 * interval '1 second') RETURNING id, expires_at`,
+			id.Subject, id.Groups, sum[:], int64(ttl.Seconds())).Scan(&tokenID, &expires); err != nil {
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Record{Kind: audit.KindTokenCreated, Actor: actor,
-			Payload: map[string]any{"subject": id.Subject, "groups": id.Groups}})
+			Payload: map[string]any{"token_id": tokenID, "subject": id.Subject, "groups": id.Groups, "expires_at": expires.UTC()}})
 	})
 	if err != nil {
 		return "", fmt.Errorf("create token for %s: %w", id.Subject, err)
@@ -65,10 +78,13 @@ func CreateToken(ctx context.Context, pool *pgxpool.Pool, id Identity, actor str
 func lookupToken(ctx context.Context, pool *pgxpool.Pool, token string) (Identity, error) {
 	sum := sha256.Sum256([]byte(token))
 	var id Identity
-	err := pool.QueryRow(ctx, `SELECT subject, groups FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL`, sum[:]).
-		Scan(&id.Subject, &id.Groups)
+	// The lookup also notes the use, at most once a minute per token.
+	err := pool.QueryRow(ctx, `UPDATE api_tokens SET last_used_at = CASE
+        WHEN last_used_at IS NULL OR last_used_at < now() - interval '1 minute' THEN now() ELSE last_used_at END
+    WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()
+    RETURNING subject, groups`, sum[:]).Scan(&id.Subject, &id.Groups)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Identity{}, fmt.Errorf("unknown or revoked token: %w", ErrUnauthenticated)
+		return Identity{}, fmt.Errorf("unknown, expired or revoked token: %w", ErrUnauthenticated)
 	}
 	if err != nil {
 		return Identity{}, fmt.Errorf("look up token: %w", err)
@@ -136,4 +152,67 @@ func (t *Tokens) FromHeader(ctx context.Context, header string) (Identity, error
 	t.cache[key] = cachedIdentity{id: id, expires: now.Add(t.ttl)}
 	t.mu.Unlock()
 	return id, nil
+}
+
+// TokenInfo is what `rdsgate token list` shows of a token: never the token.
+type TokenInfo struct {
+	ID         int64      `json:"id"`
+	Subject    string     `json:"subject"`
+	Groups     []string   `json:"groups"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  time.Time  `json:"expires_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+}
+
+// ListTokens lists the tokens, newest first; revoked and expired ones only
+// when all is set.
+func ListTokens(ctx context.Context, pool *pgxpool.Pool, all bool) ([]TokenInfo, error) {
+	rows, err := pool.Query(ctx, `SELECT id, subject, groups, created_at, expires_at, last_used_at, revoked_at
+FROM api_tokens WHERE $1 OR (revoked_at IS NULL AND expires_at > now()) ORDER BY id DESC`, all)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[TokenInfo])
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeTokens revokes the token with id, or, with id 0, every token of
+// subject, and records token.revoked (subject, groups) for each, by actor,
+// in one transaction. It returns how many it revoked.
+func RevokeTokens(ctx context.Context, pool *pgxpool.Pool, id int64, subject, actor string) (int, error) {
+	if (id == 0) == (subject == "") {
+		return 0, request.Invalid("id", "name a token id or a subject, not both")
+	}
+	n := 0
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `UPDATE api_tokens SET revoked_at = now()
+WHERE revoked_at IS NULL AND (id = $1 OR ($1 = 0 AND subject = $2)) RETURNING id, subject, groups`, id, subject)
+		if err != nil {
+			return err
+		}
+		type revoked struct {
+			ID      int64
+			Subject string
+			Groups  []string
+		}
+		rs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[revoked])
+		if err != nil {
+			return err
+		}
+		recs := make([]audit.Record, len(rs))
+		for i, r := range rs {
+			recs[i] = audit.Record{Kind: audit.KindTokenRevoked, Actor: actor,
+				Payload: map[string]any{"token_id": r.ID, "subject": r.Subject, "groups": r.Groups}}
+		}
+		n = len(rs)
+		return audit.Append(ctx, tx, recs...)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("revoke tokens: %w", err)
+	}
+	return n, nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rdsgate/rdsgate/internal/auth"
 )
 
 // kindsBy counts the events of each kind by actor.
@@ -70,5 +72,25 @@ func TestAccessToTheTrailIsAudited(t *testing.T) {
 	}
 	if n := kindsBy(t, pages.pool, "nosuchuser")["auth.sign_in_failed"]; n != 1 {
 		t.Fatalf("failed sign-in on record %d times", n)
+	}
+}
+
+// Token creation and revocation show on the audit page with the subject and
+// the groups.
+func TestTokenEventsOnTheAuditPage(t *testing.T) {
+	t.Parallel()
+	env := setupPages(t, pagesOptions{})
+	ctx := context.Background()
+	if _, err := auth.CreateToken(ctx, env.pool, auth.Identity{Subject: "zed", Groups: []string{"dba"}}, "cli", 0); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := auth.RevokeTokens(ctx, env.pool, 0, "zed", "cli"); err != nil || n != 1 {
+		t.Fatalf("revoke: %d %v", n, err)
+	}
+	_, body := env.as("dave").get("/audit?actor=cli")
+	for _, want := range []string{"API token created", "API token revoked", "subject: zed", "groups: [dba]"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("audit page lacks %q", want)
+		}
 	}
 }

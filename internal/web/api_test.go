@@ -32,7 +32,7 @@ func setupAPIWith(t testing.TB, configure func(*app.Config)) apiEnv {
 	a := apptest.Start(t, configure)
 	env := apiEnv{url: a.URL, tokens: map[string]string{}, pool: a.Pool}
 	for name, groups := range map[string][]string{"alice": {"developers"}, "bob": {"dba"}, "carol": {"security"}, "erin": {"dba", "admins"}, "mallory": {"developers"}, "dave": {"auditors"}} {
-		tok, err := auth.CreateToken(context.Background(), a.Pool, auth.Identity{Subject: name, Groups: groups}, "test")
+		tok, err := auth.CreateToken(context.Background(), a.Pool, auth.Identity{Subject: name, Groups: groups}, "test", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -344,7 +344,7 @@ func TestAPIRolesForFilingAndVoting(t *testing.T) {
 	env := setupAPI(t)
 	pool := env.pool
 	for name, groups := range map[string][]string{"approver-only": {"dba"}, "nobody": {}, "erin-requester": {"developers"}} {
-		tok, err := auth.CreateToken(context.Background(), pool, auth.Identity{Subject: name, Groups: groups}, "test")
+		tok, err := auth.CreateToken(context.Background(), pool, auth.Identity{Subject: name, Groups: groups}, "test", 0)
 		if err != nil {
 			t.Fatal(err)
 		}

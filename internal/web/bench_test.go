@@ -47,7 +47,7 @@ func BenchmarkCreateRequest16(b *testing.B) {
 	for i := range tokens {
 		// Each client is its own RAM user (a copy of the example's alice),
 		// so filings do not queue on one requester's lock.
-		t, err := auth.CreateToken(context.Background(), a.Pool, auth.Identity{Subject: benchUser(i), Groups: []string{"developers"}}, "bench")
+		t, err := auth.CreateToken(context.Background(), a.Pool, auth.Identity{Subject: benchUser(i), Groups: []string{"developers"}}, "bench", 0)
 		if err != nil {
 			b.Fatal(err)
 		}

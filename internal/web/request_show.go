@@ -303,6 +303,13 @@ func (s *Server) describeEvent(e audit.Event) eventView {
 		}
 	case audit.KindRequestExpired:
 		v.Title = "Expired without approval"
+	case audit.KindTokenCreated, audit.KindTokenRevoked:
+		v.Title = map[bool]string{true: "API token created", false: "API token revoked"}[e.Kind == audit.KindTokenCreated]
+		for _, k := range []string{"subject", "groups", "token_id", "expires_at"} {
+			if s := str(k); s != "" {
+				v.Details = append(v.Details, strings.ReplaceAll(k, "_", " ")+": "+s)
+			}
+		}
 	default:
 		if strings.HasPrefix(e.Kind, "execution.") {
 			v.Title = "Execution " + strings.ReplaceAll(strings.TrimPrefix(e.Kind, "execution."), "_", " ")
