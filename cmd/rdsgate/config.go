@@ -153,6 +153,8 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 //	RDSGATE_ROLE_GROUPS           default auth.DefaultRoleGroups
 //	RDSGATE_DEV_LOGIN             true enables the dev sign-in (loopback only)
 //	RDSGATE_ALLOWED_HOSTS         host names served, comma-separated (default: any)
+//	RDSGATE_TRUSTED_PROXIES       proxies' addresses or CIDRs whose X-Forwarded-* are believed
+//	RDSGATE_TLS_CERT_FILE, RDSGATE_TLS_KEY_FILE   serve HTTPS
 //	RDSGATE_SESSION_SECURE_COOKIE default true
 func loadWebConfig(getenv func(string) string) (app.WebConfig, error) {
 	env := func(name, def string) string { return envOrFunc(getenv, name, def) }
@@ -173,6 +175,23 @@ func loadWebConfig(getenv func(string) string) (app.WebConfig, error) {
 		SubjectClaim: env("RDSGATE_OIDC_SUBJECT_CLAIM", "sub"),
 		Scopes:       strings.FieldsFunc(env("RDSGATE_OIDC_SCOPES", "openid profile email groups"), func(r rune) bool { return r == ' ' || r == ',' }),
 	}}
+	for _, cidr := range strings.Split(env("RDSGATE_TRUSTED_PROXIES", ""), ",") {
+		if cidr = strings.TrimSpace(cidr); cidr == "" {
+			continue
+		}
+		if !strings.Contains(cidr, "/") {
+			cidr += map[bool]string{true: "/32", false: "/128"}[strings.Contains(cidr, ".")]
+		}
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			return w, fmt.Errorf("RDSGATE_TRUSTED_PROXIES: %q is not an address or a CIDR network", cidr)
+		}
+		w.TrustedProxies = append(w.TrustedProxies, n)
+	}
+	w.TLSCertFile, w.TLSKeyFile = env("RDSGATE_TLS_CERT_FILE", ""), env("RDSGATE_TLS_KEY_FILE", "")
+	if (w.TLSCertFile == "") != (w.TLSKeyFile == "") {
+		return w, errors.New("set both RDSGATE_TLS_CERT_FILE and RDSGATE_TLS_KEY_FILE, or neither")
+	}
 	for _, h := range strings.Split(env("RDSGATE_ALLOWED_HOSTS", ""), ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			w.AllowedHosts = append(w.AllowedHosts, h)

@@ -230,6 +230,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	a.URL = "http://" + ln.Addr().String()
+	if cfg.Web.TLSCertFile != "" {
+		a.URL = "https://" + ln.Addr().String()
+	}
 	pages, closePages, err := newPages(ctx, cfg.Web, cfg.Addr, a.URL, pool, a.Policy, monitor, log)
 	if err != nil {
 		ln.Close()
@@ -238,7 +241,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.closers = append(a.closers, closePages)
 	a.Server = web.New(web.Deps{
 		Service: a.Requests, Tokens: auth.NewTokens(pool, time.Second), Policy: a.Policy, Logger: log,
-		Pages: pages, Roles: cfg.Web.Roles, AllowedHosts: cfg.Web.AllowedHosts,
+		Pages: pages, Roles: cfg.Web.Roles, AllowedHosts: cfg.Web.AllowedHosts, TrustedProxies: cfg.Web.TrustedProxies,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
@@ -251,7 +254,13 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	})
 	a.Server.EnableAudit(web.AuditDeps{DB: pool, Integrity: monitor})
 	a.http = &http.Server{Handler: a.Server, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	go func() { a.served <- a.http.Serve(ln) }()
+	go func() {
+		if cfg.Web.TLSCertFile != "" {
+			a.served <- a.http.ServeTLS(ln, cfg.Web.TLSCertFile, cfg.Web.TLSKeyFile)
+			return
+		}
+		a.served <- a.http.Serve(ln)
+	}()
 	log.InfoContext(ctx, "rdsgate serving", slog.String("url", a.URL), slog.String("policy_revision", a.Policy.Revision()))
 	return a, nil
 }

@@ -27,6 +27,11 @@ type WebConfig struct {
 	// AllowedHosts restricts the Host names served (RDSGATE_ALLOWED_HOSTS);
 	// with DevLogin only loopback names are served.
 	AllowedHosts []string
+	// TrustedProxies are the networks whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed (RDSGATE_TRUSTED_PROXIES).
+	TrustedProxies []*net.IPNet
+	// TLSCertFile and TLSKeyFile, when set, serve HTTPS on Addr.
+	TLSCertFile, TLSKeyFile string
 }
 
 // Check refuses what addr, the listen address, makes unsafe or unusable:

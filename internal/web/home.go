@@ -18,5 +18,5 @@ func (s *Server) home(c echo.Context) error {
 // session's subject and groups, the direct peer's address (never a
 // forwarded header), TLS, and MFA as the identity provider reported it.
 func pageActor(c echo.Context, u *auth.User) lifecycle.Actor {
-	return lifecycle.Actor{Subject: u.Subject, Groups: u.Groups, SourceIP: c.RealIP(), SecureTransport: c.IsTLS(), MFAPresent: u.MFA}
+	return lifecycle.Actor{Subject: u.Subject, Groups: u.Groups, SourceIP: c.RealIP(), SecureTransport: secureTransport(c), MFAPresent: u.MFA}
 }

@@ -53,7 +53,7 @@ func (s *Server) simulate(c echo.Context) error {
 	}
 	if c.QueryParam("run") == "" {
 		// First visit: prefill with what the user's own request would carry.
-		in.Form.RegionID, in.Form.NetworkType, in.IP, in.MFA, in.Secure = "cn-hangzhou", "0", c.RealIP(), u.MFA, c.IsTLS()
+		in.Form.RegionID, in.Form.NetworkType, in.IP, in.MFA, in.Secure = "cn-hangzhou", "0", c.RealIP(), u.MFA, secureTransport(c)
 		d.In = in
 		return s.render(c, http.StatusOK, "simulate", page{Title: "Policy simulator", Nav: "simulate", Data: d})
 	}

@@ -44,6 +44,11 @@ type Deps struct {
 	Logger *slog.Logger
 	// BodyLimit bounds request bodies (Echo's size syntax); default "64K".
 	BodyLimit string
+	// TrustedProxies are the networks of the proxies and load balancers in
+	// front of the server (RDSGATE_TRUSTED_PROXIES): from them, and only
+	// from them, X-Forwarded-For gives the client's address (acs:SourceIp)
+	// and X-Forwarded-Proto whether it came over TLS (acs:SecureTransport).
+	TrustedProxies []*net.IPNet
 	// AllowedHosts, when set, are the only host names (Host header, port
 	// ignored, case-insensitive) the server answers; others get 421. With
 	// the dev sign-in on, only loopback names are answered whatever this
@@ -80,8 +85,17 @@ func New(d Deps) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	// The peer address, not a client-supplied header: acs:SourceIp conditions
-	// must not be spoofable. Deployments behind a proxy configure trust there.
+	// must not be spoofable. Only from a trusted proxy (TrustedProxies) is
+	// X-Forwarded-For read: its rightmost address that is not a trusted
+	// proxy's.
 	e.IPExtractor = echo.ExtractIPDirect()
+	if len(d.TrustedProxies) > 0 {
+		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, n := range d.TrustedProxies {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
+	}
 	if d.Roles == nil {
 		d.Roles = auth.MustParseRoleMap(auth.DefaultRoleGroups)
 	}
@@ -91,6 +105,7 @@ func New(d Deps) *Server {
 	e.Use(middleware.Recover())
 	e.Use(s.accessLog)
 	e.Use(s.checkHost)
+	e.Use(s.transport)
 	e.Use(middleware.BodyLimit(d.BodyLimit))
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
@@ -119,6 +134,33 @@ func New(d Deps) *Server {
 	return s
 }
 
+// transport notes whether the client reached rdsgate over TLS: a TLS
+// listener, or a trusted proxy's X-Forwarded-Proto: https.
+func (s *Server) transport(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		secure := c.IsTLS()
+		if !secure && len(s.d.TrustedProxies) > 0 && c.Request().Header.Get(echo.HeaderXForwardedProto) == "https" {
+			if host, _, err := net.SplitHostPort(c.Request().RemoteAddr); err == nil {
+				ip := net.ParseIP(host)
+				for _, n := range s.d.TrustedProxies {
+					secure = secure || (ip != nil && n.Contains(ip))
+				}
+			}
+		}
+		c.Set(secureTransportKey, secure)
+		return next(c)
+	}
+}
+
+// secureTransportKey holds transport's answer in the echo context.
+const secureTransportKey = "secureTransport"
+
+// secureTransport is acs:SecureTransport for the request (transport).
+func secureTransport(c echo.Context) bool {
+	v, _ := c.Get(secureTransportKey).(bool)
+	return v
+}
+
 // hstsMaxAge is a year, as the HSTS preload list asks.
 const hstsMaxAge = "max-age=31536000"
 
@@ -133,7 +175,7 @@ func (s *Server) browserIsolation(next echo.HandlerFunc) echo.HandlerFunc {
 		h := c.Response().Header()
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()")
-		if c.IsTLS() || secureCookies {
+		if secureTransport(c) || secureCookies {
 			h.Set(echo.HeaderStrictTransportSecurity, hstsMaxAge)
 		}
 		return next(c)
@@ -227,7 +269,7 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (s *Server) actorFor(c echo.Context, id auth.Identity) lifecycle.Actor {
-	return lifecycle.Actor{Subject: id.Subject, Groups: id.Groups, SourceIP: c.RealIP(), SecureTransport: c.IsTLS()}
+	return lifecycle.Actor{Subject: id.Subject, Groups: id.Groups, SourceIP: c.RealIP(), SecureTransport: secureTransport(c)}
 }
 
 // apiUser is the token's identity with the roles its groups grant.
