@@ -78,10 +78,15 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	partial := fs.Bool("partial", false, "the export was resumed (--from-seq): accept a trail that starts after seq 1")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	noSeal := fs.Bool("no-seal", false, "online: do not chain pending events before verifying")
+	c.durationFlag(fs, &c.CheckpointInterval, "checkpoint-interval", "RDSGATE_AUDIT_CHECKPOINT_INTERVAL", time.Minute,
+		"the checkpointer's interval: with a trusted key, events older than twice it plus a minute must be signed")
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
 	}
-	opts := audit.VerifyOptions{Partial: *partial}
+	if len(c.envErrs) > 0 {
+		return c.envErrs[0]
+	}
+	opts := audit.VerifyOptions{Partial: *partial, MaxUnsigned: audit.MaxUnsignedFor(c.CheckpointInterval)}
 	for _, p := range pubs {
 		pub, err := audit.LoadPublicKey(p)
 		if err != nil {

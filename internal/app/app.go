@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -135,7 +136,12 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	verifyOpts := audit.VerifyOptions{CheckpointDir: cfg.CheckpointDir}
+	if cfg.AuditSigningKey != "" && cfg.CheckpointDir == "" {
+		// The copies outside the database are what catches a trail re-hashed
+		// with its checkpoints deleted: kept by default beside the key.
+		cfg.CheckpointDir = filepath.Join(filepath.Dir(cfg.AuditSigningKey), "checkpoints")
+	}
+	verifyOpts := audit.VerifyOptions{CheckpointDir: cfg.CheckpointDir, MaxUnsigned: audit.MaxUnsignedFor(cfg.CheckpointInterval)}
 	if cfg.AuditSigningKey != "" {
 		key, err := audit.LoadSigningKey(cfg.AuditSigningKey)
 		if err != nil {

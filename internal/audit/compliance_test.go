@@ -907,3 +907,37 @@ func (h *heapWatcher) Write(p []byte) (int, error) {
 	h.peak = max(h.peak, h.ms.HeapAlloc)
 	return len(p), nil
 }
+
+// A superuser re-hashes a whole trail of old events and deletes every
+// checkpoint: each remaining link checks. With a trusted key and the
+// checkpoint interval, verify fails all the same, online and offline,
+// naming the unsigned span: events that old should have been signed.
+func TestRehashedTrailWithCheckpointsDeletedCaught(t *testing.T) {
+	t.Parallel()
+	b := trail12(t)
+	tamperAll(t, b.pool,
+		`UPDATE audit_events SET occurred_at = now() - (90 - seq) * interval '1 day', actor = 'mallory' WHERE seq >= 2`,
+		`DELETE FROM audit_checkpoints`)
+	rehashFrom(t, b.pool, 2)
+	loose := audit.VerifyOptions{Keys: []ed25519.PublicKey{b.pub}}
+	if rep := b.verify(t, loose); !rep.OK() {
+		t.Fatalf("without the rule the forgery must pass every link check (else this test tests nothing): %+v", rep.Problem)
+	}
+	strict := audit.VerifyOptions{Keys: []ed25519.PublicKey{b.pub}, MaxUnsigned: audit.MaxUnsignedFor(time.Minute)}
+	check := func(where string, rep audit.Report) {
+		t.Helper()
+		p := rep.Problem
+		if p == nil || p.Seq != 1 || !strings.Contains(p.Reason, "events 1 to 12 are covered by no signed checkpoint") {
+			t.Fatalf("%s: %+v", where, p)
+		}
+	}
+	check("online", b.verify(t, strict))
+	check("offline", verifyBytes(t, b.export(t, audit.ExportOptions{}), strict))
+	// A fresh trail whose events wait less than the window passes.
+	fresh := setup(t)
+	fresh.appendN(t, 3)
+	fresh.flush(t)
+	if rep := fresh.verify(t, strict); !rep.OK() || rep.Unsigned != 3 {
+		t.Fatalf("recent unsigned events: %+v", rep)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -90,6 +91,12 @@ type Chain struct {
 	// given (a partial trail, see Partial).
 	anchorEvent, anchorCP bool
 	ext                   *externalCheckpoints
+	// signedBefore, when set, is the time before which every event must be
+	// covered by a checkpoint (RequireSignedBefore); unsigned is the span
+	// since the last checkpoint: its first seq and its oldest event's time.
+	signedBefore   time.Time
+	unsignedFrom   int64
+	unsignedOldest time.Time
 	// Report is the verification so far. Its HeadHash aliases an internal
 	// buffer until Finish.
 	Report Report
@@ -117,6 +124,13 @@ func (c *Chain) Trust(keys ...ed25519.PublicKey) {
 		c.keys[KeyID(k)] = k
 	}
 }
+
+// RequireSignedBefore makes Finish fail when an event that occurred before
+// t is covered by no checkpoint. A checkpointer signs the chain's head
+// every interval; events older than that (with a margin) and still unsigned
+// mean checkpoints were deleted, or never made: a superuser could then
+// re-hash the whole trail unnoticed.
+func (c *Chain) RequireSignedBefore(t time.Time) { c.signedBefore = t }
 
 // Partial accepts a trail that starts after the genesis (an export resumed
 // from a sequence number): the first event's seq and prev_hash, and the
@@ -155,6 +169,11 @@ func (c *Chain) Next(e *Event) *Problem {
 	}
 	c.prev = append(c.prev[:0], e.Hash...)
 	c.wantSeq++
+	if c.unsignedFrom == 0 {
+		c.unsignedFrom, c.unsignedOldest = e.Seq, e.OccurredAt
+	} else if e.OccurredAt.Before(c.unsignedOldest) {
+		c.unsignedOldest = e.OccurredAt
+	}
 	c.Report.Checked++
 	c.Report.HeadSeq = e.Seq
 	c.Report.HeadHash = c.prev
@@ -218,6 +237,7 @@ func (c *Chain) Checkpoint(cp *Checkpoint) *Problem {
 	}
 	cc := *cp
 	c.lastCP = &cc
+	c.unsignedFrom, c.unsignedOldest = 0, time.Time{}
 	c.Report.Checkpoints++
 	c.Report.LastCheckpoint = &cc
 	return nil
@@ -247,6 +267,12 @@ func (c *Chain) Finish() *Problem {
 		}
 	}
 	c.Report.HeadHash = bytes.Clone(c.Report.HeadHash)
+	if c.Report.Problem == nil && !c.signedBefore.IsZero() && c.unsignedFrom != 0 && c.unsignedOldest.Before(c.signedBefore) {
+		c.fail(&Problem{Seq: c.unsignedFrom, Reason: fmt.Sprintf(
+			"events %d to %d are covered by no signed checkpoint, and the oldest of them occurred at %s, before %s: "+
+				"checkpoints were deleted (a re-hashed trail passes every other check) or the checkpointer does not run",
+			c.unsignedFrom, c.Report.HeadSeq, c.unsignedOldest.UTC().Format(time.RFC3339), c.signedBefore.UTC().Format(time.RFC3339))})
+	}
 	if c.Report.Problem == nil {
 		c.Report.Unsigned = c.Report.Checked
 		if c.lastCP != nil {
@@ -382,11 +408,22 @@ type VerifyOptions struct {
 	// Partial accepts a trail that starts after the genesis (VerifyStream
 	// of an export made with a FromSeq).
 	Partial bool
+	// MaxUnsigned, with trusted Keys, fails a trail whose events older
+	// than this are covered by no checkpoint (Chain.RequireSignedBefore):
+	// twice the checkpoint interval plus a minute (MaxUnsignedFor).
+	MaxUnsigned time.Duration
 }
+
+// MaxUnsignedFor is how long an event may wait for a checkpoint when the
+// checkpointer signs every interval: two intervals and a minute.
+func MaxUnsignedFor(interval time.Duration) time.Duration { return 2*interval + time.Minute }
 
 func (o VerifyOptions) chain() (*Chain, error) {
 	c := NewChain()
 	c.Trust(o.Keys...)
+	if len(o.Keys) > 0 && o.MaxUnsigned > 0 {
+		c.RequireSignedBefore(time.Now().Add(-o.MaxUnsigned))
+	}
 	if o.Partial {
 		c.Partial()
 	}
