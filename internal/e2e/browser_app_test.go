@@ -20,6 +20,7 @@ import (
 	rdsapp "github.com/rdsgate/rdsgate/internal/app"
 	"github.com/rdsgate/rdsgate/internal/apptest"
 	"github.com/rdsgate/rdsgate/internal/executor"
+	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
 )
 
@@ -31,6 +32,7 @@ type app struct {
 	url  string
 	pool *pgxpool.Pool
 	sim  *rdssim.Server
+	svc  *lifecycle.Service
 	// shots is where the profiles' screenshots go (screenshotDir).
 	shots string
 }
@@ -42,7 +44,7 @@ func startApp(t *testing.T) *app {
 			BackoffBase: 200 * time.Millisecond, BackoffMax: time.Second, ReconcileDelay: 200 * time.Millisecond,
 			JobTimeout: 30 * time.Second, RescueAfter: 45 * time.Second}
 	})
-	return &app{url: a.URL, pool: a.Pool, sim: a.Sim, shots: screenshotDir(t)}
+	return &app{url: a.URL, pool: a.Pool, sim: a.Sim, svc: a.Requests, shots: screenshotDir(t)}
 }
 
 // chromium finds Debian's chromium; the browser tests fail (never skip)
@@ -79,6 +81,9 @@ func (a *app) browser(t *testing.T, name string) *profile {
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("disable-extensions", true), chromedp.Flag("disable-default-apps", true),
+		// Names of other sites that resolve to this machine: a rebound
+		// name and an attacker's page (TestBrowserSecurity).
+		chromedp.Flag("host-resolver-rules", "MAP rebind.test 127.0.0.1, MAP attacker.test 127.0.0.1"),
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
