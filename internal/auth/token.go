@@ -78,11 +78,16 @@ VALUES ($1, $2, $3, now() + $4 * interval '1 second') RETURNING id, expires_at`,
 func lookupToken(ctx context.Context, pool *pgxpool.Pool, token string) (Identity, error) {
 	sum := sha256.Sum256([]byte(token))
 	var id Identity
-	// The lookup also notes the use, at most once a minute per token.
-	err := pool.QueryRow(ctx, `UPDATE api_tokens SET last_used_at = CASE
-        WHEN last_used_at IS NULL OR last_used_at < now() - interval '1 minute' THEN now() ELSE last_used_at END
+	// The lookup also notes the use, writing at most once a minute per
+	// token: a lookup happens every second per busy token (the cache).
+	err := pool.QueryRow(ctx, `WITH t AS (
+    SELECT id, subject, groups, last_used_at FROM api_tokens
     WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()
-    RETURNING subject, groups`, sum[:]).Scan(&id.Subject, &id.Groups)
+), used AS (
+    UPDATE api_tokens SET last_used_at = now() FROM t
+    WHERE api_tokens.id = t.id AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute')
+)
+SELECT subject, groups FROM t`, sum[:]).Scan(&id.Subject, &id.Groups)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Identity{}, fmt.Errorf("unknown, expired or revoked token: %w", ErrUnauthenticated)
 	}
