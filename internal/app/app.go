@@ -89,8 +89,11 @@ type App struct {
 	http    *http.Server
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	served  chan error
-	closers []func()
+	served    chan error
+	closers   []func()
+	closeOnce sync.Once
+	// finalCheckpoint seals and signs at shutdown (with a signing key).
+	finalCheckpoint func(context.Context)
 }
 
 // Start builds the application from cfg, applies the migrations, starts
@@ -150,6 +153,17 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		verifyOpts.Keys = []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}
 		cp := audit.NewCheckpointer(pool, log, key, cfg.CheckpointDir, cfg.CheckpointInterval)
 		a.goRun(bg, "audit checkpointer", cp.Run)
+		a.finalCheckpoint = func(ctx context.Context) {
+			if _, err := sealer.SealAll(ctx); err != nil {
+				log.ErrorContext(ctx, "seal at shutdown", slog.Any("err", err))
+				return
+			}
+			if cp, created, err := cp.Checkpoint(ctx); err != nil && !errors.Is(err, audit.ErrNoEvents) {
+				log.ErrorContext(ctx, "audit checkpoint at shutdown", slog.Any("err", err))
+			} else if created {
+				log.InfoContext(ctx, "audit checkpoint signed at shutdown", slog.Int64("checkpoint", cp.Seq), slog.Int64("head_seq", cp.HeadSeq))
+			}
+		}
 		log.InfoContext(ctx, "audit checkpoints signed", slog.String("key_id", audit.KeyID(verifyOpts.Keys[0])),
 			slog.String("dir", cfg.CheckpointDir), slog.Duration("interval", cfg.CheckpointInterval))
 	} else {
@@ -284,21 +298,25 @@ func (a *App) Wait(ctx context.Context) error {
 // Close stops the application in reverse order of its start: the HTTP
 // server (requests in flight finish), the background parts, the executor
 // (calls in flight finish and record their outcome), the pools.
+// A second Close does nothing.
 func (a *App) Close() error {
 	var err error
-	if a.http != nil {
-		ctx, done := context.WithTimeout(context.Background(), 10*time.Second)
-		err = a.http.Shutdown(ctx)
-		done()
-	}
-	a.shutdown()
+	a.closeOnce.Do(func() {
+		if a.http != nil {
+			ctx, done := context.WithTimeout(context.Background(), 10*time.Second)
+			err = a.http.Shutdown(ctx)
+			done()
+		}
+		a.shutdown()
+	})
 	return err
 }
 
-// shutdown stops what Start started, whatever it reached.
+// shutdown stops what Start started, whatever it reached: the executor
+// first (calls in flight record their outcome), then a last seal and
+// checkpoint, so that what this process recorded does not wait unsigned
+// for the next start, then the background loops and the pools.
 func (a *App) shutdown() {
-	a.cancel()
-	a.wg.Wait()
 	if a.Executor != nil {
 		ctx, done := context.WithTimeout(context.Background(), 30*time.Second)
 		if err := a.Executor.Stop(ctx); err != nil {
@@ -306,6 +324,13 @@ func (a *App) shutdown() {
 		}
 		done()
 	}
+	if a.finalCheckpoint != nil {
+		ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		a.finalCheckpoint(ctx)
+		done()
+	}
+	a.cancel()
+	a.wg.Wait()
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
 	}
