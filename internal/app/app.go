@@ -85,10 +85,10 @@ type App struct {
 	// Target says where RDS calls go, for the start-up log.
 	Target string
 
-	log     *slog.Logger
-	http    *http.Server
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	log       *slog.Logger
+	http      *http.Server
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 	served    chan error
 	closers   []func()
 	closeOnce sync.Once
