@@ -38,10 +38,32 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
+// migrateLockKey is the advisory lock that serialises migrations
+// ("migrate" in ASCII): replicas starting at once migrate one at a time,
+// and the later ones find nothing left to do.
+const migrateLockKey = 0x6d696772617465
+
 // Migrate applies rdsgate's migrations (goose, from the embedded
-// migrations/ directory) and then the job queue's own (River's migrator).
-// Both are idempotent.
+// migrations/ directory) and then the job queue's own (River's migrator),
+// under a session advisory lock, so that replicas starting at once on an
+// empty database do not race. Both are idempotent.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(migrateLockKey)); err != nil {
+		return fmt.Errorf("migrate: take the migration lock: %w", err)
+	}
+	defer func() {
+		// On a connection that broke, the lock went with the session.
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrateLockKey))
+	}()
+	return migrate(ctx, pool, log)
+}
+
+func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
 	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
