@@ -14,5 +14,7 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/rdsgate /usr/local/bin/rdsgate
 EXPOSE 8080
+# No shell in the image: the binary asks its own /readyz.
+HEALTHCHECK --interval=10s --timeout=6s --retries=3 CMD ["/usr/local/bin/rdsgate", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/rdsgate"]
 CMD ["serve"]

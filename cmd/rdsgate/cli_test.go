@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -259,5 +261,31 @@ func TestCLITokenListRevoke(t *testing.T) {
 	}
 	if _, _, err := rdsgate(t, "token", "create", "--database-url", url, "--subject", "x", "--ttl", "-1h"); err == nil {
 		t.Fatal("a negative --ttl was accepted")
+	}
+}
+
+// healthcheck exits 0 against a ready server and 1 against one that is not
+// (or is not there).
+func TestCLIHealthcheck(t *testing.T) {
+	t.Parallel()
+	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+		}
+	}))
+	defer ready.Close()
+	if _, _, err := rdsgate(t, "healthcheck", "--url", ready.URL+"/readyz"); err != nil {
+		t.Fatalf("ready: %v", err)
+	}
+	var ee exitError
+	if _, _, err := rdsgate(t, "healthcheck", "--url", ready.URL+"/nothing"); !errors.As(err, &ee) || ee != 1 {
+		t.Fatalf("not ready: %v", err)
+	}
+	ready.Close()
+	if _, _, err := rdsgate(t, "healthcheck", "--url", ready.URL+"/readyz", "--timeout", "1s"); !errors.As(err, &ee) || ee != 1 {
+		t.Fatalf("server gone: %v", err)
+	}
+	if got := readyURL("0.0.0.0:8080"); got != "http://127.0.0.1:8080/readyz" {
+		t.Errorf("readyURL of all interfaces: %s", got)
 	}
 }

@@ -37,6 +37,7 @@ Commands:
   policy test           run the shipped and the organisation's Rego tests
   policy diff           list the recorded decisions a proposed policy would change
   sim                   run the local RDS API simulator
+  healthcheck           exit 0 when the server (RDSGATE_ADDR, or --url) is ready: the image's HEALTHCHECK
   version               print the version this binary was built from
   help                  this text
 
@@ -88,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPolicy(ctx, rest, stdout, stderr)
 	case cmd == "sim":
 		return runSim(ctx, rest, stdout)
+	case cmd == "healthcheck":
+		return runHealthcheck(ctx, rest, stdout, stderr)
 	case cmd == "version" || cmd == "--version":
 		fmt.Fprintln(stdout, "rdsgate", version)
 		return nil
