@@ -80,8 +80,8 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	noSeal := fs.Bool("no-seal", false, "online: do not chain pending events before verifying")
 	c.durationFlag(fs, &c.CheckpointInterval, "checkpoint-interval", "RDSGATE_AUDIT_CHECKPOINT_INTERVAL", time.Minute,
 		"the checkpointer's interval: with a trusted key, events older than twice it plus a minute must be signed")
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if done, err := parse(fs, args); done {
+		return err
 	}
 	if len(c.envErrs) > 0 {
 		return c.envErrs[0]
@@ -221,8 +221,8 @@ func runAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	out := fs.String("out", "", "write to this file (atomically, when complete) instead of stdout")
 	fromSeq := fs.Int64("from-seq", 1, "resume: export events from this seq on (and the checkpoints covering them)")
 	noSeal := fs.Bool("no-seal", false, "do not chain pending events before exporting")
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if done, err := parse(fs, args); done {
+		return err
 	}
 	if *format != audit.FormatJSONL && *format != audit.FormatCSV {
 		return fmt.Errorf("--format %q: want jsonl or csv", *format)
@@ -298,8 +298,8 @@ func runAuditCheckpoint(ctx context.Context, args []string, stdout, stderr io.Wr
 	var c config
 	commonFlags(fs, &c)
 	auditFlags(fs, &c)
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if done, err := parse(fs, args); done {
+		return err
 	}
 	if err := c.validate(); err != nil {
 		return err

@@ -289,3 +289,35 @@ func TestCLIHealthcheck(t *testing.T) {
 		t.Errorf("readyURL of all interfaces: %s", got)
 	}
 }
+
+// Every command and subcommand answers --help with exit 0; serve's and
+// dev's list the settings that have no flag too.
+func TestCLIHelpEverywhere(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"help"}, {"serve", "--help"}, {"dev", "--help"}, {"migrate", "--help"}, {"sim", "--help"}, {"healthcheck", "--help"},
+		{"token", "--help"}, {"token", "create", "--help"}, {"token", "list", "--help"}, {"token", "revoke", "--help"},
+		{"audit", "--help"}, {"audit", "verify", "--help"}, {"audit", "export", "--help"}, {"audit", "checkpoint", "--help"},
+		{"policy", "--help"}, {"policy", "eval", "--help"}, {"policy", "check", "--help"}, {"policy", "test", "--help"},
+		{"policy", "diff", "--help"}, {"version"},
+	} {
+		out, errOut, err := rdsgate(t, args...)
+		if err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+		if out+errOut == "" {
+			t.Errorf("%v: printed nothing", args)
+		}
+		if args[0] == "serve" || args[0] == "dev" {
+			if !strings.Contains(errOut, "RDSGATE_RDS_ENDPOINT") || !strings.Contains(errOut, "RDSGATE_OIDC_ISSUER") {
+				t.Errorf("%v does not list the settings without a flag:\n%s", args, errOut)
+			}
+		}
+	}
+	var ee exitError
+	for _, args := range [][]string{{"nonsense"}, {"token", "nonsense"}, {"policy", "nonsense"}, {"audit", "nonsense"}, {"serve", "--nonsense"}} {
+		if _, _, err := rdsgate(t, args...); !errors.As(err, &ee) || ee != 2 {
+			t.Errorf("%v: %v, want exit 2", args, err)
+		}
+	}
+}

@@ -95,7 +95,37 @@ func commonFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.LogLevel, "log-level", envOr("RDSGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env RDSGATE_LOG_LEVEL)")
 }
 
+// envOnlyHelp lists the settings that have no flag, for serve's and dev's
+// --help (README.md has the details).
+const envOnlyHelp = `
+Settings from the environment only:
+  RDSGATE_RDS_ENDPOINT, RDSGATE_RDS_PROTOCOL   the RDS API's host[:port] and scheme (default: the region's, https)
+  RDSGATE_REGION_ID                            default region (cn-hangzhou)
+  RDSGATE_RDS_RATE, RDSGATE_RDS_DESCRIBE_RATE  calls/s per account (10, 10); RDSGATE_RDS_RATE_MARGIN slot margin (0.02)
+  RDSGATE_RDS_CALL_TIMEOUT                     one call (10s)
+  RDSGATE_EXECUTOR_WORKERS, RDSGATE_EXECUTOR_MAX_ATTEMPTS, RDSGATE_EXECUTOR_RESCUE_AFTER   (20, 8, 1m)
+  RDSGATE_OIDC_ISSUER, RDSGATE_OIDC_CLIENT_ID, RDSGATE_OIDC_CLIENT_SECRET, RDSGATE_OIDC_REDIRECT_URL,
+  RDSGATE_OIDC_GROUPS_CLAIM, RDSGATE_OIDC_SUBJECT_CLAIM, RDSGATE_OIDC_SCOPES   browser sign-in
+  RDSGATE_ROLE_GROUPS                          groups per role (requester=developers;approver=dba,security;...)
+  RDSGATE_DEV_LOGIN, RDSGATE_SESSION_SECURE_COOKIE   dev sign-in (loopback only), Secure cookies
+  RDSGATE_ALLOWED_HOSTS, RDSGATE_TRUSTED_PROXIES     Host names served; proxies whose X-Forwarded-* count
+  RDSGATE_TLS_CERT_FILE, RDSGATE_TLS_KEY_FILE        serve HTTPS
+  ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_ROLE_ARN, ...
+                                               the credentials chain (credentials-go)
+`
+
+// withEnvHelp makes fs's --help list its flags and then the settings that
+// have no flag.
+func withEnvHelp(fs *flag.FlagSet) {
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage of rdsgate %s:\n", fs.Name())
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), envOnlyHelp)
+	}
+}
+
 func serveFlags(fs *flag.FlagSet, c *config) {
+	withEnvHelp(fs)
 	commonFlags(fs, c)
 	fs.StringVar(&c.Addr, "addr", envOr("RDSGATE_ADDR", "127.0.0.1:8080"), "listen address (env RDSGATE_ADDR)")
 	fs.StringVar(&c.AccountID, "account-id", envOr("RDSGATE_ACCOUNT_ID", ""), "Alibaba Cloud account id: resource ARNs and the rate limiter's key (env RDSGATE_ACCOUNT_ID; default: account_id of ram.json)")

@@ -35,8 +35,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	serveFlags(fs, &c)
 	dataDir := fs.String("data", ".data", "where the private PostgreSQL cluster and dev keys live")
 	probe := fs.String("probe-url", localPostgres, "the PostgreSQL server tried before starting a private cluster")
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if done, err := parse(fs, args); done {
+		return err
 	}
 	if len(c.envErrs) > 0 {
 		return c.envErrs[0]

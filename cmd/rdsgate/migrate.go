@@ -14,8 +14,8 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	var c config
 	commonFlags(fs, &c)
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if done, err := parse(fs, args); done {
+		return err
 	}
 	if err := c.validate(); err != nil {
 		return err

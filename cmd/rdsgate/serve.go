@@ -15,8 +15,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	var c config
 	serveFlags(fs, &c)
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if done, err := parse(fs, args); done {
+		return err
 	}
 	if err := c.validate(); err != nil {
 		return err

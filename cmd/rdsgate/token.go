@@ -74,8 +74,8 @@ func runTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	subject := fs.String("subject", "", "who the token stands for (required)")
 	groups := fs.String("groups", "", "comma-separated groups, e.g. developers,dba")
 	ttl := fs.Duration("ttl", auth.DefaultTokenTTL, "how long the token is valid")
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if done, err := parse(fs, args); done {
+		return err
 	}
 	if *ttl <= 0 {
 		return fmt.Errorf("--ttl must be positive")
@@ -114,8 +114,8 @@ func runTokenList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	commonFlags(fs, &c)
 	all := fs.Bool("all", false, "also the revoked and expired tokens")
 	asJSON := fs.Bool("json", false, "JSON Lines")
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if done, err := parse(fs, args); done {
+		return err
 	}
 	pool, err := tokenDB(ctx, c)
 	if err != nil {
@@ -157,8 +157,8 @@ func runTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	var c config
 	commonFlags(fs, &c)
 	subject := fs.String("subject", "", "revoke every token of this subject")
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if done, err := parse(fs, args); done {
+		return err
 	}
 	var id int64
 	if fs.NArg() > 0 {
