@@ -321,3 +321,14 @@ func TestCLIHelpEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// RDSGATE_LOG_FORMAT=json makes every log line one JSON object.
+func TestLogFormatJSON(t *testing.T) {
+	t.Setenv("RDSGATE_LOG_FORMAT", "json")
+	var buf bytes.Buffer
+	newLogger(&buf, "info").Info("hello", "k", "v")
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["msg"] != "hello" || line["k"] != "v" {
+		t.Fatalf("log line %q: %v", buf.String(), err)
+	}
+}

@@ -92,7 +92,7 @@ func (f secretFlag) Set(v string) error { *f.p = v; return nil }
 func commonFlags(fs *flag.FlagSet, c *config) {
 	c.DatabaseURL = os.Getenv("DATABASE_URL")
 	fs.Var(secretFlag{&c.DatabaseURL}, "database-url", "PostgreSQL URL (env DATABASE_URL)")
-	fs.StringVar(&c.LogLevel, "log-level", envOr("RDSGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env RDSGATE_LOG_LEVEL)")
+	fs.StringVar(&c.LogLevel, "log-level", envOr("RDSGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env RDSGATE_LOG_LEVEL; RDSGATE_LOG_FORMAT=json for JSON lines)")
 }
 
 // envOnlyHelp lists the settings that have no flag, for serve's and dev's
@@ -164,12 +164,18 @@ func redactURL(s string) string {
 	return fmt.Sprintf("postgres://%s@%s/%s", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), cfg.Database)
 }
 
+// newLogger logs at level to w, as text or, with RDSGATE_LOG_FORMAT=json,
+// as one JSON object a line for log pipelines.
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	if strings.EqualFold(envOr("RDSGATE_LOG_FORMAT", "text"), "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // loadWebConfig reads the browser sign-in configuration through getenv:
