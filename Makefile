@@ -3,6 +3,11 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/rdsgate
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# The commit is also in the toolchain's own VCS stamp (-buildvcs); the -X
+# copies are for builds without .git (rdsgate version prefers the stamp).
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_TIME ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildTime=$(BUILD_TIME)
 # Tests create their own databases on this server (see internal/testdb).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 export TEST_DATABASE_URL
@@ -14,7 +19,7 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 build: ## build bin/rdsgate
-	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rdsgate
+	$(GO) build -trimpath -buildvcs=auto -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/rdsgate
 
 run: build ## start rdsgate locally (PostgreSQL found or started, migrations, simulator, dev users) and print the URL
 	./$(BIN) dev

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,6 +24,7 @@ Commands:
                offline (--file export.jsonl, no database); exit 0 only when everything checks
   export       write the sealed trail with its checkpoints as JSON Lines (or --format csv)
   checkpoint   seal pending events and sign the chain head now
+  keygen       write a new Ed25519 signing key (--out FILE, mode 0600) and FILE.pub; never overwrites
 
 Run rdsgate audit <command> -h for its flags. docs/AUDIT.md describes the formats.
 `
@@ -40,6 +42,8 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runAuditExport(ctx, args, stdout, stderr)
 	case "checkpoint":
 		return runAuditCheckpoint(ctx, args, stdout, stderr)
+	case "keygen":
+		return runAuditKeygen(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, auditUsage)
 		return nil
@@ -331,4 +335,42 @@ func runAuditCheckpoint(ctx context.Context, args []string, stdout, stderr io.Wr
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(cp)
+}
+
+// runAuditKeygen is `rdsgate audit keygen`: a new checkpoint signing key in
+// PKCS#8 PEM (mode 0600) and its public half beside it, for images without
+// openssl. It never overwrites a file; with --if-missing an existing key
+// that loads is kept and the command succeeds, so that a container can run
+// it at every start (docker-compose.yml's keygen service).
+func runAuditKeygen(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("audit keygen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", envOr("RDSGATE_AUDIT_SIGNING_KEY", ""), "the private key file to create; FILE.pub receives the public key (env RDSGATE_AUDIT_SIGNING_KEY)")
+	ifMissing := fs.Bool("if-missing", false, "when FILE already holds an Ed25519 key, keep it and exit 0")
+	if done, err := parse(fs, args); done {
+		return err
+	}
+	if *out == "" {
+		fmt.Fprintln(stderr, "rdsgate audit keygen: --out FILE is required")
+		return exitError(2)
+	}
+	key, err := audit.GenerateKeyFile(*out)
+	switch {
+	case errors.Is(err, os.ErrExist) && *ifMissing:
+		if key, err = audit.LoadSigningKey(*out); err != nil {
+			return err
+		}
+		if pub, err := audit.LoadPublicKey(*out + ".pub"); err == nil && !pub.Equal(key.Public()) {
+			return fmt.Errorf("audit keygen: %s.pub is not the public half of %s: move one of them away", *out, *out)
+		}
+		fmt.Fprintf(stderr, "%s exists: kept\n", *out)
+	case errors.Is(err, os.ErrExist):
+		return fmt.Errorf("audit keygen: %w (it never overwrites a key: checkpoints signed with it would no longer verify; --if-missing keeps it)", err)
+	case err != nil:
+		return err
+	default:
+		fmt.Fprintf(stderr, "wrote %s (private, mode 0600) and %s.pub\n", *out, *out)
+	}
+	fmt.Fprintln(stdout, audit.KeyID(key.Public().(ed25519.PublicKey)))
+	return nil
 }

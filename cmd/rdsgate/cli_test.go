@@ -299,7 +299,7 @@ func TestCLIHelpEverywhere(t *testing.T) {
 		{"token", "--help"}, {"token", "create", "--help"}, {"token", "list", "--help"}, {"token", "revoke", "--help"},
 		{"audit", "--help"}, {"audit", "verify", "--help"}, {"audit", "export", "--help"}, {"audit", "checkpoint", "--help"},
 		{"policy", "--help"}, {"policy", "eval", "--help"}, {"policy", "check", "--help"}, {"policy", "test", "--help"},
-		{"policy", "diff", "--help"}, {"version"},
+		{"policy", "diff", "--help"}, {"version"}, {"version", "--help"}, {"version", "--json"}, {"audit", "keygen", "--help"},
 	} {
 		out, errOut, err := rdsgate(t, args...)
 		if err != nil {

@@ -80,6 +80,20 @@ func (c *config) durationFlag(fs *flag.FlagSet, p *time.Duration, name, env stri
 	fs.DurationVar(p, name, d, usage+" (env "+env+")")
 }
 
+// intFlag registers an integer flag whose default comes from the variable
+// env; a value that does not parse is reported by validate.
+func (c *config) intFlag(fs *flag.FlagSet, p *int, name, env string, def int, usage string) {
+	v, n := strings.TrimSpace(os.Getenv(env)), def
+	if v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q: want a whole number", env, v))
+			n = def
+		}
+	}
+	fs.IntVar(p, name, n, usage+" (env "+env+")")
+}
+
 // secretFlag is a string flag whose value is never printed: flag's help
 // shows a flag's default, and the default of --database-url comes from
 // DATABASE_URL, which may hold a password.
@@ -101,7 +115,7 @@ const envOnlyHelp = `
 Settings from the environment only:
   RDSGATE_RDS_ENDPOINT, RDSGATE_RDS_PROTOCOL   the RDS API's host[:port] and scheme (default: the region's, https)
   RDSGATE_REGION_ID                            default region (cn-hangzhou)
-  RDSGATE_RDS_RATE, RDSGATE_RDS_DESCRIBE_RATE  calls/s per account (10, 10); RDSGATE_RDS_RATE_MARGIN slot margin (0.02)
+  RDSGATE_RDS_RATE, RDSGATE_RDS_DESCRIBE_RATE  calls/s per account (10, 10); RDSGATE_RDS_RATE_MARGIN slot margin (0.04)
   RDSGATE_RDS_CALL_TIMEOUT                     one call (10s)
   RDSGATE_EXECUTOR_WORKERS, RDSGATE_EXECUTOR_MAX_ATTEMPTS, RDSGATE_EXECUTOR_RESCUE_AFTER   (20, 8, 1m)
   RDSGATE_OIDC_ISSUER, RDSGATE_OIDC_CLIENT_ID, RDSGATE_OIDC_CLIENT_SECRET, RDSGATE_OIDC_REDIRECT_URL,
@@ -132,9 +146,14 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.PolicyData, "policy-data", envOr("RDSGATE_POLICY_DATA", ""), "directory with ram.json and org.json (env RDSGATE_POLICY_DATA; default: the embedded examples)")
 	fs.StringVar(&c.DecisionLog, "decision-log", envOr("RDSGATE_DECISION_LOG", ""), "also write every policy decision in OPA's decision-log format: stdout or a file (env RDSGATE_DECISION_LOG)")
 	fs.StringVar(&c.PolicyDir, "policy-dir", envOr("RDSGATE_POLICY_DIR", ""), "directory of the organisation's own Rego modules, loaded beside the shipped ones (env RDSGATE_POLICY_DIR)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", envOr("RDSGATE_METRICS_ADDR", ""), "serve Prometheus metrics at /metrics on this address of its own, e.g. :9464 (env RDSGATE_METRICS_ADDR; default: off; see docs/monitoring)")
+	c.intFlag(fs, &c.DBMaxConns, "db-max-conns", "RDSGATE_DB_MAX_CONNS", app.DefaultDBMaxConns,
+		"PostgreSQL connections this replica holds at most, the job queue's included")
 	c.durationFlag(fs, &c.RequestTTL, "request-ttl", "RDSGATE_REQUEST_TTL", 72*time.Hour, "pending requests expire after this long")
 	auditFlags(fs, c)
 	c.durationFlag(fs, &c.CheckpointInterval, "checkpoint-interval", "RDSGATE_AUDIT_CHECKPOINT_INTERVAL", time.Minute, "sign a checkpoint this often when events arrived")
+	c.durationFlag(fs, &c.ShutdownTimeout, "shutdown-timeout", "RDSGATE_SHUTDOWN_TIMEOUT", app.DefaultShutdownTimeout,
+		"on SIGTERM, stop within this long: requests and RDS calls in flight get 60% of it to finish, then are cut off, and the audit trail is sealed and signed (keep it 5s under Kubernetes' terminationGracePeriodSeconds)")
 }
 
 // auditFlags registers the audit key and checkpoint directory settings.
@@ -146,6 +165,14 @@ func auditFlags(fs *flag.FlagSet, c *config) {
 func (c *config) validate() error {
 	if len(c.envErrs) > 0 {
 		return c.envErrs[0]
+	}
+	if c.ShutdownTimeout < 0 {
+		return fmt.Errorf("--shutdown-timeout %s: want a positive duration", c.ShutdownTimeout)
+	}
+	if c.DBMaxConns != 0 {
+		if _, _, err := app.SplitConns(c.DBMaxConns); err != nil {
+			return err
+		}
 	}
 	if c.DatabaseURL == "" {
 		return fmt.Errorf("DATABASE_URL is not set (flag --database-url); `make run` finds or starts PostgreSQL for you")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rdsgate/rdsgate/internal/app"
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/store"
 )
@@ -64,7 +65,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "database: %s\n", redactURL(c.DatabaseURL))
 	tuneGC(os.Getenv)
-	return serve(ctx, c, stderr, func(base string) {
+	return serve(ctx, c, stderr, func(a *app.App) {
+		base := a.URL
 		self := os.Args[0]
 		if abs, err := filepath.Abs(self); err == nil {
 			self = abs
@@ -78,8 +80,8 @@ Or use the JSON API: get a token (shown once, on the last line) and call it:
   TOKEN=$(%s token create --subject alice --groups developers | tail -1)
   curl -H "Authorization: Bearer $TOKEN" %s/api/v1/requests
 
-Stop with Ctrl-C.
-`, base, devSignInHint(base), apiHint, self, base)
+%sStop with Ctrl-C.
+`, base, devSignInHint(base), apiHint, self, base, metricsHint(a.MetricsURL))
 	})
 }
 
@@ -217,6 +219,15 @@ func findPostgresBin() (string, error) {
 	}
 	return "", errors.New("no PostgreSQL found: nothing answers on 127.0.0.1:5432 and initdb is not installed; " +
 		"install PostgreSQL (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql) or set DATABASE_URL")
+}
+
+// metricsHint is what `rdsgate dev` prints about the metrics listener
+// (RDSGATE_METRICS_ADDR): nothing when it is off.
+func metricsHint(url string) string {
+	if url == "" {
+		return ""
+	}
+	return "Prometheus metrics: " + url + " (docs/monitoring/)\n\n"
 }
 
 // devSignInHint is what `rdsgate dev` prints under the URL.

@@ -20,7 +20,7 @@ const (
 	envRegionID        = "RDSGATE_REGION_ID"         // default region, cn-hangzhou
 	envRDSRate         = "RDSGATE_RDS_RATE"          // ReleaseInstanceConnection calls/s, default 10
 	envRDSDescribeRate = "RDSGATE_RDS_DESCRIBE_RATE" // DescribeDBInstanceNetInfo calls/s, default 10
-	envRDSRateMargin   = "RDSGATE_RDS_RATE_MARGIN"   // slot spacing margin, default 0.02
+	envRDSRateMargin   = "RDSGATE_RDS_RATE_MARGIN"   // slot spacing margin, default 0.04
 	envRDSCallTimeout  = "RDSGATE_RDS_CALL_TIMEOUT"  // one call, default 10s
 	envExecWorkers     = "RDSGATE_EXECUTOR_WORKERS"  // jobs at once per process, default 20
 	envExecAttempts    = "RDSGATE_EXECUTOR_MAX_ATTEMPTS"

@@ -38,7 +38,7 @@ Commands:
   policy diff           list the recorded decisions a proposed policy would change
   sim                   run the local RDS API simulator
   healthcheck           exit 0 when the server (RDSGATE_ADDR, or --url) is ready: the image's HEALTHCHECK
-  version               print the version this binary was built from
+  version               the version, commit, build time, Go and OPA versions (--json for machines)
   help                  this text
 
 Configuration comes from flags and environment variables; see README.md.
@@ -59,7 +59,8 @@ func main() {
 }
 
 // version is stamped at build time (-ldflags "-X main.version=…"; the
-// Dockerfile and the Makefile do it).
+// Dockerfile and the Makefile do it, with main.commit and main.buildTime:
+// version.go).
 var version = "dev"
 
 // exitError ends the process with that code after the command has already
@@ -92,8 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case cmd == "healthcheck":
 		return runHealthcheck(ctx, rest, stdout, stderr)
 	case cmd == "version" || cmd == "--version":
-		fmt.Fprintln(stdout, "rdsgate", version)
-		return nil
+		return runVersion(rest, stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -43,15 +43,18 @@ func tuneGC(getenv func(string) string) {
 }
 
 // serve runs the application until ctx is done. ready, when not nil, is
-// called with the base URL once the listener is up.
-func serve(ctx context.Context, c config, stderr io.Writer, ready func(baseURL string)) error {
+// called with the application once its listeners are up.
+func serve(ctx context.Context, c config, stderr io.Writer, ready func(*app.App)) error {
 	c.Logger = newLogger(stderr, c.LogLevel)
+	bi, _ := debug.ReadBuildInfo()
+	bf := readBuildFacts(version, commit, buildTime, bi) // as `rdsgate version` says
+	c.Version, c.Commit = bf.Version, bf.Commit
 	a, err := app.Start(ctx, c.Config)
 	if err != nil {
 		return err
 	}
 	if ready != nil {
-		ready(a.URL)
+		ready(a)
 	}
 	err = a.Wait(ctx)
 	if cerr := a.Close(); err == nil {

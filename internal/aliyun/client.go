@@ -337,7 +337,8 @@ func (c *Client) call(ctx context.Context, action, instance string, query map[st
 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	st := &callState{}
+	st := &callState{ctx: ctx}
+	st.gate, _ = ctx.Value(sendGateKey{}).(func(context.Context))
 	ctx = context.WithValue(ctx, callStateKey{}, st)
 	defer st.closeBody()
 
@@ -444,9 +445,27 @@ func statusOf(v any) int {
 // request context.
 type callStateKey struct{}
 
+// sendGateKey carries the gate of WithSendGate.
+type sendGateKey struct{}
+
+// WithSendGate returns a context whose calls run gate at the last instant
+// before their request is written: signed, with a connection in hand (a
+// dial and a TLS handshake, which can take longer than a quota's slack,
+// are behind it), nothing left but the write. A quota counts arrivals, so
+// this is where a rate limiter makes sure the call is still on time,
+// sleeping for a later slot if it is not. The call goes ahead when gate
+// returns; a gate that cannot do its job should log why (a call made off
+// its slot is at worst throttled, and retried).
+func WithSendGate(ctx context.Context, gate func(context.Context)) context.Context {
+	return context.WithValue(ctx, sendGateKey{}, gate)
+}
+
 // callState records what net/http did for one call.
 type callState struct {
 	gotConn atomic.Bool
+	// gate, when set (WithSendGate), runs once a connection is in hand.
+	gate func(context.Context)
+	ctx  context.Context
 
 	mu   sync.Mutex
 	resp *http.Response
@@ -454,7 +473,12 @@ type callState struct {
 
 func (s *callState) trace() *httptrace.ClientTrace {
 	return &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { s.gotConn.Store(true) },
+		GotConn: func(httptrace.GotConnInfo) {
+			s.gotConn.Store(true)
+			if s.gate != nil {
+				s.gate(s.ctx)
+			}
+		},
 	}
 }
 

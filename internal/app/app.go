@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"github.com/rdsgate/rdsgate/internal/auth"
 	"github.com/rdsgate/rdsgate/internal/executor"
 	"github.com/rdsgate/rdsgate/internal/lifecycle"
+	"github.com/rdsgate/rdsgate/internal/metrics"
 	"github.com/rdsgate/rdsgate/internal/policy"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
 	"github.com/rdsgate/rdsgate/internal/store"
@@ -30,6 +32,9 @@ import (
 // Config is every setting of the application, parsed once by cmd/rdsgate.
 type Config struct {
 	DatabaseURL string
+	// DBMaxConns bounds this replica's PostgreSQL connections, the job
+	// queue's included (DefaultDBMaxConns when 0); see SplitConns.
+	DBMaxConns int
 	// Addr is the listen address; port 0 picks a free one (App.URL says).
 	Addr string
 	// AccountID is the Alibaba Cloud account of the credentials: resource
@@ -63,6 +68,18 @@ type Config struct {
 	// Requests, ClientFor, AccountID and Logger.
 	Executor executor.Config
 
+	// MetricsAddr, when set, serves the Prometheus metrics at /metrics on a
+	// listener of its own (RDSGATE_METRICS_ADDR); port 0 picks a free one
+	// (App.MetricsURL says). Unset: no listener.
+	MetricsAddr string
+	// Version and Commit are what the binary was built from, for
+	// rdsgate_build_info (an empty Commit: the binary's VCS stamp).
+	Version, Commit string
+
+	// ShutdownTimeout bounds Close as a whole (DefaultShutdownTimeout);
+	// shutdown.go splits it between the phases.
+	ShutdownTimeout time.Duration
+
 	// Logger receives every log line; nil discards.
 	Logger *slog.Logger
 }
@@ -84,6 +101,11 @@ type App struct {
 	Sim *rdssim.Server
 	// Target says where RDS calls go, for the start-up log.
 	Target string
+	// Metrics are the application's metrics, counted whether or not they
+	// are served; MetricsURL is where they are served ("" when
+	// Config.MetricsAddr is unset).
+	Metrics    *metrics.Metrics
+	MetricsURL string
 
 	log       *slog.Logger
 	http      *http.Server
@@ -92,6 +114,8 @@ type App struct {
 	served    chan error
 	closers   []func()
 	closeOnce sync.Once
+	// shutdownTimeout is Config.ShutdownTimeout with its default.
+	shutdownTimeout time.Duration
 	// finalCheckpoint seals and signs at shutdown (with a signing key).
 	finalCheckpoint func(context.Context)
 }
@@ -109,6 +133,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if cfg.CheckpointInterval == 0 {
 		cfg.CheckpointInterval = time.Minute
 	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
 	if cfg.Web.Roles == nil {
 		cfg.Web.Roles = auth.MustParseRoleMap(auth.DefaultRoleGroups)
 	}
@@ -116,14 +143,21 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a = &App{log: log, cancel: cancel, served: make(chan error, 1)}
+	a = &App{log: log, cancel: cancel, served: make(chan error, 1), shutdownTimeout: cfg.ShutdownTimeout}
+	// The error paths return a nil *App: stop what was started through
+	// another name.
+	started := a
 	defer func() {
 		if err != nil {
-			a.shutdown()
+			_ = started.shutdown(newShutdownPlan(time.Now(), started.shutdownTimeout))
 		}
 	}()
 
-	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	mainConns, execConns, err := SplitConns(cmp.Or(cfg.DBMaxConns, DefaultDBMaxConns))
+	if err != nil {
+		return nil, err
+	}
+	pool, err := store.OpenMax(ctx, cfg.DatabaseURL, mainConns)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +188,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		cp := audit.NewCheckpointer(pool, log, key, cfg.CheckpointDir, cfg.CheckpointInterval)
 		a.goRun(bg, "audit checkpointer", cp.Run)
 		a.finalCheckpoint = func(ctx context.Context) {
-			if _, err := sealer.SealAll(ctx); err != nil {
+			if _, err := sealer.Flush(ctx); err != nil {
 				log.ErrorContext(ctx, "seal at shutdown", slog.Any("err", err))
 				return
 			}
@@ -178,9 +212,17 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if c, ok := decisionLog.(io.Closer); ok && decisionLog != os.Stdout {
 		a.closers = append(a.closers, func() { c.Close() })
 	}
+	a.Metrics = metrics.New(metrics.Options{Version: cfg.Version, Commit: cfg.Commit, Logger: log,
+		Facts:          dbFacts(pool, db, callInflight(cfg.Executor, cfg.RDS.CallTimeout)),
+		Signing:        cfg.AuditSigningKey != "",
+		Operations:     rdsOperations,
+		PolicyRevision: a.policyRevision})
 	a.Policy, err = policy.New(ctx, policy.Options{Dir: cfg.PolicyData, PolicyDir: cfg.PolicyDir, AccountID: cfg.AccountID, Logger: log,
 		DecisionLog: decisionLog,
-		OnReload:    func(rev string, rerr error) { auditPolicyReload(db, log, rev, rerr) }})
+		OnReload: func(rev string, rerr error) {
+			a.Metrics.PolicyReloaded(rerr)
+			auditPolicyReload(db, log, rev, rerr)
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("load policies: %w", err)
 	}
@@ -217,12 +259,11 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// The executor's own pool: every worker holds a connection for its
-	// transactions, and River adds a listener, a producer, the leader's
-	// maintenance and the completer.
-	execPool, err := executorPool(ctx, cfg.DatabaseURL, cfg.Executor.Workers)
+	// The executor's own pool, so that a burst of HTTP requests does not
+	// hold up calls that the quota already paces.
+	execPool, err := store.OpenMax(ctx, cfg.DatabaseURL, execConns)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("executor database pool: %w", err)
 	}
 	a.closers = append(a.closers, execPool.Close)
 	execDB, err := store.New(execPool, sealer.Kick)
@@ -230,20 +271,31 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	ec := cfg.Executor
-	ec.Pool, ec.ClientFor, ec.AccountID = execPool, clients.clientFor, accountID
-	ec.Requests = lifecycle.New(lifecycle.Options{Store: execDB})
+	ec.Pool, ec.ClientFor, ec.AccountID = execPool, meteredClients(clients.clientFor, a.Metrics), accountID
+	ec.Requests = lifecycle.New(lifecycle.Options{Store: execDB, Observer: a.Metrics})
 	ec.Logger = log.With(slog.String("component", "executor"))
 	if a.Executor, err = executor.New(ec); err != nil {
 		return nil, fmt.Errorf("executor: %w", err)
 	}
+	a.Executor.Limiter().SetObserver(a.Metrics)
 	if err := a.Executor.Start(ctx); err != nil {
 		return nil, err
 	}
 	log.InfoContext(ctx, "executor calling", slog.String("target", a.Target))
 
-	a.Requests = lifecycle.New(lifecycle.Options{Store: db, Policy: a.Policy,
-		Instances: instanceLookup{clients: clients, limiter: a.Executor.Limiter()}})
+	a.Requests = lifecycle.New(lifecycle.Options{Store: db, Policy: a.Policy, Observer: a.Metrics,
+		Instances: instanceLookup{clients: clients, limiter: a.Executor.Limiter().On(pool)}})
 	a.goRun(bg, "request expiry", func(ctx context.Context) error { return expireLoop(ctx, a.Requests, cfg.RequestTTL, log) })
+
+	if cfg.MetricsAddr != "" {
+		url, stop, err := serveMetrics(cfg.MetricsAddr, a.Metrics, log)
+		if err != nil {
+			return nil, err
+		}
+		a.MetricsURL = url
+		a.closers = append(a.closers, stop)
+		log.InfoContext(ctx, "metrics serving", slog.String("url", url))
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -295,48 +347,6 @@ func (a *App) Wait(ctx context.Context) error {
 	}
 }
 
-// Close stops the application in reverse order of its start: the HTTP
-// server (requests in flight finish), the background parts, the executor
-// (calls in flight finish and record their outcome), the pools.
-// A second Close does nothing.
-func (a *App) Close() error {
-	var err error
-	a.closeOnce.Do(func() {
-		if a.http != nil {
-			ctx, done := context.WithTimeout(context.Background(), 10*time.Second)
-			err = a.http.Shutdown(ctx)
-			done()
-		}
-		a.shutdown()
-	})
-	return err
-}
-
-// shutdown stops what Start started, whatever it reached: the executor
-// first (calls in flight record their outcome), then a last seal and
-// checkpoint, so that what this process recorded does not wait unsigned
-// for the next start, then the background loops and the pools.
-func (a *App) shutdown() {
-	if a.Executor != nil {
-		ctx, done := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := a.Executor.Stop(ctx); err != nil {
-			a.log.Error("stop executor", slog.Any("err", err))
-		}
-		done()
-	}
-	if a.finalCheckpoint != nil {
-		ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		a.finalCheckpoint(ctx)
-		done()
-	}
-	a.cancel()
-	a.wg.Wait()
-	for i := len(a.closers) - 1; i >= 0; i-- {
-		a.closers[i]()
-	}
-	a.closers = nil
-}
-
 // goRun runs fn in the background until Close.
 func (a *App) goRun(ctx context.Context, name string, fn func(context.Context) error) {
 	a.wg.Add(1)
@@ -365,22 +375,26 @@ func openDecisionLog(name string) (io.Writer, error) {
 	return f, nil
 }
 
-// executorPool is a pool on url sized for workers plus River's own
-// connections.
-func executorPool(ctx context.Context, url string, workers int) (*pgxpool.Pool, error) {
-	pcfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+// DefaultDBMaxConns is how many PostgreSQL connections one replica holds
+// at most by default: three replicas then take 30 of a default server's 100.
+const DefaultDBMaxConns = 10
+
+// MinDBMaxConns is the fewest connections a replica runs with: two for
+// the HTTP side, three for the executor.
+const MinDBMaxConns = 5
+
+// SplitConns divides a replica's total connections between its two pools:
+// the executor's gets two in five, at least three (River's LISTEN holds
+// one; its producer, completer and leader and the workers' short
+// transactions share the rest: the quota, not the pool, paces the calls),
+// and the main pool the rest (HTTP requests, the audit sealer and
+// checkpointer, request expiry).
+func SplitConns(total int) (main, exec int32, err error) {
+	if total < MinDBMaxConns {
+		return 0, 0, fmt.Errorf("RDSGATE_DB_MAX_CONNS (--db-max-conns) %d: want at least %d", total, MinDBMaxConns)
 	}
-	if workers == 0 {
-		workers = executor.DefaultWorkers
-	}
-	pcfg.MaxConns = max(pcfg.MaxConns, int32(workers)+8)
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("executor database pool: %w", err)
-	}
-	return pool, nil
+	exec = int32(max(3, total*2/5))
+	return int32(total) - exec, exec, nil
 }
 
 // auditPolicyReload records every reload, successful or refused, in the trail.

@@ -94,7 +94,7 @@ func waitForCall(ctx context.Context, b *testing.B, sim *rdssim.Server, inst str
 	return time.Time{}
 }
 
-func token(b *testing.B, a *app.App, subject string, groups ...string) string {
+func token(b testing.TB, a *app.App, subject string, groups ...string) string {
 	t, err := auth.CreateToken(context.Background(), a.Pool, auth.Identity{Subject: subject, Groups: groups}, "bench", 0)
 	if err != nil {
 		b.Fatal(err)
@@ -104,7 +104,7 @@ func token(b *testing.B, a *app.App, subject string, groups ...string) string {
 
 // post sends body as JSON with the bearer token and decodes the answer
 // into out; any other status than want fails.
-func post(b *testing.B, url, token string, body any, want int, out any) {
+func post(b testing.TB, url, token string, body any, want int, out any) {
 	raw, _ := json.Marshal(body)
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(raw))
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -125,8 +125,9 @@ func post(b *testing.B, url, token string, body any, want int, out any) {
 }
 
 // devPolicyData is the example policy data with every instance in the dev
-// environment (one approval, by the dba group).
-func devPolicyData(b *testing.B) string {
+// environment (one approval, by the dba group), and no limit on pending
+// requests: the benchmarks and load tests file as one requester.
+func devPolicyData(b testing.TB) string {
 	dir := b.TempDir()
 	for _, name := range []string{"ram.json", "org.json"} {
 		raw, err := policies.FS.ReadFile("examples/" + name)
@@ -139,6 +140,7 @@ func devPolicyData(b *testing.B) string {
 				b.Fatal(err)
 			}
 			doc["default_environment"] = "dev"
+			doc["max_pending_requests"] = 1 << 30
 			raw, _ = json.Marshal(doc)
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), raw, 0o644); err != nil {

@@ -76,7 +76,8 @@ func LoadPublicKey(path string) (ed25519.PublicKey, error) {
 // GenerateKeyFile creates a new Ed25519 signing key at path (PKCS#8 PEM,
 // mode 0600) and its public key at path+".pub" (PKIX PEM, mode 0644), for
 // development; production keys are made and kept by the operator. It
-// refuses to overwrite an existing file (the error wraps fs.ErrExist).
+// refuses to overwrite an existing file (the error wraps fs.ErrExist), and
+// leaves nothing behind when either file exists.
 func GenerateKeyFile(path string) (ed25519.PrivateKey, error) {
 	pub, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -94,7 +95,8 @@ func GenerateKeyFile(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("generate audit signing key: %w", err)
 	}
 	if err := writeNew(path+".pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644); err != nil {
-		return nil, fmt.Errorf("generate audit signing key: %w", err)
+		// Never a key beside a public half that is not its own.
+		return nil, errors.Join(fmt.Errorf("generate audit signing key: %w", err), os.Remove(path))
 	}
 	return key, nil
 }

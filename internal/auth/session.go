@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/pgxstore"
@@ -48,8 +49,12 @@ type SessionOptions struct {
 // holds SessionTokenHash of the token, never the token itself (see
 // hashedStore).
 type Sessions struct {
-	m     *scs.SessionManager
-	store *pgxstore.PostgresStore
+	m *scs.SessionManager
+	// stop ends the clean-up loop and its statement; done is closed when
+	// the loop has ended.
+	stop      context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // NewSessions returns Sessions stored in pool. Call Close to stop the
@@ -71,7 +76,11 @@ func NewSessions(pool *pgxpool.Pool, o SessionOptions) *Sessions {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	store := pgxstore.NewWithCleanupInterval(pool, o.CleanupInterval)
+	// The clean-up loop is ours, not pgxstore's: its goroutine sets the
+	// channel StopCleanup reads, a data race (and a loop never stopped)
+	// when the store is closed soon after it was made, and it logs through
+	// the standard logger.
+	store := pgxstore.NewWithCleanupInterval(pool, 0)
 	m := scs.New()
 	m.Store = hashedStore{next: store}
 	m.Lifetime = o.Lifetime
@@ -89,14 +98,40 @@ func NewSessions(pool *pgxpool.Pool, o SessionOptions) *Sessions {
 		log.ErrorContext(r.Context(), "session store", slog.Any("err", err))
 		http.Error(w, "the session store is unavailable; try again shortly", http.StatusInternalServerError)
 	}
-	return &Sessions{m: m, store: store}
+	ctx, stop := context.WithCancel(context.Background())
+	sess := &Sessions{m: m, stop: stop, done: make(chan struct{})}
+	if o.CleanupInterval > 0 {
+		go sess.cleanup(ctx, pool, o.CleanupInterval, log)
+	} else {
+		close(sess.done)
+	}
+	return sess
 }
 
-// Close stops the background cleanup of expired sessions.
-func (s *Sessions) Close() {
-	if s.store != nil {
-		s.store.StopCleanup()
+// cleanup deletes expired sessions every interval until ctx is done.
+func (s *Sessions) cleanup(ctx context.Context, pool *pgxpool.Pool, interval time.Duration, log *slog.Logger) {
+	defer close(s.done)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			del, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if _, err := pool.Exec(del, `DELETE FROM sessions WHERE expiry < current_timestamp`); err != nil && ctx.Err() == nil {
+				log.WarnContext(del, "delete expired sessions", slog.Any("err", err))
+			}
+			cancel()
+		}
 	}
+}
+
+// Close stops the background clean-up of expired sessions, a statement in
+// flight included, and waits for it. It may be called more than once.
+func (s *Sessions) Close() {
+	s.closeOnce.Do(s.stop)
+	<-s.done
 }
 
 // LoadAndSave is the net/http middleware that loads the session named by

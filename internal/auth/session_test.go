@@ -209,3 +209,44 @@ func TestSessionsHashMigration(t *testing.T) {
 		t.Errorf("%d sessions with clear tokens survive the migration", len(rows))
 	}
 }
+
+// TestSessionCleanup: the clean-up loop deletes expired sessions and keeps
+// live ones, and Close stops it at once, even right after the start (the
+// case pgxstore's own loop raced on), as often as it is called.
+func TestSessionCleanup(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO sessions (token, data, expiry) VALUES
+($1, '\x00', now() - interval '1 minute'), ($2, '\x00', now() + interval '1 hour')`,
+		SessionTokenHash("expired"), SessionTokenHash("live")); err != nil {
+		t.Fatal(err)
+	}
+	NewSessions(pool, SessionOptions{CleanupInterval: time.Hour}).Close()
+
+	s := NewSessions(pool, SessionOptions{CleanupInterval: 10 * time.Millisecond})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var left []string
+		rows, err := pool.Query(ctx, `SELECT token FROM sessions ORDER BY token`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var tok string
+			if err := rows.Scan(&tok); err != nil {
+				t.Fatal(err)
+			}
+			left = append(left, tok)
+		}
+		if len(left) == 1 && left[0] == SessionTokenHash("live") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions left after clean-up: %v, want only the live one", left)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.Close()
+	s.Close() // a second Close is harmless
+}

@@ -28,7 +28,7 @@ func BenchmarkDrain1000(b *testing.B) {
 func drain(b *testing.B, n int) {
 	b.StopTimer()
 	bd := setup(b, func(c *executor.Config) {
-		c.Limits, c.RateMargin = nil, 0 // the defaults
+		c.Limits, c.RateMargin, c.LimiterHorizon = nil, 0, 0 // the defaults
 		c.Workers = executor.DefaultWorkers
 	})
 	// Enqueueing starts the executor on the first jobs: count from the

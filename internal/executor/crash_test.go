@@ -39,7 +39,7 @@ func crashConfig(cfg *executor.Config) {
 	cfg.MaxAttempts = 8
 	// The test checks that no second holds more than 10 releases; a 75%
 	// margin absorbs the arrival jitter of a loaded machine (see
-	// TestRateTwoExecutors).
+	// TestRateThreeReplicas).
 	cfg.RateMargin = 0.75
 }
 

@@ -238,6 +238,24 @@ func (e *Executor) Stop(ctx context.Context) error {
 	return nil
 }
 
+// StopWithin is Stop bounded as a whole by ctx: the running jobs get grace
+// to finish, then they are cancelled (and record an unknown outcome), and
+// StopWithin returns when they have stopped or ctx is done, whichever
+// comes first. A job still running then is left to River's rescue on
+// another replica or the next start.
+func (e *Executor) StopWithin(ctx context.Context, grace time.Duration) error {
+	soft, cancel := context.WithTimeout(ctx, grace)
+	err := e.river.Stop(soft)
+	cancel()
+	if err == nil {
+		return nil
+	}
+	if err2 := e.river.StopAndCancel(ctx); err2 != nil {
+		return fmt.Errorf("stop executor: jobs still running after %s and then cancelled: %w", grace, err2)
+	}
+	return nil
+}
+
 // client returns the RDS client for a region.
 func (e *Executor) client(regionID string) (Client, error) {
 	if e.cfg.ClientFor != nil {

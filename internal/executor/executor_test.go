@@ -23,7 +23,7 @@ import (
 )
 
 // ownEvents drops what the simulator's own quota caused (its throttled
-// calls are retried like any throttling; TestRateTwoExecutors is the test
+// calls are retried like any throttling; TestRateThreeReplicas is the test
 // that there are none): the failure event with a quota-throttled RequestId
 // and the execution.started just before it.
 func ownEvents(evs []event, quota map[string]bool) []event {

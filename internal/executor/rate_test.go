@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,34 +12,29 @@ import (
 	"github.com/rdsgate/rdsgate/internal/request"
 )
 
-// TestRateTwoExecutors: 100 approved requests, two executors (two River
-// clients, as two replicas would run) on one database: every request
-// succeeds, and the simulator never sees more than 10 releases inside any
-// one-second window, so none is throttled. It does not run in parallel with
-// the package's other tests: arrival jitter is what the margin absorbs, and a
-// starved CPU is what makes it.
-//
-// The margin is 75% here, not the default 2%. The limiter spaces slot
-// starts; the API counts arrivals, and an arrival is its slot plus a delay d
-// (timer wake-up, up to Limiter.Tolerance late, then signing and loopback
-// HTTP) that the limiter does not control. Eleven consecutive slots span
-// 10·175 ms = 1.75 s, so eleven arrivals fit in one second only if the first
-// of them was delayed 750 ms more than the eleventh. `make test` runs this
-// beside other packages' tests and Chromium on 2-core CI machines; with the
-// race detector and a `go build -a` loop beside it, the worst seen was 9
-// releases in a second (8 slot spacings, 1.4 s, squeezed into one second:
-// under 350 ms of relative delay). The test can still fail: two executors
-// that did not share the limiter would send 2 × 5.7 = 11.4 releases a
-// second. BenchmarkDrain1000 measures the default margin on a quiet machine.
-func TestRateTwoExecutors(t *testing.T) {
-	b := setup(t, func(c *executor.Config) { c.RateMargin = 0.75 })
-	second := b.cfg
-	second.ID = "replica-2"
-	startExecutor(t, second)
-	spacing := b.exec.Limiter().Spacing(request.OpRelease)
-	if spacing != 175*time.Millisecond {
-		t.Fatalf("release spacing %s, want 175ms", spacing)
+// TestRateThreeReplicas: 100 approved requests, three executors (three
+// River clients with a pool each, as three replicas run) on one database,
+// with the production defaults (10 releases/s, margin, tolerance) and a
+// goroutine spinning on the CPU beside them: every request succeeds, and
+// the simulator, the quota's judge, never sees more than 10 releases arrive
+// inside any sliding one-second window, so none is throttled. The limiter
+// spaces the slots on the database's clock, maps them onto each process's
+// clock never early, and checks again at the instant each request leaves
+// (aliyun.WithSendGate). It does not run in parallel with the package's
+// other tests: arrival jitter is what the margin absorbs.
+func TestRateThreeReplicas(t *testing.T) {
+	b := setup(t, func(c *executor.Config) {
+		c.Limits, c.RateMargin, c.LimiterHorizon = nil, 0, 0 // the defaults
+	})
+	for i := 2; i <= 3; i++ {
+		cfg := b.cfg
+		cfg.ID = fmt.Sprintf("replica-%d", i)
+		cfg.Pool = openPool(t, b.pool.Config().ConnString(), false)
+		startExecutor(t, cfg)
 	}
+	stop := spin()
+	defer stop()
+	spacing := b.exec.Limiter().Spacing(request.OpRelease)
 	start := time.Now()
 	ids, _ := approvedRequests(t, b, "rate", 100)
 	st := waitTerminal(t, b.pool, ids, 120*time.Second)
@@ -67,14 +63,32 @@ func TestRateTwoExecutors(t *testing.T) {
 	if releases != 100 {
 		t.Errorf("%d release calls, want 100", releases)
 	}
-	// Both replicas worked: each executor's River client id is on the jobs.
+	// Every replica worked: each executor's River client id is on the jobs.
 	var workers int
 	if err := b.pool.QueryRow(context.Background(), `SELECT count(DISTINCT attempted_by[1]) FROM river_job WHERE kind = $1`,
 		lifecycle.ReleaseJob{}.Kind()).Scan(&workers); err != nil {
 		t.Fatal(err)
 	}
-	if workers != 2 {
-		t.Errorf("jobs worked by %d clients, want 2", workers)
+	if workers != 3 {
+		t.Errorf("jobs worked by %d clients, want 3", workers)
 	}
 	t.Logf("100 releases in %s (floor %s with the margin); at most %d in one second", elapsed.Round(time.Millisecond), 99*spacing, most)
+}
+
+// spin keeps one goroutine busy on the CPU until the returned func is
+// called: the starved process the limiter must still keep within the quota.
+func spin() (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for n := 0; ; n++ {
+			if n%1_000_000 == 0 {
+				select {
+				case <-done:
+					return
+				default:
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }

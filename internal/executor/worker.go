@@ -12,6 +12,7 @@ import (
 
 	"github.com/rdsgate/rdsgate/internal/aliyun"
 	"github.com/rdsgate/rdsgate/internal/lifecycle"
+	"github.com/rdsgate/rdsgate/internal/quota"
 	"github.com/rdsgate/rdsgate/internal/request"
 )
 
@@ -25,11 +26,17 @@ type releaseWorker struct {
 // approved, a reconciliation when it is executing (an earlier attempt's
 // outcome is unknown), nothing in any other state. API outcomes end the run
 // with nil (done) or a snooze (retry later); only failures of the job itself
-// return an error, for River's retry policy.
+// return an error, for River's retry policy. The HTTP request id of the
+// approval that enqueued the job goes on every log line of the run and,
+// through the context, into the audit records it causes.
 func (w *releaseWorker) Work(ctx context.Context, job *river.Job[lifecycle.ReleaseJob]) error {
 	e := w.e
 	id := job.Args.RequestID
 	log := e.log.With(slog.String("request_id", id.String()), slog.Int64("job_id", job.ID))
+	if trace := job.Args.Trace; trace != "" {
+		ctx = lifecycle.WithTrace(ctx, trace)
+		log = log.With(slog.String(lifecycle.TraceKey, trace))
+	}
 	for range 4 {
 		d, err := e.requests.Detail(ctx, id)
 		if errors.Is(err, request.ErrNotFound) {
@@ -88,19 +95,11 @@ func (e *Executor) release(ctx context.Context, log *slog.Logger, d *lifecycle.D
 	log = log.With(slog.Int("attempt", n))
 	// If the transaction outlasted the wait (cold connections, a slow
 	// database), Await takes the next free slot instead.
-	if err := e.limiter.Await(ctx, request.OpRelease, slot); err != nil {
-		// Nothing left the process: the request is approved again.
-		a := request.Attempt{Attempt: n, Operation: request.OpRelease, Outcome: request.OutcomeFailed,
-			Classification: string(aliyun.ClassRetryable), ErrorMessage: "not sent: " + err.Error()}
-		if _, rerr := e.requests.RecordRelease(context.WithoutCancel(ctx), lifecycle.Outcome{Request: d.Request, Attempt: a,
-			Next: request.StatusApproved, Details: map[string]any{"not_sent": true}}); rerr != nil {
-			return rerr
-		}
-		log.InfoContext(ctx, "release attempt not sent", slog.Any("cause", err))
-		return river.JobSnooze(0)
+	if slot, err = e.limiter.Await(ctx, request.OpRelease, slot); err != nil {
+		return e.notSent(ctx, log, d.Request, n, err)
 	}
 	callCtx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
-	resp, callErr := cl.ReleaseInstanceConnection(callCtx, req)
+	resp, callErr := cl.ReleaseInstanceConnection(e.gated(callCtx, log, request.OpRelease, slot), req)
 	cancel()
 	a := request.Attempt{Attempt: n, Operation: request.OpRelease}
 	if callErr == nil {
@@ -109,6 +108,33 @@ func (e *Executor) release(ctx context.Context, log *slog.Logger, d *lifecycle.D
 		failure(&a, callErr)
 	}
 	return e.recordRelease(ctx, log, d.Request, a, releases+1)
+}
+
+// gated guards the instant a call leaves, not only its slot's start: once
+// the request is signed and has a connection, Await of the slot the caller
+// holds returns at once if it is still on time, and takes a new slot if
+// signing, a dial or a TLS handshake made it late (a quota counts
+// arrivals).
+func (e *Executor) gated(ctx context.Context, log *slog.Logger, op string, slot quota.Reservation) context.Context {
+	return aliyun.WithSendGate(ctx, func(ctx context.Context) {
+		if _, err := e.limiter.Await(ctx, op, slot); err != nil {
+			log.WarnContext(ctx, "send gate: the call leaves without a fresh slot", slog.String("operation", op), slog.Any("err", err))
+		}
+	})
+}
+
+// notSent records release attempt n as not sent (nothing left the
+// process: the job is being stopped while it waited for its slot): the
+// request is approved again and its job runs again at once.
+func (e *Executor) notSent(ctx context.Context, log *slog.Logger, r *request.Request, n int, cause error) error {
+	a := request.Attempt{Attempt: n, Operation: request.OpRelease, Outcome: request.OutcomeFailed,
+		Classification: string(aliyun.ClassRetryable), ErrorMessage: "not sent: " + cause.Error()}
+	if _, err := e.requests.RecordRelease(context.WithoutCancel(ctx), lifecycle.Outcome{Request: r, Attempt: a,
+		Next: request.StatusApproved, Details: map[string]any{"not_sent": true}}); err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "release attempt not sent", slog.Any("cause", cause))
+	return river.JobSnooze(0)
 }
 
 // failure fills in a's outcome from a failed call.
@@ -200,12 +226,12 @@ func (e *Executor) reconcile(ctx context.Context, log *slog.Logger, d *lifecycle
 	if !slot.OK {
 		return river.JobSnooze(slot.Wait)
 	}
-	if err := e.limiter.Await(ctx, request.OpDescribe, slot); err != nil {
+	if slot, err = e.limiter.Await(ctx, request.OpDescribe, slot); err != nil {
 		return river.JobSnooze(0)
 	}
 	a := request.Attempt{Operation: request.OpDescribe, StartedAt: time.Now().UTC()}
 	callCtx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
-	resp, callErr := cl.DescribeDBInstanceNetInfo(callCtx, aliyun.DescribeDBInstanceNetInfoRequest{DBInstanceId: d.DBInstanceID})
+	resp, callErr := cl.DescribeDBInstanceNetInfo(e.gated(callCtx, log, request.OpDescribe, slot), aliyun.DescribeDBInstanceNetInfoRequest{DBInstanceId: d.DBInstanceID})
 	cancel()
 	ch := lifecycle.Check{Request: d.Request}
 	if callErr == nil {

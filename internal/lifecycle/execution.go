@@ -17,6 +17,11 @@ import (
 // enqueues it in the approving transaction; package executor works it.
 type ReleaseJob struct {
 	RequestID uuid.UUID `json:"request_id" river:"unique"`
+	// Trace is the HTTP request id of the approval that enqueued the job
+	// (WithTrace), for the executor's log lines and audit records. Only
+	// RequestID makes a job unique: a second enqueue with another trace
+	// is still a no-op while the first job lives.
+	Trace string `json:"http_request_id,omitempty"`
 }
 
 // Kind names the job on the queue.

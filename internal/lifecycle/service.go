@@ -94,6 +94,9 @@ type Change struct {
 	CloseOpen bool
 	// Enqueue puts the request's execution job on the queue.
 	Enqueue bool
+	// Trace is the HTTP request id the change was made under (WithTrace;
+	// set by the Service, not by the use cases): the job carries it.
+	Trace string
 	// Requeued counts one more re-enqueue by the sweep.
 	Requeued bool
 	// Events are the audit records of the change (at least one).
@@ -135,14 +138,21 @@ type Options struct {
 	Policy    Policy
 	Instances InstanceLookup
 	Now       func() time.Time
+	// Observer, when set, is told of every change after it committed
+	// (metrics).
+	Observer Observer
 }
 
-// New returns a Service.
+// New returns a Service. What it writes through o.Store carries the HTTP
+// request id of the context (WithTrace).
 func New(o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{store: o.Store, policy: o.Policy, instances: o.Instances, now: o.Now}
+	if o.Observer != nil {
+		o.Store = observedStore{Store: o.Store, obs: o.Observer}
+	}
+	return &Service{store: tracedStore{o.Store}, policy: o.Policy, instances: o.Instances, now: o.Now}
 }
 
 // clock returns the current time at the database's precision.

@@ -99,3 +99,26 @@ func TestLimiterReservations(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReservationNeverEarly: on one host (one clock for the database and
+// the process) a slot is never placed before its start on the database's
+// clock, however long the statement's way there took. A slot placed early
+// lets two replicas' calls leave closer than a spacing.
+func TestReservationNeverEarly(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	l, err := quota.NewLimiter(pool, "acct", map[string]quota.Limit{request.OpRelease: {PerSecond: 1000}}, 0, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		r, err := l.Reserve(ctx, request.OpRelease)
+		if err != nil || !r.OK {
+			t.Fatalf("reservation %d: %+v, %v", i, r, err)
+		}
+		if r.At.Before(r.Start) {
+			t.Fatalf("reservation %d placed %s before its start on the database's clock", i, r.Start.Sub(r.At))
+		}
+	}
+}

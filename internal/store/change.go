@@ -116,7 +116,7 @@ WHERE request_id = $1 AND finished_at IS NULL`, id)
 		}
 	}
 	if c.Enqueue {
-		return t.enqueue(ctx, c.Request)
+		return t.enqueue(ctx, lifecycle.ReleaseJob{RequestID: c.Request, Trace: c.Trace})
 	}
 	return nil
 }

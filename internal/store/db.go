@@ -22,10 +22,18 @@ import (
 )
 
 // Open connects a pool to url and checks that the database answers.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) { return OpenMax(ctx, url, 0) }
+
+// OpenMax is Open with the pool bounded to maxConns connections; 0 leaves
+// the bound to url's pool_max_conns or pgx's default.
+func OpenMax(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+		cfg.MinConns = min(cfg.MinConns, maxConns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

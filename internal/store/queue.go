@@ -33,14 +33,14 @@ var liveStates = []rivertype.JobState{
 // enqueue inserts the request's execution job in the transaction, so that
 // the job exists if and only if the change commits. A second enqueue while
 // the request's job is live is a no-op.
-func (t *tx) enqueue(ctx context.Context, id uuid.UUID) error {
-	_, err := t.db.queue.InsertTx(ctx, t.Tx, lifecycle.ReleaseJob{RequestID: id}, &river.InsertOpts{
+func (t *tx) enqueue(ctx context.Context, job lifecycle.ReleaseJob) error {
+	_, err := t.db.queue.InsertTx(ctx, t.Tx, job, &river.InsertOpts{
 		Queue:       lifecycle.ReleaseQueue,
 		MaxAttempts: jobMaxAttempts,
 		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: liveStates},
 	})
 	if err != nil {
-		return fmt.Errorf("enqueue release of request %s: %w", id, err)
+		return fmt.Errorf("enqueue release of request %s: %w", job.RequestID, err)
 	}
 	return nil
 }

@@ -143,7 +143,7 @@ func sanitize(s string) string {
 func SealAndVerify(t testing.TB, pool *pgxpool.Pool) audit.Report {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := audit.NewSealer(pool, nil, 0).SealAll(ctx); err != nil {
+	if _, err := audit.NewSealer(pool, nil, 0).Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := audit.Verify(ctx, pool)

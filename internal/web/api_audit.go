@@ -251,8 +251,7 @@ func (h *auditAPI) export(c echo.Context) error {
 	}
 	// Too late for an error status: end the body with a line no reader
 	// accepts, so a cut export cannot pass for a complete one.
-	h.log.ErrorContext(ctx, "audit export failed mid-stream", slog.Any("err", err),
-		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
+	h.log.ErrorContext(ctx, "audit export failed mid-stream", slog.Any("err", err))
 	if format == audit.FormatCSV {
 		_, _ = io.WriteString(w, "\nerror,export failed mid-stream\n")
 	} else {

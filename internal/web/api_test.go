@@ -375,3 +375,26 @@ func TestAPIRolesForFilingAndVoting(t *testing.T) {
 		t.Fatalf("bob (approver) votes: %d %v", status, out)
 	}
 }
+
+// The requester cancels a pending request, with or without a reason; a
+// cancelled request takes no second cancel and no vote.
+func TestAPICancel(t *testing.T) {
+	t.Parallel()
+	env := setupAPI(t)
+	for _, body := range []any{nil, map[string]any{"reason": "filed against the wrong instance"}} {
+		status, r := env.call(t, "alice", "POST", "/api/v1/requests", validBody())
+		if status != 201 {
+			t.Fatalf("create: %d %v", status, r)
+		}
+		path := "/api/v1/requests/" + r["id"].(string)
+		if status, out := env.call(t, "alice", "POST", path+"/cancel", body); status != 200 || out["status"] != "cancelled" {
+			t.Fatalf("cancel with body %v: %d %v", body, status, out)
+		}
+		if status, out := env.call(t, "alice", "POST", path+"/cancel", body); status != 409 {
+			t.Fatalf("second cancel: %d %v", status, out)
+		}
+		if status, out := env.call(t, "bob", "POST", path+"/approvals", map[string]any{"decision": "approve"}); status != 409 {
+			t.Fatalf("vote on a cancelled request: %d %v", status, out)
+		}
+	}
+}

@@ -13,6 +13,8 @@
 // the ownership on the server (routes.go lists who may use what); every
 // form carries a CSRF token; pages are served under a Content-Security-
 // Policy that allows no inline script. Templates and assets come from the
-// top-level web package, parsed once at start-up. It must not import
+// top-level web package, parsed once at start-up. The API's contract is
+// the OpenAPI 3.1 document openapi.json, served at /api/v1/openapi.json;
+// the tests check every API exchange against it. It must not import
 // store, executor or aliyun.
 package web

@@ -121,8 +121,7 @@ func (s *Server) ErrorHandler(err error, c echo.Context) {
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)
 	}
 	if status >= 500 {
-		s.log.ErrorContext(c.Request().Context(), "request failed", slog.String("path", c.Path()),
-			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)), slog.Any("err", err))
+		s.log.ErrorContext(c.Request().Context(), "request failed", slog.String("path", c.Path()), slog.Any("err", err))
 	}
 	if s.renderErrorPage != nil && !isAPI(c) {
 		if perr := s.renderErrorPage(c, status, body); perr == nil {

@@ -67,7 +67,7 @@ type client struct {
 
 func (e *pagesEnv) client() *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{env: e, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+	return &client{env: e, http: &http.Client{Jar: jar, Transport: apiContract.transport(nil), CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}}
 }

@@ -80,7 +80,7 @@ func TestTLSListener(t *testing.T) {
 	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	writeSelfSigned(t, cert, key)
 	env := setupAPIWith(t, func(c *app.Config) { c.Web.TLSCertFile, c.Web.TLSKeyFile = cert, key })
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	client := &http.Client{Transport: apiContract.transport(&http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}})}
 	if _, secure := fileWith(t, env, client, nil); !secure {
 		t.Error("a request over TLS is not secure_transport")
 	}

@@ -99,9 +99,10 @@ func New(d Deps) *Server {
 	if d.Roles == nil {
 		d.Roles = auth.MustParseRoleMap(auth.DefaultRoleGroups)
 	}
+	d.Logger = slog.New(logHandler{d.Logger.Handler()})
 	s := &Server{e: e, d: d, log: d.Logger, roles: d.Roles}
 	e.HTTPErrorHandler = s.ErrorHandler
-	e.Use(middleware.RequestID())
+	e.Use(requestID)
 	e.Use(middleware.Recover())
 	e.Use(s.accessLog)
 	e.Use(s.checkHost)
@@ -126,6 +127,7 @@ func New(d Deps) *Server {
 	api.POST("/requests/:id/approvals", s.voteRequest, s.requireToken, s.requireRole(auth.RoleApprover, "vote on a request"))
 	api.POST("/requests/:id/cancel", s.cancelRequest, s.requireToken)
 	api.POST("/policy/simulate", s.simulatePolicy, s.requireToken)
+	api.GET("/openapi.json", s.openAPI)
 	if d.Pages != nil {
 		if err := s.mountPages(d.Pages); err != nil {
 			panic("web: " + err.Error())
@@ -246,8 +248,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		// Never the Authorization header or the body: both may hold secrets.
 		s.log.DebugContext(c.Request().Context(), "http",
 			slog.String("method", c.Request().Method), slog.String("path", c.Path()),
-			slog.Int("status", c.Response().Status), slog.Duration("took", time.Since(start)),
-			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
+			slog.Int("status", c.Response().Status), slog.Duration("took", time.Since(start)))
 		return nil
 	}
 }

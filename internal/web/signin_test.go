@@ -34,7 +34,7 @@ func startOIDC(t *testing.T, configure func(*auth.OIDCConfig)) (*mockoidc.MockOI
 // followClient follows redirects (to the provider and back) with a jar.
 func (e *pagesEnv) followClient() *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{env: e, http: &http.Client{Jar: jar}}
+	return &client{env: e, http: &http.Client{Jar: jar, Transport: apiContract.transport(nil)}}
 }
 
 func TestOIDCSignIn(t *testing.T) {
