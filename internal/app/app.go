@@ -127,6 +127,8 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Every line logged with a request's context carries its id.
+	log = slog.New(lifecycle.TraceLogHandler(log.Handler()))
 	if cfg.RequestTTL == 0 {
 		cfg.RequestTTL = 72 * time.Hour
 	}

@@ -115,6 +115,8 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	// A job's lines carry the HTTP request id of the approval that queued it.
+	c.Logger = slog.New(lifecycle.TraceLogHandler(c.Logger.Handler()))
 	if c.AccountID == "" {
 		c.AccountID = DefaultAccountID
 	}

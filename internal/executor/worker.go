@@ -34,8 +34,7 @@ func (w *releaseWorker) Work(ctx context.Context, job *river.Job[lifecycle.Relea
 	id := job.Args.RequestID
 	log := e.log.With(slog.String("request_id", id.String()), slog.Int64("job_id", job.ID))
 	if trace := job.Args.Trace; trace != "" {
-		ctx = lifecycle.WithTrace(ctx, trace)
-		log = log.With(slog.String(lifecycle.TraceKey, trace))
+		ctx = lifecycle.WithTrace(ctx, trace) // the logger adds it to the lines (lifecycle.TraceLogHandler)
 	}
 	for range 4 {
 		d, err := e.requests.Detail(ctx, id)

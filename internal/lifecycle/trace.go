@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"maps"
 
 	"github.com/rdsgate/rdsgate/internal/audit"
@@ -28,6 +29,35 @@ func WithTrace(ctx context.Context, id string) context.Context {
 func TraceFrom(ctx context.Context) string {
 	id, _ := ctx.Value(traceKey{}).(string)
 	return id
+}
+
+// TraceLogHandler returns h adding the HTTP request id of a record's
+// context (TraceKey) to the record, so that every line logged with such a
+// context carries it, whichever component logs it. Wrapping a handler it
+// returned again adds nothing.
+func TraceLogHandler(h slog.Handler) slog.Handler {
+	if _, ok := h.(traceLogHandler); ok {
+		return h
+	}
+	return traceLogHandler{h}
+}
+
+type traceLogHandler struct{ slog.Handler }
+
+func (h traceLogHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := TraceFrom(ctx); id != "" {
+		r = r.Clone()
+		r.AddAttrs(slog.String(TraceKey, id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h traceLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return traceLogHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h traceLogHandler) WithGroup(name string) slog.Handler {
+	return traceLogHandler{h.Handler.WithGroup(name)}
 }
 
 // tracedStore puts the trace of the context on everything written through

@@ -1,8 +1,11 @@
 package lifecycle_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -78,4 +81,25 @@ func TestTraceInPayloadsAndJob(t *testing.T) {
 		t.Errorf("policy.decided path %q, %v", path, err)
 	}
 	testdb.SealAndVerify(t, b.pool)
+}
+
+// TestTraceLogHandler: a line logged with a traced context carries the id
+// once, however often the handler was wrapped (app, web and the executor
+// each wrap the logger they are given); a line without one carries none.
+func TestTraceLogHandler(t *testing.T) {
+	var buf bytes.Buffer
+	h := lifecycle.TraceLogHandler(slog.NewJSONHandler(&buf, nil))
+	log := slog.New(lifecycle.TraceLogHandler(slog.New(h).With("component", "x").Handler()))
+	log.InfoContext(lifecycle.WithTrace(context.Background(), "abc-1"), "traced")
+	log.InfoContext(context.Background(), "plain")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines: %q", len(lines), buf.String())
+	}
+	if n := strings.Count(lines[0], `"`+lifecycle.TraceKey+`":"abc-1"`); n != 1 {
+		t.Errorf("traced line has the id %d times: %s", n, lines[0])
+	}
+	if strings.Contains(lines[1], lifecycle.TraceKey) {
+		t.Errorf("untraced line has an id: %s", lines[1])
+	}
 }

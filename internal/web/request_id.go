@@ -1,9 +1,7 @@
 package web
 
 import (
-	"context"
 	"crypto/rand"
-	"log/slog"
 
 	"github.com/labstack/echo/v4"
 
@@ -16,7 +14,7 @@ const maxRequestIDLen = 128
 // requestID gives every request an id: the client's X-Request-ID when it
 // is acceptable (validRequestID), a new random one otherwise. The id is
 // echoed in the response's X-Request-ID, is on every log line of the
-// request (logHandler), and travels in the context into the use cases
+// request (lifecycle.TraceLogHandler), and travels in the context into the use cases
 // (lifecycle.WithTrace), which put it into the payload of the audit events
 // the request causes and into the execution job it enqueues.
 func requestID(next echo.HandlerFunc) echo.HandlerFunc {
@@ -47,24 +45,4 @@ func validRequestID(id string) bool {
 		}
 	}
 	return true
-}
-
-// logHandler adds the request id of the context to every log record, so
-// that the lines a request causes carry it whoever logs them.
-type logHandler struct{ slog.Handler }
-
-func (h logHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := lifecycle.TraceFrom(ctx); id != "" {
-		r = r.Clone()
-		r.AddAttrs(slog.String(lifecycle.TraceKey, id))
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h logHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return logHandler{h.Handler.WithAttrs(as)}
-}
-
-func (h logHandler) WithGroup(name string) slog.Handler {
-	return logHandler{h.Handler.WithGroup(name)}
 }

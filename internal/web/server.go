@@ -99,7 +99,7 @@ func New(d Deps) *Server {
 	if d.Roles == nil {
 		d.Roles = auth.MustParseRoleMap(auth.DefaultRoleGroups)
 	}
-	d.Logger = slog.New(logHandler{d.Logger.Handler()})
+	d.Logger = slog.New(lifecycle.TraceLogHandler(d.Logger.Handler()))
 	s := &Server{e: e, d: d, log: d.Logger, roles: d.Roles}
 	e.HTTPErrorHandler = s.ErrorHandler
 	e.Use(requestID)
