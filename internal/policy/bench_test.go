@@ -120,35 +120,9 @@ func newBenchEngineWith(tb testing.TB, opts Options) *Engine {
 	return e
 }
 
-// BenchmarkDecide measures one embedded decision over the 10,000-user data.
+// BenchmarkDecide measures one decision over the 10,000-user data: the
+// Rego as written, with the index answering rdsgate.ram.lookup.
 func BenchmarkDecide(b *testing.B) { benchmarkDecide(b, newBenchEngine(b)) }
-
-// BenchmarkDecideAsWritten measures the same decisions with the policies
-// evaluated as written (no Go answers; the index still answers lookup): what
-// an edited policy directory costs, and what the Go answers save. The
-// policy directory holds the shipped modules with a comment added, which is
-// an edit.
-func BenchmarkDecideAsWritten(b *testing.B) {
-	dir := b.TempDir()
-	modules, err := shippedModules()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for name, src := range modules {
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(path, append(slices.Clone(src), "\n# edited\n"...), 0o600); err != nil {
-			b.Fatal(err)
-		}
-	}
-	e := newBenchEngineWith(b, Options{PolicyDir: dir})
-	if e.cur.Load().native {
-		b.Fatal("the edited modules took the Go answers")
-	}
-	benchmarkDecide(b, e)
-}
 
 func benchmarkDecide(b *testing.B, e *Engine) {
 	inputs := benchInputs(20000)

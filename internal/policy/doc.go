@@ -8,12 +8,11 @@
 // one when the new one does not load. Every decision carries the revision and
 // the fields of an OPA decision log entry, for the audit trail.
 //
-// The Rego is the policy. Loading does whatever does not depend on the
-// request (ramdata.go, orgdata.go, stage.go, lookup.go), and when a
-// revision's modules are exactly the shipped ones the RAM and org answers
-// are computed in Go (native_*.go), because OPA's evaluator is several times
-// slower on them; differential tests hold the Go to the Rego, and modules
-// that differ in any byte are evaluated as written.
+// The Rego is the policy, and the only implementation of the decision: the
+// prepared query evaluates the modules as written. Loading compiles the data
+// once per revision, doing whatever does not depend on the request
+// (ramdata.go, orgdata.go, stage.go), and the users' statements live in an
+// index that answers rdsgate.ram.lookup (lookup.go): data, not logic.
 //
 // The package owns policy evaluation only: it records nothing and must not
 // import the store, audit or web packages.

@@ -83,8 +83,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
 	e.cur.Store(rev)
-	e.log.InfoContext(ctx, "policy revision loaded", slog.String("revision", rev.id), slog.Int("users", len(rev.users)),
-		slog.Bool("shipped_modules", rev.native))
+	e.log.InfoContext(ctx, "policy revision loaded", slog.String("revision", rev.id), slog.Int("users", len(rev.users)))
 	return e, nil
 }
 
@@ -221,8 +220,7 @@ func (e *Engine) Reload(ctx context.Context) error {
 	if id == old.id {
 		e.log.InfoContext(ctx, "policy reloaded; revision unchanged", slog.String("revision", id))
 	} else {
-		e.log.InfoContext(ctx, "policy revision loaded", slog.String("revision", id), slog.String("previous", old.id),
-			slog.Bool("shipped_modules", e.cur.Load().native))
+		e.log.InfoContext(ctx, "policy revision loaded", slog.String("revision", id), slog.String("previous", old.id))
 	}
 	if e.opts.OnReload != nil {
 		e.opts.OnReload(id, nil)
@@ -253,6 +251,41 @@ func (e *Engine) reload(ctx context.Context, old *revision) (string, error) {
 	e.cur.Store(rev)
 	return id, nil
 }
+
+// The input document's fields, interned once.
+var (
+	keyGroup           = ast.InternedTerm("group")
+	keyCount           = ast.InternedTerm("count")
+	keyPrincipal       = ast.InternedTerm("principal")
+	keyRequest         = ast.InternedTerm("request")
+	keyRegionID        = ast.InternedTerm("region_id")
+	keyDBInstanceID    = ast.InternedTerm("db_instance_id")
+	keyJustification   = ast.InternedTerm("justification")
+	keyTicket          = ast.InternedTerm("ticket")
+	keyBreakGlass      = ast.InternedTerm("break_glass")
+	keyContext         = ast.InternedTerm("context")
+	keySourceIP        = ast.InternedTerm("source_ip")
+	keyCurrentTime     = ast.InternedTerm("current_time")
+	keySecureTransport = ast.InternedTerm("secure_transport")
+	keyMFAPresent      = ast.InternedTerm("mfa_present")
+	keyPending         = ast.InternedTerm("pending_requests")
+	keySubject         = ast.InternedTerm("subject")
+)
+
+// The decision's fields.
+var (
+	keyAllow                = ast.InternedTerm("allow")
+	keyRAM                  = ast.InternedTerm("ram")
+	keyReasons              = ast.InternedTerm("reasons")
+	keyRequiredApprovals    = ast.InternedTerm("required_approvals")
+	keyEnvironment          = ast.InternedTerm("environment")
+	keyNotes                = ast.InternedTerm("notes")
+	keyApproverRequirements = ast.InternedTerm("approver_requirements")
+	keyEffect               = ast.InternedTerm("effect")
+	keyPolicy               = ast.InternedTerm("policy")
+	keyStatement            = ast.InternedTerm("statement")
+	keyUnsupported          = ast.InternedTerm("unsupported")
+)
 
 // decideInput builds the input document directly as an AST value, which
 // spares OPA a JSON round trip per decision.

@@ -13,6 +13,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -72,6 +73,21 @@ func (s sources) revisionID() string {
 	write("account_id", []byte(s.accountID))
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// customBuiltins are the engine's own builtins, for the compiler.
+func customBuiltins() map[string]*ast.Builtin {
+	return map[string]*ast.Builtin{lookupDecl.Name: {Name: lookupDecl.Name, Decl: lookupDecl.Decl}}
+}
+
+// shippedModules are the Rego modules built into rdsgate (the example
+// custom modules under policies/examples are not among them).
+var shippedModules = sync.OnceValues(func() (map[string][]byte, error) {
+	modules, err := readModules(policies.FS, policies.ExamplesDir)
+	if err == nil && len(modules) == 0 {
+		err = errors.New("read policies: no .rego modules")
+	}
+	return modules, err
+})
 
 // readSources reads the Rego modules (the embedded ones, with policyDir's
 // beside them: a file of the same path replaces the shipped one) and the
@@ -168,29 +184,27 @@ type revision struct {
 	users      []string
 	userGroups map[string][]string
 	accountID  string
-	// native is set when the release decision takes the Go answers.
-	native bool
 }
 
 // compiledData compiles the data files into the data document of the
 // engine's store, {"ram": ..., "org": ...}, and the RAM index; st evaluates
 // the request-independent Rego on the way.
-func compiledData(s sources, st *stage) (map[string]any, ramData, *orgRules, error) {
+func compiledData(s sources, st *stage) (map[string]any, ramData, error) {
 	var system map[string]json.RawMessage
 	if err := json.Unmarshal(s.system, &system); err != nil {
-		return nil, ramData{}, nil, fmt.Errorf("RAM system policies: %w", err)
+		return nil, ramData{}, fmt.Errorf("RAM system policies: %w", err)
 	}
 	org, err := compileOrg(s.org, s.orgName != "org.json")
 	if err != nil {
-		return nil, ramData{}, nil, err
+		return nil, ramData{}, err
 	}
 	ram, err := compileRAM(s.ram, s.accountID, system, org.tags, st)
 	if err != nil {
-		return nil, ramData{}, nil, err
+		return nil, ramData{}, err
 	}
 	full := ram.full
 	ram.full = func() map[string]any { return map[string]any{"ram": full(), "org": org.doc} }
-	return map[string]any{"ram": ram.store, "org": org.doc}, ram, org.rules, nil
+	return map[string]any{"ram": ram.store, "org": org.doc}, ram, nil
 }
 
 // compileModules parses and compiles Rego v1 modules in strict mode, with
@@ -268,7 +282,7 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 	if err != nil {
 		return nil, err
 	}
-	data, ram, org, err := compiledData(s, st)
+	data, ram, err := compiledData(s, st)
 	if err != nil {
 		return nil, err
 	}
@@ -281,15 +295,12 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 		return nil, errors.New("convert policy data: not an object")
 	}
 	store := inmem.NewFromASTObject(obj)
-	n := &native{accountID: ram.accountID, index: ram.index, tags: ram.tags, org: org}
 	prepare := func(query string) (rego.PreparedEvalQuery, error) {
 		pq, err := rego.New(
 			rego.Query(query),
 			rego.Compiler(compiler),
 			rego.Store(store),
 			rego.Function2(lookupDecl, ram.index.lookup),
-			rego.Function1(ramAnswerDecl, n.ramAnswer),
-			rego.Function1(orgAnswerDecl, n.orgAnswer),
 		).PrepareForEval(ctx)
 		if err != nil {
 			return pq, fmt.Errorf("prepare %s: %w", query, err)
@@ -314,11 +325,7 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 	}
 	// The modules as written read rdsgate.ram.lookup from the index
 	// (lookupFromIndex).
-	query := decideQuery
-	if rev.native = isShipped(s.modules); rev.native {
-		query = nativeQuery
-	}
-	if rev.decide, err = prepare(query); err != nil {
+	if rev.decide, err = prepare(decideQuery); err != nil {
 		return nil, err
 	}
 	if rev.approve, err = prepare(approveQuery); err != nil {

@@ -43,9 +43,6 @@ type indexedStatement struct {
 	notAction *ast.Term  // [] unless NotAction
 	conds     *ast.Term  // [] without conditions
 	problems  *ast.Term  // conditions that cannot be evaluated, as sentences
-	// conditions and problemList are conds and problems for the Go answer.
-	conditions  []condition
-	problemList []string
 }
 
 // term returns the statement as rdsgate.ram reads it (policies/README.md).

@@ -2,12 +2,14 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/gobwas/glob"
+	"github.com/google/go-cmp/cmp"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -166,4 +168,36 @@ func newLookupEngine(t *testing.T) *Engine {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// checkMatchesReference decides every input with e and with the policies
+// evaluated as written over e's full data (referenceQuery: no index)
+// and fails on any difference. It returns the engine's decisions.
+func checkMatchesReference(t *testing.T, e *Engine, inputs []Input) []Decision {
+	t.Helper()
+	ref := referenceQuery(t, e, decideQuery)
+	ctx := context.Background()
+	out := make([]Decision, 0, len(inputs))
+	for _, in := range inputs {
+		d, err := e.Decide(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := ref.Eval(ctx, rego.EvalParsedInput(decideInput(in)), rego.EvalGenerateJSON(keepAST))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := decisionOf(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := d
+		got.Revision, got.DecisionID, got.Path, got.Timestamp = "", "", "", want.Timestamp
+		if diff := cmp.Diff(want, got); diff != "" {
+			in, _ := json.Marshal(in)
+			t.Fatalf("engine differs from the policy as written on %s (-policy +engine):\n%s", in, diff)
+		}
+		out = append(out, d)
+	}
+	return out
 }

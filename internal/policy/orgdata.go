@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gobwas/glob"
-	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/util"
 )
 
@@ -53,9 +52,8 @@ type breakGlass struct {
 
 // orgData is org.json compiled for rdsgate.org (data.org).
 type orgData struct {
-	doc   map[string]any
-	tags  map[string]map[string]string
-	rules *orgRules // the same, for the Go answer
+	doc  map[string]any
+	tags map[string]map[string]string
 }
 
 // compileOrg checks the org rules and compiles them for rdsgate.org: times
@@ -85,40 +83,22 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 	// that concern it, with the sentences the decision uses.
 	bgSummary := describeRequirements(f.BreakGlass.Approvers)
 	envs := make(map[string]any, len(f.Environments))
-	rules := &orgRules{
-		instances:    map[string]placement{},
-		defaultPlace: placement{environment: f.DefaultEnvironment, source: "the default for unknown instances"},
-		environments: make(map[string]*envRules, len(f.Environments)),
-		justMin:      f.JustificationMinLength,
-		ticket:       regexp.MustCompile(f.TicketPattern), // validate compiled it
-		ticketSource: f.TicketPattern,
-		maxPending:   f.MaxPendingRequests,
-	}
 	for name, env := range f.Environments {
 		path := approvalPath(name, env.RequiredApprovals, env.Approvers)
 		path["break_glass"] = approvalPath(name, env.RequiredApprovals, mergeRequirements(env.Approvers, f.BreakGlass.Approvers))
-		compiled := &envRules{usual: nativeApproval(path), breakGlass: nativeApproval(path["break_glass"].(map[string]any))}
-		rules.environments[name] = compiled
 		freezes := []any{}
 		for _, w := range f.FreezeWindows {
 			if len(w.Environments) > 0 && !slices.Contains(w.Environments, name) {
 				continue
 			}
 			start, end := w.Start.UTC().Format(time.RFC3339), w.End.UTC().Format(time.RFC3339)
-			fr := freeze{
-				startNS: w.Start.UnixNano(),
-				endNS:   w.End.UnixNano(),
-				denyNote: fmt.Sprintf("org: change freeze %q (%s to %s) is in effect for %s; only a break-glass request may proceed",
-					w.Reason, start, end, name),
-				breakGlassNote: fmt.Sprintf("org: break glass during change freeze %q adds %s", w.Reason, bgSummary),
-			}
-			compiled.freezes = append(compiled.freezes, fr)
 			freezes = append(freezes, map[string]any{
-				"start_ns":         fr.startNS,
-				"end_ns":           fr.endNS,
-				"reason":           w.Reason,
-				"deny_note":        fr.denyNote,
-				"break_glass_note": fr.breakGlassNote,
+				"start_ns": w.Start.UnixNano(),
+				"end_ns":   w.End.UnixNano(),
+				"reason":   w.Reason,
+				"deny_note": fmt.Sprintf("org: change freeze %q (%s to %s) is in effect for %s; only a break-glass request may proceed",
+					w.Reason, start, end, name),
+				"break_glass_note": fmt.Sprintf("org: break glass during change freeze %q adds %s", w.Reason, bgSummary),
 			})
 		}
 		path["freezes"] = freezes
@@ -141,11 +121,8 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 		case dup:
 		case !shadowed && glob.QuoteMeta(p.Pattern) == p.Pattern:
 			instances[p.Pattern] = map[string]any{"environment": p.Environment, "source": "its name"}
-			rules.instances[p.Pattern] = placement{environment: p.Environment, source: "its name"}
 		default:
 			earlier = append(earlier, g)
-			rules.patterns = append(rules.patterns, patternPlacement{glob: g,
-				placement: placement{environment: p.Environment, source: "name pattern " + p.Pattern}})
 			patterns = append(patterns, map[string]any{
 				"pattern": p.Pattern, "environment": p.Environment, "source": "name pattern " + p.Pattern,
 			})
@@ -155,7 +132,6 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 		for instance, kv := range f.InstanceTags {
 			if env, ok := kv[f.EnvironmentTag]; ok {
 				instances[instance] = map[string]any{"environment": env, "source": "tag " + f.EnvironmentTag}
-				rules.instances[instance] = placement{environment: env, source: "tag " + f.EnvironmentTag}
 			}
 		}
 	}
@@ -174,11 +150,8 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 	if pendingLimit == 0 {
 		pendingLimit = noPendingLimit
 	}
-	rules.anyPattern = glob.MustCompile(anyPattern)
-	rules.pendingLimit = pendingLimit
 	return orgData{
-		rules: rules,
-		tags:  f.InstanceTags,
+		tags: f.InstanceTags,
 		doc: map[string]any{
 			"instances":            instances,
 			"instance_tags":        instanceTags(f.InstanceTags),
@@ -354,13 +327,4 @@ func requirementsAny(reqs []Requirement) []any {
 		out[i] = map[string]any{"group": r.Group, "count": r.Count}
 	}
 	return out
-}
-
-// nativeApproval is an approvalPath for the Go answer.
-func nativeApproval(path map[string]any) approval {
-	return approval{
-		approvers: ast.NewTerm(ast.MustInterfaceToValue(path["approvers"])),
-		required:  ast.InternedTerm(path["required_approvals"].(int)),
-		note:      path["note"].(string),
-	}
 }

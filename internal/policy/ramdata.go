@@ -53,8 +53,6 @@ type ramData struct {
 	full       func() map[string]any
 	users      []string            // sorted user names
 	userGroups map[string][]string // user name -> groups
-	// tags are data.ram.resource_tags: instance -> condition key -> value.
-	tags map[string]map[string]string
 }
 
 // compiledPolicy is a policy's statements about GatedAction, compiled once
@@ -189,13 +187,11 @@ func compileRAM(raw []byte, accountID string, system map[string]json.RawMessage,
 	sort.Strings(out.users)
 
 	resourceTags := make(map[string]any, len(tags))
-	out.tags = make(map[string]map[string]string, len(tags))
 	for instance, kv := range tags {
 		prefixed := make(map[string]string, len(kv))
 		for k, v := range kv {
 			prefixed[tagKeyPrefix+strings.ToLower(k)] = v
 		}
-		out.tags[instance] = prefixed
 		resourceTags[instance] = prefixed
 	}
 	out.accountID = f.AccountID
@@ -323,14 +319,12 @@ func (c compiledStatement) index(policy *ast.Term, n int, shared interner, st *s
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range problems {
-		is.problemList = append(is.problemList, fmt.Sprintf("policy %s statement %d: %s", string(policy.Value.(ast.String)), n, p))
-	}
 	if len(problems) > 0 {
-		is.problems = stringsTerm(is.problemList)
-	}
-	if is.conditions, err = st.nativeConditions(is.conds, conds); err != nil {
-		return nil, err
+		sentences := make([]*ast.Term, len(problems))
+		for i, p := range problems {
+			sentences[i] = ast.StringTerm(fmt.Sprintf("policy %s statement %d: %s", string(policy.Value.(ast.String)), n, p))
+		}
+		is.problems = ast.ArrayTerm(sentences...)
 	}
 	return is, nil
 }

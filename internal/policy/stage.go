@@ -21,10 +21,8 @@ type stage struct {
 	applies  rego.PreparedEvalQuery
 	problems rego.PreparedEvalQuery
 
-	appliesMemo   map[[2]*ast.Term]bool
-	problemsMemo  map[*ast.Term][]string
-	supportedMemo map[[2]string]bool
-	nativeMemo    map[*ast.Term][]condition
+	appliesMemo  map[[2]*ast.Term]bool
+	problemsMemo map[*ast.Term][]string
 }
 
 func newStage(ctx context.Context, compiler *ast.Compiler) (*stage, error) {
@@ -40,11 +38,9 @@ func newStage(ctx context.Context, compiler *ast.Compiler) (*stage, error) {
 		return pq, nil
 	}
 	s := &stage{
-		ctx:           ctx,
-		appliesMemo:   map[[2]*ast.Term]bool{},
-		problemsMemo:  map[*ast.Term][]string{},
-		supportedMemo: map[[2]string]bool{},
-		nativeMemo:    map[*ast.Term][]condition{},
+		ctx:          ctx,
+		appliesMemo:  map[[2]*ast.Term]bool{},
+		problemsMemo: map[*ast.Term][]string{},
 	}
 	var err error
 	if s.applies, err = prepare("data.rdsgate.ram.applies(input)"); err != nil {
@@ -98,40 +94,5 @@ func (s *stage) problemsOf(conditions *ast.Term) ([]string, error) {
 		out = append(out, ps)
 	}
 	s.problemsMemo[conditions] = out
-	return out, nil
-}
-
-// nativeConditions compiles an (interned) condition list for the Go answer,
-// each condition marked supported unless rdsgate.ram's condition_problems
-// reports its operator or key.
-func (s *stage) nativeConditions(conds *ast.Term, list []any) ([]condition, error) {
-	if c, found := s.nativeMemo[conds]; found {
-		return c, nil
-	}
-	out := make([]condition, 0, len(list))
-	for _, item := range list {
-		m, _ := item.(map[string]any)
-		op, _ := m["op"].(string)
-		key, _ := m["key"].(string)
-		supported, found := s.supportedMemo[[2]string{op, key}]
-		if !found {
-			one, err := ast.InterfaceToValue([]any{map[string]any{"op": op, "key": key}})
-			if err != nil {
-				return nil, err
-			}
-			problems, err := s.problemsOf(ast.NewTerm(one))
-			if err != nil {
-				return nil, err
-			}
-			supported = len(problems) == 0
-			s.supportedMemo[[2]string{op, key}] = supported
-		}
-		c, err := newCondition(m, supported)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	s.nativeMemo[conds] = out
 	return out, nil
 }
