@@ -1,12 +1,9 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -20,7 +17,6 @@ import (
 
 	"github.com/rdsgate/rdsgate/internal/app"
 	"github.com/rdsgate/rdsgate/internal/apptest"
-	"github.com/rdsgate/rdsgate/internal/rdssim"
 	"github.com/rdsgate/rdsgate/internal/store"
 	"github.com/rdsgate/rdsgate/internal/testdb"
 )
@@ -71,15 +67,7 @@ func TestConnectionBudget(t *testing.T) {
 	alice := token(t, a, "alice", "developers")
 	bob := token(t, a, "bob", "dba")
 	const n, clients = 48, 16
-	insts := make([]rdssim.Instance, n)
-	for i := range insts {
-		id := fmt.Sprintf("rm-budget%06d", i)
-		insts[i] = rdssim.Instance{ID: id, RegionID: "cn-hangzhou", Engine: "MySQL", NetworkType: "VPC",
-			Endpoints: []rdssim.Endpoint{{ConnectionString: id + ".mysql.rds.aliyuncs.com", IPType: "Public", IPAddress: "47.98.1.1"}}}
-	}
-	if err := a.Sim.UpsertInstances(insts); err != nil {
-		t.Fatal(err)
-	}
+	insts := publicInstances(t, a, "rm-budget", n)
 
 	// The most connections PostgreSQL counted while the load ran.
 	most, stop := 0, make(chan struct{})
@@ -185,26 +173,4 @@ func openMigrated(t testing.TB, url string) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	return pool
-}
-
-// postJSON is post for other goroutines than the test's: it returns what
-// went wrong instead of ending the test.
-func postJSON(url, token string, body any, want int, out any) error {
-	raw, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(raw))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != want {
-		msg, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("POST %s: %d %s, want %d", url, resp.StatusCode, msg, want)
-	}
-	if out != nil {
-		return json.NewDecoder(resp.Body).Decode(out)
-	}
-	return nil
 }

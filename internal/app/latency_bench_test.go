@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -34,15 +35,7 @@ func BenchmarkApproveToCall(b *testing.B) {
 	a := apptest.Start(b, func(c *app.Config) { c.PolicyData = devPolicyData(b) })
 	alice := token(b, a, "alice", "developers")
 	bob := token(b, a, "bob", "dba")
-	insts := make([]rdssim.Instance, b.N)
-	for i := range insts {
-		id := fmt.Sprintf("rm-latency%06d", i)
-		insts[i] = rdssim.Instance{ID: id, RegionID: "cn-hangzhou", Engine: "MySQL", NetworkType: "VPC",
-			Endpoints: []rdssim.Endpoint{{ConnectionString: id + ".mysql.rds.aliyuncs.com", IPType: "Public", IPAddress: "47.98.1.1"}}}
-	}
-	if err := a.Sim.UpsertInstances(insts); err != nil {
-		b.Fatal(err)
-	}
+	insts := publicInstances(b, a, "rm-latency", b.N)
 	lat := make([]time.Duration, 0, b.N)
 	pace := time.NewTicker(120 * time.Millisecond)
 	defer pace.Stop()
@@ -94,6 +87,22 @@ func waitForCall(ctx context.Context, b *testing.B, sim *rdssim.Server, inst str
 	return time.Time{}
 }
 
+// publicInstances adds n instances named prefix000000… to a's simulator,
+// each with a public endpoint, and returns them.
+func publicInstances(tb testing.TB, a *app.App, prefix string, n int) []rdssim.Instance {
+	tb.Helper()
+	insts := make([]rdssim.Instance, n)
+	for i := range insts {
+		id := fmt.Sprintf("%s%06d", prefix, i)
+		insts[i] = rdssim.Instance{ID: id, RegionID: "cn-hangzhou", Engine: "MySQL", NetworkType: "VPC",
+			Endpoints: []rdssim.Endpoint{{ConnectionString: id + ".mysql.rds.aliyuncs.com", IPType: "Public", IPAddress: "47.98.1.1"}}}
+	}
+	if err := a.Sim.UpsertInstances(insts); err != nil {
+		tb.Fatal(err)
+	}
+	return insts
+}
+
 func token(b testing.TB, a *app.App, subject string, groups ...string) string {
 	t, err := auth.CreateToken(context.Background(), a.Pool, auth.Identity{Subject: subject, Groups: groups}, "bench", 0)
 	if err != nil {
@@ -102,25 +111,34 @@ func token(b testing.TB, a *app.App, subject string, groups ...string) string {
 	return t
 }
 
-// post sends body as JSON with the bearer token and decodes the answer
-// into out; any other status than want fails.
-func post(b testing.TB, url, token string, body any, want int, out any) {
+// postJSON is post for other goroutines than the test's: it returns what
+// went wrong instead of ending the test.
+func postJSON(url, token string, body any, want int, out any) error {
 	raw, _ := json.Marshal(body)
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(raw))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != want {
-		b.Fatalf("POST %s: %d, want %d", url, resp.StatusCode, want)
+		msg, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("POST %s: %d %s, want %d", url, resp.StatusCode, msg, want)
 	}
 	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			b.Fatal(err)
-		}
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+// post sends body as JSON with the bearer token and decodes the answer
+// into out; any other status than want fails.
+func post(b testing.TB, url, token string, body any, want int, out any) {
+	b.Helper()
+	if err := postJSON(url, token, body, want, out); err != nil {
+		b.Fatal(err)
 	}
 }
 
