@@ -3,7 +3,9 @@
 // by every replica through one rate_limits row per account and operation.
 //
 // Limiter.Reserve hands out call slots at least 1s/rate·(1+margin) apart on
-// the database's clock, in one UPDATE; a caller sleeps until its slot and
+// the database's clock, in one UPDATE, and places them on the caller's clock
+// never early; a caller sleeps until its slot, checks it again at the
+// instant its call leaves (Await, through the executor's send gate), and
 // gives up a slot it reaches more than Tolerance late. A reservation rather
 // than a sliding log of past calls: one row, one statement, and calls leave
 // evenly spaced instead of in bursts at each window edge. The margin exists

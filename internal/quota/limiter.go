@@ -162,8 +162,8 @@ func (l *Limiter) Reserve(ctx context.Context, op string) (Reservation, error) {
 		return Reservation{}, fmt.Errorf("reserve %s: %w", op, ErrUnknownOperation)
 	}
 	asked := time.Now()
-	// A connection first, so that the time the statement is sent is not
-	// blurred by waiting for one.
+	// One connection for the reservation and, when it is refused, the look
+	// at the row.
 	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return Reservation{}, fmt.Errorf("reserve %s slot: %w", op, err)
@@ -210,15 +210,13 @@ func (l *Limiter) Wait(ctx context.Context, op string) error {
 }
 
 // Await blocks until r's slot starts and returns the slot the caller now
-// holds. A slot the caller reaches more than Tolerance late (a slow
-// transaction since the reservation, a starved process) is moved to now
-// when nobody reserved after it, and otherwise given up for a new one; a
-// reservation refused for the horizon is made again after its wait. Await
-// of the slot it returned, just before the call leaves, returns at once
-// when the caller is still on time, and otherwise takes a new slot: that is
-// how the instant a call leaves is guarded, not only its slot's start. The
-// observer hears once per reservation how long it was from its Reserve to
-// the slot.
+// holds; the observer hears once per reservation how long it waited.
+//
+// A slot reached more than Tolerance late (a slow transaction, a starved
+// process) is moved to now when nobody reserved after it, and otherwise
+// given up for a new one; a reservation refused for the horizon is made
+// again after its wait. Called again with the slot it returned, at the
+// instant the call leaves, it returns at once when the caller is on time.
 func (l *Limiter) Await(ctx context.Context, op string, r Reservation) (Reservation, error) {
 	asked := r.asked
 	r, err := l.await(ctx, op, r)
