@@ -184,7 +184,7 @@ func New(cfg Config) (*Executor, error) {
 	}
 	e.river, err = river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		ID:     cfg.ID,
-		Logger: cfg.Logger.With(slog.String("component", "river")),
+		Logger: cfg.Logger.With(slog.String("subsystem", "river")), // the executor's queue: component stays "executor"
 		Queues: map[string]river.QueueConfig{lifecycle.ReleaseQueue: {MaxWorkers: cfg.Workers}},
 		// A notified job is fetched at once; FetchPoll bounds the wait for
 		// one whose notification was missed.
