@@ -215,7 +215,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		a.closers = append(a.closers, func() { c.Close() })
 	}
 	a.Metrics = metrics.New(metrics.Options{Version: cfg.Version, Commit: cfg.Commit, Logger: log,
-		Facts:          dbFacts(pool, db, callInflight(cfg.Executor, cfg.RDS.CallTimeout)),
+		Facts:          dbFacts(pool, db, a.callWindow),
 		Signing:        cfg.AuditSigningKey != "",
 		Operations:     rdsOperations,
 		PolicyRevision: a.policyRevision})

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,9 +26,9 @@ var rdsOperations = []string{request.OpRelease, request.OpDescribe}
 // dbFacts reads the gauges of package metrics from the store and the audit
 // trail. inflight is the longest a release call may run after its attempt
 // started: an attempt without an outcome for longer lost its worker.
-func dbFacts(pool *pgxpool.Pool, db *store.DB, inflight time.Duration) func(context.Context) (metrics.Facts, error) {
+func dbFacts(pool *pgxpool.Pool, db *store.DB, inflight func() time.Duration) func(context.Context) (metrics.Facts, error) {
 	return func(ctx context.Context) (metrics.Facts, error) {
-		g, err := db.Gauges(ctx, inflight)
+		g, err := db.Gauges(ctx, inflight())
 		if err != nil {
 			return metrics.Facts{}, err
 		}
@@ -51,15 +50,13 @@ func (a *App) policyRevision() string {
 	return a.Policy.Revision()
 }
 
-// callInflight is how long after its start a release call may still be
-// running: the wait for a slot (the limiter's horizon) plus the call (the
-// executor's timeout, else the RDS client's, else the default).
-func callInflight(ec executor.Config, rdsTimeout time.Duration) time.Duration {
-	horizon, call := ec.LimiterHorizon, cmp.Or(ec.CallTimeout, rdsTimeout, executor.DefaultCallTimeout)
-	if horizon == 0 {
-		horizon = quota.DefaultLimiterHorizon
+// callWindow is how long after its start a release call may still be
+// running (executor.CallWindow); the default before the executor exists.
+func (a *App) callWindow() time.Duration {
+	if a.Executor == nil {
+		return quota.DefaultLimiterHorizon + executor.DefaultCallTimeout
 	}
-	return horizon + call
+	return a.Executor.CallWindow()
 }
 
 // meteredClients counts every call of the executor's RDS clients.

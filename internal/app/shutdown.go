@@ -80,7 +80,7 @@ func (a *App) shutdown(p shutdownPlan) error {
 		running.Go(func() {
 			ctx, done := context.WithDeadline(context.Background(), p.cancel)
 			defer done()
-			if err := a.Executor.StopWithin(ctx, time.Until(p.drain)); err != nil {
+			if err := a.Executor.Stop(ctx, time.Until(p.drain)); err != nil {
 				fail(err)
 			}
 		})

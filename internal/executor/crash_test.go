@@ -68,7 +68,7 @@ func TestExecutorChildProcess(t *testing.T) {
 	<-ctx.Done() // until killed; SIGTERM stops gracefully
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := e.Stop(sctx); err != nil {
+	if err := e.Stop(sctx, 7*time.Second); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -223,29 +223,13 @@ func (e *Executor) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops fetching jobs and waits for the running ones until ctx is
-// done; then it cancels them (a call cut short is recorded as an unknown
-// outcome and reconciled by the next run) and waits a few more seconds for
-// them to record that.
-func (e *Executor) Stop(ctx context.Context) error {
-	err := e.river.Stop(ctx)
-	if err == nil {
-		return nil
-	}
-	hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err2 := e.river.StopAndCancel(hard); err2 != nil {
-		return fmt.Errorf("stop executor: %w", errors.Join(err, err2))
-	}
-	return nil
-}
-
-// StopWithin is Stop bounded as a whole by ctx: the running jobs get grace
-// to finish, then they are cancelled (and record an unknown outcome), and
-// StopWithin returns when they have stopped or ctx is done, whichever
-// comes first. A job still running then is left to River's rescue on
-// another replica or the next start.
-func (e *Executor) StopWithin(ctx context.Context, grace time.Duration) error {
+// Stop stops fetching jobs, bounded as a whole by ctx: the running jobs get
+// grace to finish, then they are cancelled (a call cut short records an
+// unknown outcome, which the next run reconciles), and Stop returns when
+// they have stopped or ctx is done, whichever comes first. A job still
+// running then is left to River's rescue on another replica or the next
+// start.
+func (e *Executor) Stop(ctx context.Context, grace time.Duration) error {
 	soft, cancel := context.WithTimeout(ctx, grace)
 	err := e.river.Stop(soft)
 	cancel()
@@ -257,6 +241,10 @@ func (e *Executor) StopWithin(ctx context.Context, grace time.Duration) error {
 	}
 	return nil
 }
+
+// CallWindow is how long after its start a call may still be running: the
+// wait for a slot (the limiter's horizon) and the call itself.
+func (e *Executor) CallWindow() time.Duration { return e.cfg.LimiterHorizon + e.cfg.CallTimeout }
 
 // client returns the RDS client for a region.
 func (e *Executor) client(regionID string) (Client, error) {

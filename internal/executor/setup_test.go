@@ -126,7 +126,7 @@ func start(t testing.TB, e *executor.Executor) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := e.Stop(ctx); err != nil {
+		if err := e.Stop(ctx, 15*time.Second); err != nil {
 			t.Errorf("stop executor: %v", err)
 		}
 	})

@@ -203,7 +203,7 @@ func (e *Executor) recordRelease(ctx context.Context, log *slog.Logger, r *reque
 // unknown (or its worker died), so before anything is called again
 // DescribeDBInstanceNetInfo tells whether the endpoint is still there.
 func (e *Executor) reconcile(ctx context.Context, log *slog.Logger, d *lifecycle.Detail) error {
-	wait, err := e.requests.ReconcileWait(ctx, d.ID, e.cfg.LimiterHorizon+e.cfg.CallTimeout, e.cfg.ReconcileDelay)
+	wait, err := e.requests.ReconcileWait(ctx, d.ID, e.CallWindow(), e.cfg.ReconcileDelay)
 	if err != nil {
 		return err
 	}
