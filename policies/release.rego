@@ -17,9 +17,8 @@ decision := extend(compose(input.request, ram.answer, org.answer))
 # compose(request, r, o) is the decision on request from RAM's answer r
 # (rdsgate.ram.answer) and the org rules' answer o (rdsgate.org.answer).
 # The reasons are RAM's verdict, then the approval path of an allowed request
-# or the rules a denied one breaks, sorted. internal/policy calls compose
-# itself with the two answers (see its package documentation), so it is a
-# function of them alone, and the usual case is decided by its first body.
+# or the rules a denied one breaks, sorted. It is a function of the two
+# answers alone, and the usual case is decided by its first body.
 compose(request, r, o) := {
 	"allow": true,
 	"reasons": array.concat(r.reasons, o.notes),

@@ -61,12 +61,14 @@ func TestEveryTemplateRenders(t *testing.T) {
 	}
 }
 
-// TestStaticAssets: content-hashed URLs, long cache, right type.
+// TestStaticAssets: content-hashed URLs, long cache, right type; the
+// favicon included.
 func TestStaticAssets(t *testing.T) {
 	t.Parallel()
 	env := setupPages(t, pagesOptions{})
 	_, body := env.as("").get("/signin")
-	for _, re := range []string{`href="(/static/app\.[0-9a-f]{10}\.css)"`, `src="(/static/app\.[0-9a-f]{10}\.js)"`} {
+	for _, re := range []string{`href="(/static/app\.[0-9a-f]{10}\.css)"`, `src="(/static/app\.[0-9a-f]{10}\.js)"`,
+		`rel="icon" type="image/svg\+xml" href="(/static/favicon\.[0-9a-f]{10}\.svg)"`} {
 		m := regexp.MustCompile(re).FindStringSubmatch(body)
 		if m == nil {
 			t.Fatalf("no asset matching %s in the layout", re)
@@ -77,7 +79,8 @@ func TestStaticAssets(t *testing.T) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") ||
-			(!strings.Contains(resp.Header.Get("Content-Type"), "css") && !strings.Contains(resp.Header.Get("Content-Type"), "javascript")) {
+			!strings.ContainsAny(resp.Header.Get("Content-Type"), "/") ||
+			!strings.Contains("text/css application/javascript text/javascript image/svg+xml", strings.Split(resp.Header.Get("Content-Type"), ";")[0]) {
 			t.Errorf("%s: %d %v", m[1], resp.StatusCode, resp.Header)
 		}
 	}
@@ -382,5 +385,29 @@ func TestSimulator(t *testing.T) {
 	var n int
 	if err := env.pool.QueryRow(t.Context(), `SELECT count(*) FROM requests`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("the simulator recorded %d requests (%v)", n, err)
+	}
+}
+
+// TestEndedRequestPage: a request that ended says so and nothing more: no
+// vote section (not even the requester's "you cannot approve"), and no
+// promise of calls to Alibaba Cloud that will never come.
+func TestEndedRequestPage(t *testing.T) {
+	t.Parallel()
+	env := setupPages(t, pagesOptions{})
+	r := env.file("bob", "rm-bp1demo00000003", "bob's request, to be cancelled")
+	bob := env.as("bob")
+	_, body := bob.get("/requests/" + r.ID.String())
+	if !strings.Contains(body, `id="no-vote"`) || !strings.Contains(body, "No calls to Alibaba Cloud yet.") {
+		t.Fatalf("the pending request's page:\n%s", excerpt(body))
+	}
+	env.cancelPending("bob")
+	_, body = bob.get("/requests/" + r.ID.String())
+	for _, stale := range []string{`id="no-vote"`, "cannot approve", "No calls to Alibaba Cloud yet"} {
+		if strings.Contains(body, stale) {
+			t.Errorf("the cancelled request's page still says %q", stale)
+		}
+	}
+	if !strings.Contains(body, "No call to Alibaba Cloud was made: the request ended cancelled.") {
+		t.Errorf("the cancelled request's page does not say that no call was made:\n%s", excerpt(body))
 	}
 }

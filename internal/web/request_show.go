@@ -49,7 +49,10 @@ type voteChoice struct {
 // activity is the live part of the page: the audit timeline and the
 // execution attempts.
 type activity struct {
-	ID              string
+	ID string
+	// Ended is the status of a request that will make no more calls, ""
+	// while it still may.
+	Ended           string
 	Events          []eventView
 	TimelineMissing bool
 	TimelineError   string
@@ -130,6 +133,9 @@ func (s *Server) requestActivity(c echo.Context) error {
 
 func (s *Server) activity(ctx context.Context, r *request.Request) activity {
 	a := activity{ID: r.ID.String(), TimelineMissing: s.b.Timeline == nil}
+	if r.Status.Terminal() {
+		a.Ended = string(r.Status)
+	}
 	if s.b.Timeline != nil {
 		evs, err := s.b.Timeline.Timeline(ctx, r.ID)
 		if err != nil {
@@ -154,13 +160,12 @@ func (s *Server) voteChoice(ctx context.Context, u *auth.User, r *request.Reques
 	if !u.Has(auth.RoleApprover) {
 		return voteChoice{}
 	}
+	if r.Status != request.StatusPending {
+		return voteChoice{} // the votes are over: nothing to offer or explain
+	}
 	v := voteChoice{Show: true}
 	if r.Requester == u.Subject {
 		v.Why = "You filed this request, so you cannot approve or reject it; another approver must."
-		return v
-	}
-	if r.Status != request.StatusPending {
-		v.Why = "This request is " + string(r.Status) + " and takes no more votes."
 		return v
 	}
 	for _, old := range r.Votes {
