@@ -312,6 +312,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		ln.Close()
 		return nil, err
 	}
+	pages.RequestTTL = cfg.RequestTTL
 	a.closers = append(a.closers, closePages)
 	a.Server = web.New(web.Deps{
 		Service: a.Requests, Tokens: auth.NewTokens(pool, time.Second), Policy: a.Policy, Logger: log,

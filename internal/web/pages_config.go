@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -42,6 +43,9 @@ type Pages struct {
 	// SecureCookies marks the CSRF cookie Secure (the session cookie's flag
 	// is Sessions' own). Off only for plain-http loopback dev runs.
 	SecureCookies bool
+	// RequestTTL is how long a request may stay pending before it expires
+	// (the request page says when); zero says nothing.
+	RequestTTL time.Duration
 }
 
 // Directory lists known users and their groups.

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rdsgate/rdsgate/internal/request"
 	ui "github.com/rdsgate/rdsgate/web"
@@ -388,9 +389,10 @@ func TestSimulator(t *testing.T) {
 	}
 }
 
-// TestEndedRequestPage: a request that ended says so and nothing more: no
-// vote section (not even the requester's "you cannot approve"), and no
-// promise of calls to Alibaba Cloud that will never come.
+// TestEndedRequestPage: a pending request says when it expires; a request
+// that ended says so and nothing more: no vote section (not even the
+// requester's "you cannot approve"), no expiry, and no promise of calls to
+// Alibaba Cloud that will never come.
 func TestEndedRequestPage(t *testing.T) {
 	t.Parallel()
 	env := setupPages(t, pagesOptions{})
@@ -400,9 +402,14 @@ func TestEndedRequestPage(t *testing.T) {
 	if !strings.Contains(body, `id="no-vote"`) || !strings.Contains(body, "No calls to Alibaba Cloud yet.") {
 		t.Fatalf("the pending request's page:\n%s", excerpt(body))
 	}
+	// The default 72 h, from the filing.
+	expires := r.CreatedAt.Add(72 * time.Hour).UTC().Format("2006-01-02 15:04")
+	if m := regexp.MustCompile(`id="expires">[^<]*`).FindString(body); !strings.Contains(m, expires) {
+		t.Errorf("the pending request's page says %q, want its expiry %s", m, expires)
+	}
 	env.cancelPending("bob")
 	_, body = bob.get("/requests/" + r.ID.String())
-	for _, stale := range []string{`id="no-vote"`, "cannot approve", "No calls to Alibaba Cloud yet"} {
+	for _, stale := range []string{`id="no-vote"`, "cannot approve", "No calls to Alibaba Cloud yet", `id="expires"`} {
 		if strings.Contains(body, stale) {
 			t.Errorf("the cancelled request's page still says %q", stale)
 		}

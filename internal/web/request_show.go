@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -29,6 +30,9 @@ type requestView struct {
 	Vote      voteChoice
 	CanCancel bool
 	Activity  activity
+	// ExpiresAt is when a pending request expires undecided; zero
+	// otherwise.
+	ExpiresAt time.Time
 }
 
 // summary is the state of a request in plain words: what it is and what
@@ -104,6 +108,9 @@ func (s *Server) showRequest(c echo.Context) error {
 	v.Summary = summarize(r)
 	v.Vote = s.voteChoice(ctx, u, r)
 	v.CanCancel = v.Mine && r.Status == request.StatusPending
+	if r.Status == request.StatusPending && s.b.RequestTTL > 0 {
+		v.ExpiresAt = r.CreatedAt.Add(s.b.RequestTTL)
+	}
 	v.Activity = s.activity(ctx, r)
 	return s.render(c, http.StatusOK, "request", page{Title: "Request " + r.DBInstanceID, Nav: "request", Data: v})
 }
