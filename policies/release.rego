@@ -16,8 +16,9 @@ decision := extend(compose(input.request, ram.answer, org.answer))
 
 # compose(request, r, o) is the decision on request from RAM's answer r
 # (rdsgate.ram.answer) and the org rules' answer o (rdsgate.org.answer).
-# The reasons are RAM's verdict, then the approval path of an allowed request
-# or the rules a denied one breaks, sorted. It is a function of the two
+# The reasons of an allowed request are RAM's verdict and its approval path;
+# those of a denied one are what denies it: RAM's verdict when RAM denies,
+# and the rules it breaks, sorted. It is a function of the two
 # answers alone, and the usual case is decided by its first body.
 compose(request, r, o) := {
 	"allow": true,
@@ -33,12 +34,18 @@ compose(request, r, o) := {
 	request.db_instance_id != ""
 } else := {
 	"allow": false,
-	"reasons": array.concat(r.reasons, array.concat(o.denials, missing(request))),
+	"reasons": array.concat(ram_denial(r), array.concat(o.denials, missing(request))),
 	"required_approvals": o.approval.required_approvals,
 	"approver_requirements": o.approval.approvers,
 	"ram": r.result,
 	"environment": o.environment,
 }
+
+# ram_denial(r) is RAM's verdict when RAM denies, and nothing when it allows:
+# beside the rules a request breaks, "RAM: allowed" explains nothing.
+ram_denial(r) := [] if {
+	r.result.effect == "Allow"
+} else := r.reasons
 
 # missing(request) names the fields the request cannot do without, sorted
 # (after the org's sentences, which begin with "org:").
@@ -85,13 +92,22 @@ extend(d) := d if {
 	custom_notes == []
 } else := object.union(d, {
 	"allow": allowed(d),
-	"reasons": array.concat(d.reasons, array.concat(custom_denials, required_reasons)),
+	"reasons": extended_reasons(d),
 	"approver_requirements": requirements,
 	"required_approvals": max([d.required_approvals, sum([q.count | some q in requirements])]),
 	"notes": custom_notes,
 }) if {
 	requirements := merge_requirements(d.approver_requirements, custom_requirements)
 }
+
+# extended_reasons(d) are the custom rules' sentences alone when they deny a
+# request the shipped rules allowed (its RAM verdict and approval path
+# explain nothing about a denial), and otherwise d's reasons followed by
+# theirs.
+extended_reasons(d) := custom_denials if {
+	d.allow
+	custom_denials != []
+} else := array.concat(d.reasons, array.concat(custom_denials, required_reasons))
 
 allowed(d) if {
 	d.allow
