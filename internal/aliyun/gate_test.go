@@ -47,6 +47,12 @@ func TestSendGate(t *testing.T) {
 	var released time.Time
 	ctx := aliyun.WithSendGate(context.Background(), func(context.Context) {
 		gates++
+		// The server's Accept may return a moment after the client's dial:
+		// wait for it. A gate that ran before the dial would wait in vain,
+		// for the request cannot connect until the gate returns.
+		for deadline := time.Now().Add(2 * time.Second); ln.n.Load() == 0 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		connsAtGate = ln.n.Load()
 		time.Sleep(150 * time.Millisecond) // the gate holding the call is what is under test
 		released = time.Now()
