@@ -17,3 +17,9 @@ var Templates embed.FS
 //
 //go:embed static/*
 var Static embed.FS
+
+// I18n holds i18n/<language>/*.json: the translations of the pages'
+// messages, keyed by their English text (package internal/i18n).
+//
+//go:embed i18n
+var I18n embed.FS

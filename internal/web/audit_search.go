@@ -131,7 +131,7 @@ func (s *Server) auditSearch(c echo.Context) error {
 			d.Integrity = &in
 		}
 	}
-	return s.render(c, status, "audit", page{Title: "Audit log", Nav: "audit", Data: d})
+	return s.render(c, status, "audit", page{Title: s.tr(c, "Audit log"), Nav: "audit", Data: d})
 }
 
 // auditExport downloads every event matching the filter in format, through

@@ -30,7 +30,7 @@ func (s *Server) inbox(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "inbox", page{Title: "Approver inbox", Nav: "inbox", Data: items})
+	return s.render(c, http.StatusOK, "inbox", page{Title: s.tr(c, "Approver inbox"), Nav: "inbox", Data: items})
 }
 
 func (s *Server) inboxItems(ctx context.Context, u *auth.User) ([]inboxItem, error) {

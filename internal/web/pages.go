@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rdsgate/rdsgate/internal/auth"
+	"github.com/rdsgate/rdsgate/internal/i18n"
 	"github.com/rdsgate/rdsgate/internal/request"
 	ui "github.com/rdsgate/rdsgate/web"
 )
@@ -42,9 +43,12 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 type views struct {
 	// errorText is Pages.ErrorText (nil: no messages).
 	errorText func(code string) string
-	pages     map[string]*template.Template
-	assets    map[string]asset  // hashed file name -> content
-	urls      map[string]string // file name -> /static/<hashed name>
+	// i18n is the catalogue of translations; pages holds each page parsed
+	// once per language ("en", "zh-CN"), with T bound to that language.
+	i18n   *i18n.Catalog
+	pages  map[string]map[string]*template.Template
+	assets map[string]asset  // hashed file name -> content
+	urls   map[string]string // file name -> /static/<hashed name>
 }
 
 type asset struct {
@@ -56,7 +60,11 @@ type asset struct {
 // file. It fails on any template error, so a broken template stops the
 // server at start-up (and the render test) rather than a user's request.
 func loadViews(errorText func(string) string) (*views, error) {
-	v := &views{errorText: errorText, pages: map[string]*template.Template{}, assets: map[string]asset{}, urls: map[string]string{}}
+	cat, err := i18n.Load(ui.I18n, "i18n")
+	if err != nil {
+		return nil, fmt.Errorf("translations: %w", err)
+	}
+	v := &views{errorText: errorText, i18n: cat, pages: map[string]map[string]*template.Template{}, assets: map[string]asset{}, urls: map[string]string{}}
 	files, err := fs.ReadDir(ui.Static, "static")
 	if err != nil {
 		return nil, fmt.Errorf("static assets: %w", err)
@@ -72,30 +80,51 @@ func loadViews(errorText func(string) string) (*views, error) {
 		v.assets[hashed] = asset{body: body, ctype: mime.TypeByExtension(ext)}
 		v.urls[f.Name()] = "/static/" + hashed
 	}
-	layout, err := template.New("layout.html").Funcs(v.funcs()).ParseFS(ui.Templates, "templates/layout.html")
-	if err != nil {
-		return nil, fmt.Errorf("templates: %w", err)
-	}
 	pages, err := fs.Glob(ui.Templates, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
-	for _, p := range pages {
-		name := strings.TrimSuffix(path.Base(p), ".html")
-		if name == "layout" {
-			continue
-		}
-		t, err := template.Must(layout.Clone()).ParseFS(ui.Templates, p)
+	for _, tag := range i18n.Supported {
+		pr := cat.Printer(tag)
+		layout, err := template.New("layout.html").Funcs(v.funcs(pr)).ParseFS(ui.Templates, "templates/layout.html")
 		if err != nil {
 			return nil, fmt.Errorf("templates: %w", err)
 		}
-		v.pages[name] = t
+		byName := map[string]*template.Template{}
+		for _, p := range pages {
+			name := strings.TrimSuffix(path.Base(p), ".html")
+			if name == "layout" {
+				continue
+			}
+			t, err := template.Must(layout.Clone()).ParseFS(ui.Templates, p)
+			if err != nil {
+				return nil, fmt.Errorf("templates: %w", err)
+			}
+			byName[name] = t
+		}
+		v.pages[pr.Code()] = byName
 	}
 	return v, nil
 }
 
-func (v *views) funcs() template.FuncMap {
+// timeHTML is t as a <time> element: UTC in the text (what a page without
+// JavaScript shows) and on hover; app.js rewrites the text into the
+// viewer's own time zone.
+func timeHTML(t time.Time) template.HTML {
+	if t.IsZero() {
+		return ""
+	}
+	u := t.UTC()
+	s := u.Format("2006-01-02 15:04:05 UTC")
+	return template.HTML(`<time class="local" datetime="` + u.Format(time.RFC3339) + `" title="` + s + `">` + s + `</time>`)
+}
+
+// funcs are the templates' functions in the language of pr: T translates a
+// message (English text, fmt verbs) and the status names come translated.
+func (v *views) funcs(pr *i18n.Printer) template.FuncMap {
 	return template.FuncMap{
+		"T":    pr.Sprintf,
+		"lang": pr.Code,
 		"static": func(name string) (string, error) {
 			u, ok := v.urls[name]
 			if !ok {
@@ -104,17 +133,12 @@ func (v *views) funcs() template.FuncMap {
 			return u, nil
 		},
 		"has": func(u *auth.User, role string) bool { return u.Has(auth.Role(role)) },
-		"ts": func(t time.Time) string {
-			if t.IsZero() {
-				return ""
-			}
-			return t.UTC().Format("2006-01-02 15:04:05 UTC")
-		},
-		"tsp": func(t *time.Time) string {
+		"ts":  timeHTML,
+		"tsp": func(t *time.Time) template.HTML {
 			if t == nil {
 				return ""
 			}
-			return t.UTC().Format("2006-01-02 15:04:05 UTC")
+			return timeHTML(*t)
 		},
 		"int": func(n int64) int { return int(n) },
 		"short": func(s string) string {
@@ -124,7 +148,7 @@ func (v *views) funcs() template.FuncMap {
 			return s
 		},
 		"join":         strings.Join,
-		"statusText":   statusText,
+		"statusText":   func(st request.Status) string { return pr.Sprintf(statusText(st)) },
 		"errorMessage": v.errorMessage,
 		"plural": func(n int, one, many string) string {
 			if n == 1 {
@@ -156,22 +180,27 @@ func (v *views) errorMessage(code string) string {
 // page is what every template receives: the layout's fields and the page's
 // own Data.
 type page struct {
-	Title    string
-	Nav      string
-	User     *auth.User
-	CSRF     string
-	DevLogin bool
-	Flash    string
-	Data     any
+	Title string
+	// Lang is the page's language ("en", "zh-CN") and Path the page's own
+	// address (where the language switch returns), set by render.
+	Lang, Path string
+	Nav        string
+	User       *auth.User
+	CSRF       string
+	DevLogin   bool
+	Flash      string
+	Data       any
 }
 
 // render writes the page name with status. The layout gets the user, the
 // CSRF token, the dev banner flag and the flash message.
 func (s *Server) render(c echo.Context, status int, name string, p page) error {
-	t, ok := s.views.pages[name]
+	pr := s.printer(c)
+	t, ok := s.views.pages[pr.Code()][name]
 	if !ok {
 		return fmt.Errorf("render: no page %q", name)
 	}
+	p.Lang, p.Path = pr.Code(), c.Request().URL.RequestURI()
 	p.User = userOf(c)
 	p.CSRF, _ = c.Get("csrf").(string)
 	p.DevLogin = s.b.DevLogin
@@ -188,7 +217,7 @@ func (s *Server) render(c echo.Context, status int, name string, p page) error {
 // renderFragment writes one named template of a page without the layout.
 func (s *Server) renderFragment(c echo.Context, pageName, fragment string, data any) error {
 	var buf bytes.Buffer
-	if err := s.views.pages[pageName].ExecuteTemplate(&buf, fragment, data); err != nil {
+	if err := s.views.pages[s.printer(c).Code()][pageName].ExecuteTemplate(&buf, fragment, data); err != nil {
 		return fmt.Errorf("render %s/%s: %w", pageName, fragment, err)
 	}
 	return c.HTMLBlob(http.StatusOK, buf.Bytes())
@@ -207,6 +236,7 @@ func (s *Server) errorPage(c echo.Context, status int, body APIError) error {
 	if title == "" {
 		title = "Error"
 	}
+	title = s.tr(c, title)
 	return s.render(c, status, "error", page{Title: title, Data: struct {
 		Status int
 		Error  APIError

@@ -404,7 +404,7 @@ func TestEndedRequestPage(t *testing.T) {
 	}
 	// The default 72 h, from the filing.
 	expires := r.CreatedAt.Add(72 * time.Hour).UTC().Format("2006-01-02 15:04")
-	if m := regexp.MustCompile(`id="expires">[^<]*`).FindString(body); !strings.Contains(m, expires) {
+	if m := regexp.MustCompile(`id="expires">[^<]*<time[^>]*>[^<]*`).FindString(body); !strings.Contains(m, expires) {
 		t.Errorf("the pending request's page says %q, want its expiry %s", m, expires)
 	}
 	env.cancelPending("bob")

@@ -55,7 +55,7 @@ func (s *Server) simulate(c echo.Context) error {
 		// First visit: prefill with what the user's own request would carry.
 		in.Form.RegionID, in.Form.NetworkType, in.IP, in.MFA, in.Secure = "cn-hangzhou", "0", c.RealIP(), u.MFA, secureTransport(c)
 		d.In = in
-		return s.render(c, http.StatusOK, "simulate", page{Title: "Policy simulator", Nav: "simulate", Data: d})
+		return s.render(c, http.StatusOK, "simulate", page{Title: s.tr(c, "Policy simulator"), Nav: "simulate", Data: d})
 	}
 	d.In = in
 	if s.d.Policy == nil {
@@ -71,13 +71,13 @@ func (s *Server) simulate(c echo.Context) error {
 		}
 		if groups == nil {
 			d.Errors = map[string]string{"user": fmt.Sprintf("%q is not a user in the policy data", in.User)}
-			return s.render(c, http.StatusUnprocessableEntity, "simulate", page{Title: "Policy simulator", Nav: "simulate", Data: d})
+			return s.render(c, http.StatusUnprocessableEntity, "simulate", page{Title: s.tr(c, "Policy simulator"), Nav: "simulate", Data: d})
 		}
 	}
 	if in.IP != "" {
 		if _, err := netip.ParseAddr(in.IP); err != nil {
 			d.Errors = map[string]string{"source_ip": "is not an IP address"}
-			return s.render(c, http.StatusUnprocessableEntity, "simulate", page{Title: "Policy simulator", Nav: "simulate", Data: d})
+			return s.render(c, http.StatusUnprocessableEntity, "simulate", page{Title: s.tr(c, "Policy simulator"), Nav: "simulate", Data: d})
 		}
 	}
 	if strings.TrimSpace(f.Justification) == "" {
@@ -98,5 +98,5 @@ func (s *Server) simulate(c echo.Context) error {
 		reqs[i] = request.Requirement{Group: q.Group, Count: q.Count}
 	}
 	d.Needs = requirementsText(reqs)
-	return s.render(c, http.StatusOK, "simulate", page{Title: "Policy simulator", Nav: "simulate", Data: d})
+	return s.render(c, http.StatusOK, "simulate", page{Title: s.tr(c, "Policy simulator"), Nav: "simulate", Data: d})
 }

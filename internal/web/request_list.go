@@ -16,5 +16,5 @@ func (s *Server) myRequests(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "requests", page{Title: "My requests", Nav: "mine", Data: pg})
+	return s.render(c, http.StatusOK, "requests", page{Title: s.tr(c, "My requests"), Nav: "mine", Data: pg})
 }

@@ -76,7 +76,7 @@ func (s *Server) newRequestForm(c echo.Context) error {
 func (s *Server) renderNewRequest(c echo.Context, status int, d newRequestData) error {
 	d.CanLookup = s.d.Service.CanLookupInstances()
 	d.NetworkOpts = networkOptions
-	return s.render(c, status, "request_new", page{Title: "New release request", Nav: "new", Data: d})
+	return s.render(c, status, "request_new", page{Title: s.tr(c, "New release request"), Nav: "new", Data: d})
 }
 
 // newRequestSubmit handles both buttons of the form: "Look up" describes

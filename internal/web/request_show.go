@@ -112,7 +112,7 @@ func (s *Server) showRequest(c echo.Context) error {
 		v.ExpiresAt = r.CreatedAt.Add(s.b.RequestTTL)
 	}
 	v.Activity = s.activity(ctx, r)
-	return s.render(c, http.StatusOK, "request", page{Title: "Request " + r.DBInstanceID, Nav: "request", Data: v})
+	return s.render(c, http.StatusOK, "request", page{Title: s.tr(c, "Request %s", r.DBInstanceID), Nav: "request", Data: v})
 }
 
 // requestStatus is the page's live status for app.js.

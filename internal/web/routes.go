@@ -17,6 +17,7 @@ import (
 //	POST /signin/dev                public, only when the dev sign-in is on
 //	GET  /auth/login, /auth/callback public, only when OIDC is configured
 //	POST /signout                   anyone signed in
+//	GET  /lang/:lang                public: remember the language (en, zh-CN)
 //	GET  /requests/new, POST same   requester
 //	GET  /requests                  requester (their own requests)
 //	GET  /requests/:id (+ status.json, activity)
@@ -42,7 +43,7 @@ func (s *Server) mountPages(b *Pages) error {
 	e := s.e
 	e.GET("/static/:file", s.serveStatic)
 
-	base := []echo.MiddlewareFunc{pageHeaders, s.withSession, s.csrf()}
+	base := []echo.MiddlewareFunc{pageHeaders, s.withLang, s.withSession, s.csrf()}
 	with := func(extra ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
 		return append(base[:len(base):len(base)], extra...)
 	}
@@ -51,6 +52,7 @@ func (s *Server) mountPages(b *Pages) error {
 
 	e.GET("/", s.home, with(signedIn)...)
 	e.GET("/signin", s.signinPage, with()...)
+	e.GET("/lang/:lang", s.switchLang, with()...)
 	e.POST("/signin/dev", s.devSignin, with()...)
 	e.GET("/auth/login", s.oidcLogin, with()...)
 	e.GET("/auth/callback", s.oidcCallback, with()...)

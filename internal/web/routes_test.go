@@ -60,6 +60,7 @@ func ofRequest(suffix string, form func(e *pagesEnv, hash string) url.Values) fu
 var routeTable = []routeCase{
 	{"GET", "/", fixed("/"), [6]int{see, ok, ok, ok, ok, ok}},
 	{"GET", "/signin", fixed("/signin"), [6]int{ok, ok, ok, ok, ok, ok}},
+	{"GET", "/lang/:lang", fixed("/lang/zh-CN?next=/inbox"), [6]int{see, see, see, see, see, see}},
 	{"POST", "/signin/dev", withForm("/signin/dev", url.Values{"user": {"alice"}}), [6]int{see, see, see, see, see, see}},
 	{"GET", "/auth/login", fixed("/auth/login"), [6]int{fnd, fnd, fnd, fnd, fnd, fnd}},
 	{"GET", "/auth/callback", fixed("/auth/callback?code=x&state=y"), [6]int{unA, unA, unA, unA, unA, unA}},

@@ -46,7 +46,7 @@ func (s *Server) signinPage(c echo.Context) error {
 			d.DevUsers = append(d.DevUsers, devUser{Name: name, Groups: groups, Roles: s.b.Roles.Roles(groups)})
 		}
 	}
-	return s.render(c, http.StatusOK, "signin", page{Title: "Sign in", Nav: "signin", Data: d})
+	return s.render(c, http.StatusOK, "signin", page{Title: s.tr(c, "Sign in"), Nav: "signin", Data: d})
 }
 
 // devSignin signs in as the chosen example user, with the groups ram.json

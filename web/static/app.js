@@ -1,3 +1,27 @@
+// rdsgate: times in the viewer's own time zone. The server writes UTC
+// (<time class="local" datetime="…" title="… UTC">); here the text becomes
+// local time in the page's language, and the title keeps UTC for hover.
+(function () {
+  'use strict';
+  function localise(root) {
+    var lang = document.documentElement.lang || 'en';
+    var fmt;
+    try {
+      fmt = new Intl.DateTimeFormat(lang, { year: 'numeric', month: '2-digit', day: '2-digit',
+        hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false, timeZoneName: 'short' });
+    } catch (e) { return; }
+    var els = (root || document).querySelectorAll('time.local[datetime]');
+    for (var i = 0; i < els.length; i++) {
+      var d = new Date(els[i].getAttribute('datetime'));
+      if (!isNaN(d.getTime())) { els[i].textContent = fmt.format(d); }
+    }
+  }
+  window.rdsgateLocalTimes = localise;
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', function () { localise(); });
+  } else { localise(); }
+}());
+
 // rdsgate: live status of a request's page. Without JavaScript the page has
 // a Refresh link and everything else works; with it, the status badge, the
 // summary and the timeline update while the release is in progress.
@@ -25,7 +49,7 @@
     }).then(function (html) {
       var box = document.getElementById('activity');
       // Server-rendered, escaped HTML from our own origin.
-      if (box) { box.innerHTML = html; }
+      if (box) { box.innerHTML = html; window.rdsgateLocalTimes(box); }
     });
   }
 
