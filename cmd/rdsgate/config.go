@@ -40,7 +40,10 @@ func (c *config) loadEnv(getenv func(string) string) error {
 	if c.RDS, err = rdsConfigFromEnv(getenv); err != nil {
 		return err
 	}
-	c.Executor, err = executorConfigFromEnv(getenv)
+	if c.Executor, err = executorConfigFromEnv(getenv); err != nil {
+		return err
+	}
+	c.Notify, c.ReminderLead, err = notifyConfigFromEnv(getenv)
 	return err
 }
 
@@ -124,6 +127,12 @@ Settings from the environment only:
   RDSGATE_DEV_LOGIN, RDSGATE_SESSION_SECURE_COOKIE   dev sign-in (loopback only), Secure cookies
   RDSGATE_ALLOWED_HOSTS, RDSGATE_TRUSTED_PROXIES     Host names served; proxies whose X-Forwarded-* count
   RDSGATE_TLS_CERT_FILE, RDSGATE_TLS_KEY_FILE        serve HTTPS
+  RDSGATE_PUBLIC_URL                           base of links in notifications (default: the server's URL)
+  RDSGATE_NOTIFY_WEBHOOK_URL, _SECRET          generic webhook, HMAC-signed (README "Notifications")
+  RDSGATE_NOTIFY_DINGTALK_URL, _SECRET         DingTalk custom robot (URL with access_token; sign secret)
+  RDSGATE_NOTIFY_SLACK_URL                     Slack incoming webhook
+  RDSGATE_SMTP_HOST, _PORT, _USERNAME, _PASSWORD, _FROM, _TLS (starttls|tls|none), _TO   email
+  RDSGATE_NOTIFY_TIMEOUT, _RETRY_MIN, _RETRY_MAX, _REMINDER_LEAD   (10s, 1s, 5m, 12h)
   ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_ROLE_ARN, ...
                                                the credentials chain (credentials-go)
 `

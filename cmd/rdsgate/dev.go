@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -17,6 +23,7 @@ import (
 
 	"github.com/rdsgate/rdsgate/internal/app"
 	"github.com/rdsgate/rdsgate/internal/audit"
+	"github.com/rdsgate/rdsgate/internal/notify"
 	"github.com/rdsgate/rdsgate/internal/store"
 )
 
@@ -64,6 +71,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		apiHint = "  export DATABASE_URL='" + url + "'" // found or started here: no password in it
 	}
 	fmt.Fprintf(stdout, "database: %s\n", redactURL(c.DatabaseURL))
+	notifyHint := ""
+	if !slices.ContainsFunc(notifyEnv, func(k string) bool { return os.Getenv(k) != "" }) {
+		url, stop, err := startDevReceiver(&c, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		notifyHint = "Notifications go to a local webhook receiver that verifies their signature and logs them:\n  " + url + "\n\n"
+	}
 	tuneGC(os.Getenv)
 	return serve(ctx, c, stderr, func(a *app.App) {
 		base := a.URL
@@ -80,8 +96,8 @@ Or use the JSON API: get a token (shown once, on the last line) and call it:
   TOKEN=$(%s token create --subject alice --groups developers | tail -1)
   curl -H "Authorization: Bearer $TOKEN" %s/api/v1/requests
 
-%sStop with Ctrl-C.
-`, base, devSignInHint(base), apiHint, self, base, metricsHint(a.MetricsURL))
+%s%sStop with Ctrl-C.
+`, base, devSignInHint(base), apiHint, self, base, metricsHint(a.MetricsURL), notifyHint)
 	})
 }
 
@@ -237,4 +253,25 @@ func devSignInHint(base string) string {
   bob    approver   approves it (use another browser profile or a private window)
   dave   auditor    searches and exports the audit log
 `, base)
+}
+
+// startDevReceiver serves a generic-webhook receiver on a free loopback
+// port, with a fresh secret, and points the catch-all webhook channel at
+// it: `make run` shows notifications without any channel configured. The
+// receiver logs each delivery it verified and lists them at its URL.
+func startDevReceiver(c *config, stderr io.Writer) (string, func(), error) {
+	secret := make([]byte, 24)
+	if _, err := rand.Read(secret); err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("dev notification receiver: %w", err)
+	}
+	log := newLogger(stderr, c.LogLevel).With(slog.String("component", "dev-receiver"))
+	srv := &http.Server{Handler: notify.NewReceiver(hex.EncodeToString(secret), log), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	url := "http://" + ln.Addr().String() + "/"
+	c.Notify.Webhook = notify.Endpoint{URL: url, Secret: hex.EncodeToString(secret)}
+	return url, func() { _ = srv.Close() }, nil
 }

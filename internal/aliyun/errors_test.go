@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -122,14 +123,14 @@ func TestCatalog(t *testing.T) {
 	}
 	for i, line := range lines {
 		f := strings.Split(line, "\t")
-		if len(f) != 3 {
+		if len(f) != 4 {
 			t.Fatalf("errors.tsv line %d: %q", i+2, line)
 		}
 		status, err := strconv.Atoi(f[0])
 		if err != nil {
 			t.Fatalf("errors.tsv line %d: %v", i+2, err)
 		}
-		if e, ok := aliyun.LookupError(f[1]); !ok || e.HTTPStatus != status || e.Message != f[2] || e.Source != aliyun.SourceDocumented {
+		if e, ok := aliyun.LookupError(f[1]); !ok || e.HTTPStatus != status || e.Message != f[2] || e.MessageZh != f[3] || e.Source != aliyun.SourceDocumented {
 			t.Errorf("errors.tsv line %d %q: catalog has %+v", i+2, line, e)
 		}
 	}
@@ -140,14 +141,14 @@ func TestCatalog(t *testing.T) {
 	}
 
 	spot := []aliyun.CatalogEntry{
-		{Code: "pay.noCreditCard", HTTPStatus: 400, Message: "Account not bound to credit card.", Class: aliyun.ClassPermanent, Source: aliyun.SourceDocumented},
-		{Code: "Pay.NoCreditCard", HTTPStatus: 400, Message: "No credit cards.", Class: aliyun.ClassPermanent, Source: aliyun.SourceDocumented},
-		{Code: "Endpoint.NotFound", HTTPStatus: 404, Message: "Specified endpoint is not existed.", Class: aliyun.ClassPermanent, Source: aliyun.SourceDocumented},
-		{Code: "InvokeProxyFailure", HTTPStatus: 500, Message: "The request processing has failed due to service failure of rds api.", Class: aliyun.ClassUnknownOutcome, Source: aliyun.SourceDocumented},
-		{Code: "InternalError", HTTPStatus: 500, Message: "The request processing has failed due to some unknown error, exception or failure.", Class: aliyun.ClassUnknownOutcome, Source: aliyun.SourceCommon},
-		{Code: "ServiceUnavailable", HTTPStatus: 503, Message: "The request has failed due to a temporary failure of the server.", Class: aliyun.ClassRetryable, Source: aliyun.SourceCommon},
-		{Code: "Throttling.User", HTTPStatus: 400, Message: "Request was denied due to user flow control.", Class: aliyun.ClassRetryable, Source: aliyun.SourceCommon},
-		{Code: "NoPermission", HTTPStatus: 403, Message: "You are not authorized to do this action. You should be authorized by RAM.", Class: aliyun.ClassPermanent, Source: aliyun.SourceCommon},
+		{Code: "pay.noCreditCard", HTTPStatus: 400, Message: "Account not bound to credit card.", MessageZh: "账户未绑定信用卡。", Class: aliyun.ClassPermanent, Source: aliyun.SourceDocumented},
+		{Code: "Pay.NoCreditCard", HTTPStatus: 400, Message: "No credit cards.", MessageZh: "没有可用的信用卡。", Class: aliyun.ClassPermanent, Source: aliyun.SourceDocumented},
+		{Code: "Endpoint.NotFound", HTTPStatus: 404, Message: "Specified endpoint is not existed.", MessageZh: "指定的连接地址不存在。", Class: aliyun.ClassPermanent, Source: aliyun.SourceDocumented},
+		{Code: "InvokeProxyFailure", HTTPStatus: 500, Message: "The request processing has failed due to service failure of rds api.", MessageZh: "RDS API 服务故障，请求处理失败。", Class: aliyun.ClassUnknownOutcome, Source: aliyun.SourceDocumented},
+		{Code: "InternalError", HTTPStatus: 500, Message: "The request processing has failed due to some unknown error, exception or failure.", MessageZh: "由于未知的错误、异常或故障，请求处理失败。", Class: aliyun.ClassUnknownOutcome, Source: aliyun.SourceCommon},
+		{Code: "ServiceUnavailable", HTTPStatus: 503, Message: "The request has failed due to a temporary failure of the server.", MessageZh: "服务端暂时故障，请求失败。", Class: aliyun.ClassRetryable, Source: aliyun.SourceCommon},
+		{Code: "Throttling.User", HTTPStatus: 400, Message: "Request was denied due to user flow control.", MessageZh: "请求因用户流控被拒绝。", Class: aliyun.ClassRetryable, Source: aliyun.SourceCommon},
+		{Code: "NoPermission", HTTPStatus: 403, Message: "You are not authorized to do this action. You should be authorized by RAM.", MessageZh: "您无权执行此操作，需要通过 RAM 授权。", Class: aliyun.ClassPermanent, Source: aliyun.SourceCommon},
 	}
 	for _, want := range spot {
 		if got, ok := aliyun.LookupError(want.Code); !ok || got != want {
@@ -166,5 +167,44 @@ func TestCatalog(t *testing.T) {
 	}
 	if !strings.Contains(aliyun.Catalog()[0].Code, ".") {
 		t.Fatalf("first entry %q is not the TSV's first row", aliyun.Catalog()[0].Code)
+	}
+}
+
+// TestCatalogMessagesInBothLanguages holds the catalogue complete: every
+// code, documented or common, has an English and a Chinese message, the
+// Chinese one written in Chinese and keeping the English one's format verbs
+// (SqlExecuteFailedOrTimeout's %s), and MessageIn picks by language.
+func TestCatalogMessagesInBothLanguages(t *testing.T) {
+	t.Parallel()
+	han := regexp.MustCompile(`\p{Han}`)
+	verbs := regexp.MustCompile(`%[a-z]`)
+	for _, e := range aliyun.Catalog() {
+		if strings.TrimSpace(e.Message) == "" || strings.TrimSpace(e.MessageZh) == "" {
+			t.Errorf("%s: message %q, message_zh %q: both are needed", e.Code, e.Message, e.MessageZh)
+			continue
+		}
+		if !han.MatchString(e.MessageZh) {
+			t.Errorf("%s: message_zh %q is not Chinese", e.Code, e.MessageZh)
+		}
+		if han.MatchString(e.Message) {
+			t.Errorf("%s: message %q is not English", e.Code, e.Message)
+		}
+		if a, b := strings.Join(verbs.FindAllString(e.Message, -1), ","), strings.Join(verbs.FindAllString(e.MessageZh, -1), ","); a != b {
+			t.Errorf("%s: message has verbs %q, message_zh %q", e.Code, a, b)
+		}
+		for _, lang := range []string{"zh-CN", "zh", "zh-Hans", "ZH-cn"} {
+			if got := e.MessageIn(lang); got != e.MessageZh {
+				t.Errorf("%s: MessageIn(%q) = %q, want the Chinese message", e.Code, lang, got)
+			}
+		}
+		for _, lang := range []string{"en", "", "en-US", "fr", "zhx"} {
+			if got := e.MessageIn(lang); got != e.Message {
+				t.Errorf("%s: MessageIn(%q) = %q, want the English message", e.Code, lang, got)
+			}
+		}
+	}
+	// Without a Chinese message, every language gets the English one.
+	if got := (aliyun.CatalogEntry{Message: "m"}).MessageIn("zh-CN"); got != "m" {
+		t.Errorf("MessageIn without message_zh = %q", got)
 	}
 }

@@ -17,12 +17,14 @@ import (
 
 	"github.com/aliyun/credentials-go/credentials"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/auth"
 	"github.com/rdsgate/rdsgate/internal/executor"
 	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/metrics"
+	"github.com/rdsgate/rdsgate/internal/notify"
 	"github.com/rdsgate/rdsgate/internal/policy"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
 	"github.com/rdsgate/rdsgate/internal/store"
@@ -80,6 +82,14 @@ type Config struct {
 	// shutdown.go splits it between the phases.
 	ShutdownTimeout time.Duration
 
+	// Notify configures notifications (RDSGATE_NOTIFY_*, RDSGATE_SMTP_*,
+	// RDSGATE_PUBLIC_URL); routes come from the policy data's org.json.
+	// Nothing configured: nothing is enqueued.
+	Notify notify.Config
+	// ReminderLead is how long before expiry request.expiring is sent
+	// (notify.DefaultReminderLead; RDSGATE_NOTIFY_REMINDER_LEAD).
+	ReminderLead time.Duration
+
 	// Logger receives every log line; nil discards.
 	Logger *slog.Logger
 }
@@ -106,6 +116,8 @@ type App struct {
 	// Config.MetricsAddr is unset).
 	Metrics    *metrics.Metrics
 	MetricsURL string
+	// Notifier routes and delivers notifications.
+	Notifier *notify.Notifier
 
 	log       *slog.Logger
 	http      *http.Server
@@ -272,9 +284,15 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	notifier := notify.New(cfg.Notify, a.Policy, log)
+	a.Notifier = notifier
+	reminder := cmp.Or(cfg.ReminderLead, notify.DefaultReminderLead)
 	ec := cfg.Executor
 	ec.Pool, ec.ClientFor, ec.AccountID = execPool, meteredClients(clients.clientFor, a.Metrics), accountID
-	ec.Requests = lifecycle.New(lifecycle.Options{Store: execDB, Observer: a.Metrics})
+	ec.Requests = lifecycle.New(lifecycle.Options{Store: execDB, Observer: a.Metrics,
+		Notify: notifier, RequestTTL: cfg.RequestTTL, ReminderLead: reminder})
+	ec.Extra = func(w *river.Workers) error { return notifier.Register(w, ec.Requests) }
+	ec.ExtraQueues = notifier.Queues()
 	ec.Logger = log.With(slog.String("component", "executor"))
 	if a.Executor, err = executor.New(ec); err != nil {
 		return nil, fmt.Errorf("executor: %w", err)
@@ -286,7 +304,8 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	log.InfoContext(ctx, "executor calling", slog.String("target", a.Target))
 
 	a.Requests = lifecycle.New(lifecycle.Options{Store: db, Policy: a.Policy, Observer: a.Metrics,
-		Instances: instanceLookup{clients: clients, limiter: a.Executor.Limiter().On(pool)}})
+		Instances: instanceLookup{clients: clients, limiter: a.Executor.Limiter().On(pool)},
+		Notify:    notifier, RequestTTL: cfg.RequestTTL, ReminderLead: reminder})
 	a.goRun(bg, "request expiry", func(ctx context.Context) error { return expireLoop(ctx, a.Requests, cfg.RequestTTL, log) })
 
 	if cfg.MetricsAddr != "" {
@@ -306,6 +325,11 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.URL = "http://" + ln.Addr().String()
 	if cfg.Web.TLSCertFile != "" {
 		a.URL = "https://" + ln.Addr().String()
+	}
+	notifier.SetPublicURL(a.URL)
+	if chans := notifier.CatchAll(); len(chans) > 0 || len(a.Policy.Notifications().Routes) > 0 {
+		log.InfoContext(ctx, "notifications on", slog.Any("catch_all", chans),
+			slog.Int("routes", len(a.Policy.Notifications().Routes)), slog.String("links", notifier.Link(lifecycle.Notice{})))
 	}
 	pages, closePages, err := newPages(ctx, cfg.Web, cfg.Addr, a.URL, pool, a.Policy, monitor, log)
 	if err != nil {

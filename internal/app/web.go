@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rdsgate/rdsgate/internal/aliyun"
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/auth"
 	"github.com/rdsgate/rdsgate/internal/policy"
@@ -127,7 +128,7 @@ func newPages(ctx context.Context, w WebConfig, listen, base string, pool *pgxpo
 		DevLogin:      w.DevLogin,
 		Directory:     eng,
 		Eligibility:   eng,
-		ErrorText:     documentedMessage,
+		ErrorText:     documentedMessageIn,
 		SecureCookies: w.SecureCookie,
 	}
 	trail := web.AuditTrail{DB: pool, Monitor: monitor}
@@ -156,4 +157,14 @@ func newPages(ctx context.Context, w WebConfig, listen, base string, pool *pgxpo
 		log.WarnContext(ctx, "no browser sign-in configured (RDSGATE_OIDC_ISSUER); the pages will only say so")
 	}
 	return b, b.Sessions.Close, nil
+}
+
+// documentedMessageIn is the message Alibaba Cloud documents for an API
+// error code in lang ("en", "zh-CN"), "" for a code it does not document:
+// the pages' Pages.ErrorText.
+func documentedMessageIn(code, lang string) string {
+	if e, ok := aliyun.LookupError(code); ok {
+		return e.MessageIn(lang)
+	}
+	return ""
 }

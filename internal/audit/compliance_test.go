@@ -78,7 +78,7 @@ func everyKind(rid uuid.UUID) []audit.Record {
 		{Kind: audit.KindPolicyReloaded, Actor: "rdsgate", Payload: map[string]any{"revision": "abc"}},
 		{Kind: audit.KindPolicyReloadFailed, Actor: "rdsgate", ErrorCode: "PolicyLoadFailed", Payload: map[string]any{"error": "parse"}},
 		// A cell a spreadsheet would run as a formula.
-		{Kind: "test.formula", Actor: "=HYPERLINK(\"http://evil\")", Payload: map[string]any{}},
+		{Kind: "test.formula", Actor: "=HYPERLINK(\"http://evil\")", Payload: map[string]any{"comment": "-2+3", "reason": "@SUM(A1)"}},
 	}
 }
 
@@ -579,9 +579,13 @@ func TestExportCSVShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The record's columns where they always were, then the payload's.
 	wantHeader := []string{"type", "seq", "id", "occurred_at", "kind", "actor", "request_id", "db_instance_id",
 		"error_code", "alibaba_request_id", "payload", "prev_hash", "hash",
-		"head_seq", "head_hash", "key_id", "prev_signature", "signature"}
+		"head_seq", "head_hash", "key_id", "prev_signature", "signature",
+		"environment", "region_id", "connection_string", "justification", "ticket",
+		"decision", "comment", "group", "subject", "groups", "roles", "expires_at", "status", "reason",
+		"method", "action", "role", "source_ip", "channel", "attempt", "http_status", "error_message"}
 	if diff := cmp.Diff(wantHeader, rows[0]); diff != "" {
 		t.Fatalf("header (-want +got):\n%s", diff)
 	}
@@ -601,8 +605,29 @@ func TestExportCSVShape(t *testing.T) {
 		if r[col["kind"]] == audit.KindExecutionFailed {
 			failed = r
 		}
-		if r[col["kind"]] == "test.formula" && r[col["actor"]] != `'=HYPERLINK("http://evil")` {
-			t.Errorf("formula cell not guarded: %q", r[col["actor"]])
+		if r[col["kind"]] == "test.formula" && (r[col["actor"]] != `'=HYPERLINK("http://evil")` ||
+			r[col["comment"]] != "'-2+3" || r[col["reason"]] != "'@SUM(A1)") {
+			t.Errorf("formula cell not guarded: %q", r)
+		}
+	}
+	// The payload's fields, one column each.
+	byKind := map[string][]string{}
+	for _, r := range rows[1 : 1+n] {
+		byKind[r[col["kind"]]] = r
+	}
+	for _, c := range []struct{ kind, column, want string }{
+		{audit.KindTokenCreated, "subject", "alice"},
+		{audit.KindTokenCreated, "groups", "developers"},
+		{audit.KindRequestCreated, "justification", "incident <b>&</b> \"quoted\"\nline two, ünïcödé, \u2028"},
+		{audit.KindRequestDenied, "reason", "no"},
+		{audit.KindApprovalGranted, "decision", "approve"},
+		{audit.KindApprovalRejected, "decision", "reject"},
+		{audit.KindExecutionFailed, "attempt", "1"},
+		{audit.KindPolicyReloadFailed, "error_message", "parse"},
+		{audit.KindPolicyDecided, "decision", ""}, // no result in this payload
+	} {
+		if got := byKind[c.kind][col[c.column]]; got != c.want {
+			t.Errorf("%s: column %s = %q, want %q", c.kind, c.column, got, c.want)
 		}
 	}
 	if failed == nil || failed[col["error_code"]] != "IncorrectDBInstanceState" || failed[col["alibaba_request_id"]] == "" ||
@@ -665,7 +690,10 @@ func TestSearchFilters(t *testing.T) {
 			}
 		}
 		f.Limit = 7
-		var got []string
+		var (
+			got  []string
+			last audit.Page
+		)
 		pages := 0
 		for {
 			page, err := audit.Search(ctx, b.pool, f)
@@ -677,12 +705,37 @@ func TestSearchFilters(t *testing.T) {
 				got = append(got, string(e.Payload))
 			}
 			if page.NextCursor == "" {
+				last = page
 				break
 			}
 			f.Cursor = page.NextCursor
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s: newest-first results over %d pages (-want +got):\n%s", name, pages, diff)
+		}
+		// From the last page back up through PrevCursor: the same events,
+		// and the first page has no way further up.
+		var back []string
+		for page := last; ; {
+			var up []string
+			for _, e := range page.Items {
+				up = append(up, string(e.Payload))
+			}
+			back = append(up, back...)
+			if page.PrevCursor == "" {
+				break
+			}
+			f.Cursor = page.PrevCursor
+			var err error
+			if page, err = audit.Search(ctx, b.pool, f); err != nil {
+				t.Fatalf("%s: up: %v", name, err)
+			}
+		}
+		if diff := cmp.Diff(want, back); diff != "" {
+			t.Errorf("%s: pages read back up (-want +got):\n%s", name, diff)
+		}
+		if tot, err := audit.Count(ctx, b.pool, f); err != nil || tot != (audit.Total{N: int64(len(want)), Exact: true}) {
+			t.Errorf("%s: count = %+v, %v; want %d, exact", name, tot, err, len(want))
 		}
 	}
 	for field, f := range map[string]audit.Filter{

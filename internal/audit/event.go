@@ -81,6 +81,15 @@ const (
 	// Payload: status, requeue.
 	KindExecutionRequeued = "execution.requeued"
 
+	// Deliveries of notifications (package notify, actor "rdsgate"), one
+	// event per attempt. Payload: channel (its name, never its URL), event
+	// (request.pending, execution.failed, …), delivery_id (the same on
+	// every attempt of one delivery), attempt, http_status (0 when there
+	// was no HTTP answer); a failure adds error and final (no retry
+	// follows).
+	KindNotificationSent   = "notification.sent"
+	KindNotificationFailed = "notification.failed"
+
 	// Policy reloads by the running service (actor "rdsgate"). Payload:
 	// revision; on failure, error (and ErrorCode "PolicyLoadFailed").
 	KindPolicyReloaded     = "policy.reloaded"
@@ -97,6 +106,7 @@ func Kinds() []string {
 		KindRequestApproved, KindRequestRejected, KindRequestCancelled, KindRequestExpired,
 		KindExecutionStarted, KindExecutionSucceeded, KindExecutionFailed,
 		KindExecutionReconciled, KindExecutionReconcileFailed, KindExecutionRequeued,
+		KindNotificationSent, KindNotificationFailed,
 		KindTokenCreated, KindTokenRevoked, KindPolicyReloaded, KindPolicyReloadFailed, KindAccessDenied,
 		KindSignedIn, KindSignedOut, KindSignInFailed, KindAuditSearched, KindAuditExported, KindAuditIntegrityViewed,
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,10 +59,13 @@ type ExportResult struct {
 // times RFC 3339 UTC with microseconds.
 //
 // CSV: a header row, then one row per event or checkpoint with the columns
-// of csvHeader; cells that a spreadsheet would run as a formula (starting
-// with = + - @ tab or CR) and cells starting with an apostrophe get one
-// leading apostrophe, which VerifyStream removes again. A payload that JSON
-// Lines gives as payload_text is written as "hex:" and its bytes in hex.
+// of csvHeader: the event's own fields and the checkpoint's, then the
+// payload's Fields (environment, justification, decision, groups, …) as
+// columns of their own, derived from the payload column, which stays the
+// record. Cells that a spreadsheet would run as a formula (starting with =
+// + - @ tab or CR) and cells starting with an apostrophe get one leading
+// apostrophe, which VerifyStream removes again. A payload that JSON Lines
+// gives as payload_text is written as "hex:" and its bytes in hex.
 func Export(ctx context.Context, db Querier, w io.Writer, o ExportOptions) (ExportResult, error) {
 	enc, err := newEncoder(w, o.Format)
 	if err != nil {
@@ -282,14 +286,23 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// csvHeader is the CSV export's header row.
-var csvHeader = []string{"type", "seq", "id", "occurred_at", "kind", "actor", "request_id", "db_instance_id",
+// csvRecordHeader are the CSV export's first columns: the event's and the
+// checkpoint's own fields, as every version of the export wrote them.
+var csvRecordHeader = []string{"type", "seq", "id", "occurred_at", "kind", "actor", "request_id", "db_instance_id",
 	"error_code", "alibaba_request_id", "payload", "prev_hash", "hash",
 	"head_seq", "head_hash", "key_id", "prev_signature", "signature"}
 
+// csvHeader is the CSV export's header row: the record's columns, then the
+// payload's Fields (fieldColumns), which exports before them lack.
+var csvHeader = append(slices.Clip(csvRecordHeader), fieldColumns...)
+
+// CSVHeader returns the CSV export's header row, as a new slice.
+func CSVHeader() []string { return slices.Clone(csvHeader) }
+
 type csvEncoder struct {
-	w   *csv.Writer
-	row []string
+	w      *csv.Writer
+	row    []string
+	fields []string
 }
 
 func newCSVEncoder(w io.Writer) (*csvEncoder, error) {
@@ -318,6 +331,10 @@ func (c *csvEncoder) event(e *Event) error {
 		r[10] = "hex:" + hex.EncodeToString(e.Payload)
 	}
 	r[11], r[12] = hex.EncodeToString(e.PrevHash), hex.EncodeToString(e.Hash)
+	c.fields = PayloadFields(e.Kind, e.Payload).columns(c.fields[:0])
+	for i, v := range c.fields {
+		r[len(csvRecordHeader)+i] = cell(v)
+	}
 	return c.w.Write(r)
 }
 
@@ -376,7 +393,11 @@ func VerifyStream(r io.Reader, o VerifyOptions) (Report, error) {
 		}
 		switch {
 		case e != nil:
-			c.Next(e)
+			if c.Next(e) == nil {
+				if cd, ok := d.(*csvDecoder); ok && cd.edited != nil && cd.edited.Seq == e.Seq {
+					c.fail(cd.edited)
+				}
+			}
 		case cp != nil:
 			c.Checkpoint(cp)
 		default:
@@ -404,17 +425,26 @@ func newDecoder(r io.Reader) (decoder, error) {
 	if string(head) == "type," {
 		cr := csv.NewReader(br)
 		cr.ReuseRecord = true
-		cr.FieldsPerRecord = len(csvHeader)
 		h, err := cr.Read()
 		if err != nil {
 			return nil, fmt.Errorf("csv header: %w", err)
 		}
-		for i, name := range csvHeader {
+		// An export written before the payload's columns existed has the
+		// record's columns alone.
+		want := csvHeader
+		if len(h) == len(csvRecordHeader) {
+			want = csvRecordHeader
+		}
+		if len(h) != len(want) {
+			return nil, fmt.Errorf("csv header: %d columns, want %d", len(h), len(want))
+		}
+		for i, name := range want {
 			if h[i] != name {
 				return nil, fmt.Errorf("csv header: column %d is %q, want %q", i+1, h[i], name)
 			}
 		}
-		return &csvDecoder{r: cr}, nil
+		cr.FieldsPerRecord = len(want)
+		return &csvDecoder{r: cr, fields: len(want) > len(csvRecordHeader)}, nil
 	}
 	return &jsonlDecoder{r: br}, nil
 }
@@ -516,9 +546,14 @@ func (d *jsonlDecoder) readLine() ([]byte, error) {
 }
 
 type csvDecoder struct {
-	r  *csv.Reader
-	e  Event
-	cp Checkpoint
+	r *csv.Reader
+	// fields: the rows have the payload's columns, which must agree with
+	// the payload; edited names the first event whose do not.
+	fields bool
+	edited *Problem
+	buf    []string
+	e      Event
+	cp     Checkpoint
 }
 
 func (d *csvDecoder) next() (*Event, *Checkpoint, error) {
@@ -583,6 +618,18 @@ func (d *csvDecoder) next() (*Event, *Checkpoint, error) {
 		}
 		if e.Hash, err = hexOf(12); err != nil {
 			return nil, nil, err
+		}
+		if d.fields && d.edited == nil {
+			// The chain's hash covers the payload, not the columns derived
+			// from it: one edited to read differently is caught here.
+			d.buf = PayloadFields(e.Kind, e.Payload).columns(d.buf[:0])
+			for i, v := range d.buf {
+				if col := len(csvRecordHeader) + i; uncell(rec[col]) != v {
+					d.edited = &Problem{Seq: e.Seq, EventID: e.ID, Reason: fmt.Sprintf(
+						"column %s does not match the event's payload: the export was edited", csvHeader[col])}
+					break
+				}
+			}
 		}
 		d.e = e
 		return &d.e, nil, nil

@@ -122,6 +122,64 @@ FROM audit_events WHERE kind = 'execution.failed' ORDER BY id OFFSET (SELECT cou
 	}
 }
 
+// BenchmarkCount times audit.Count per filter of BenchmarkSearch (the
+// audit log page's "Events 51–100 of N"): exact up to CountLimit, the
+// planner's estimate beyond. It reports p50/p95/p99 and whether the
+// answer was exact.
+func BenchmarkCount(b *testing.B) {
+	pool := benchDB(b)
+	ctx := context.Background()
+	var (
+		actor, inst, code, ali, rid string
+		from                        time.Time
+	)
+	if err := pool.QueryRow(ctx, `SELECT actor, db_instance_id, error_code, alibaba_request_id, request_id::text
+FROM audit_events WHERE kind = 'execution.failed' ORDER BY id LIMIT 1`).Scan(&actor, &inst, &code, &ali, &rid); err != nil {
+		b.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT min(occurred_at) + (max(occurred_at) - min(occurred_at)) / 2 FROM audit_events`).Scan(&from); err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		f    audit.Filter
+	}{
+		{"time_range", audit.Filter{From: from, To: from.Add(24 * time.Hour)}},
+		{"request_id", audit.Filter{RequestID: rid}},
+		{"db_instance_id", audit.Filter{DBInstanceID: inst}},
+		{"kind", audit.Filter{Kind: audit.KindExecutionFailed}},
+		{"kind_frequent", audit.Filter{Kind: audit.KindRequestCreated}},
+		{"error_code", audit.Filter{ErrorCode: code}},
+		{"alibaba_request_id", audit.Filter{AlibabaRequestID: ali}},
+		{"none", audit.Filter{}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			var tot audit.Total
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				var err error
+				tot, err = audit.Count(ctx, pool, tc.f)
+				lat = append(lat, time.Since(start))
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			slices.Sort(lat)
+			q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
+			b.ReportMetric(q(0.50), "p50-ms")
+			b.ReportMetric(q(0.95), "p95-ms")
+			b.ReportMetric(q(0.99), "p99-ms")
+			b.ReportMetric(float64(tot.N), "events")
+			exact := 0.0
+			if tot.Exact {
+				exact = 1
+			}
+			b.ReportMetric(exact, "exact")
+		})
+	}
+}
+
 // deepCursor pages through f to the middle of its result (at most 100,000
 // events in) and returns that cursor and its depth.
 func deepCursor(b *testing.B, pool *pgxpool.Pool, f audit.Filter) (string, int) {

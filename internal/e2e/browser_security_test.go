@@ -51,8 +51,11 @@ func TestBrowserSecurity(t *testing.T) {
 	attackerPort := attacker.URL[strings.LastIndex(attacker.URL, ":"):]
 	bob.do("attacker page", chromedp.Navigate("http://attacker.test"+attackerPort+"/"),
 		chromedp.WaitVisible(chromedp.ID("error-message")))
-	if msg := run(bob, "refusal", chromedp.Text(chromedp.ID("error-message"))); !strings.Contains(msg, "cross-origin") {
+	if msg := run(bob, "refusal", chromedp.Text(chromedp.ID("error-message"))); !strings.Contains(msg, "another site") {
 		t.Errorf("the forged vote was answered %q", msg)
+	}
+	if raw := run(bob, "refusal's technical detail", chromedp.TextContent(chromedp.ID("error-raw"))); !strings.Contains(raw, "cross-origin") {
+		t.Errorf("the refusal's technical detail is %q, want the cross-origin check named", raw)
 	}
 	if got, err := a.svc.Get(context.Background(), r.ID); err != nil || got.Status != request.StatusPending || len(got.Votes) != 0 {
 		t.Fatalf("after the forged vote: %+v %v, want it pending without votes", got, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -103,6 +104,10 @@ type Config struct {
 	FetchPoll time.Duration
 	// ID names this River client (optional; River generates one).
 	ID string
+	// Extra registers other workers on the executor's queue client, and
+	// ExtraQueues are the queues they work (package notify's deliveries).
+	Extra       func(*river.Workers) error
+	ExtraQueues map[string]river.QueueConfig
 }
 
 func (c *Config) setDefaults() error {
@@ -182,10 +187,17 @@ func New(cfg Config) (*Executor, error) {
 	if err := river.AddWorkerSafely(workers, &sweepWorker{e: e}); err != nil {
 		return nil, fmt.Errorf("register sweep worker: %w", err)
 	}
+	queues := map[string]river.QueueConfig{lifecycle.ReleaseQueue: {MaxWorkers: cfg.Workers}}
+	if cfg.Extra != nil {
+		if err := cfg.Extra(workers); err != nil {
+			return nil, err
+		}
+		maps.Copy(queues, cfg.ExtraQueues)
+	}
 	e.river, err = river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		ID:     cfg.ID,
 		Logger: cfg.Logger.With(slog.String("subsystem", "river")), // the executor's queue: component stays "executor"
-		Queues: map[string]river.QueueConfig{lifecycle.ReleaseQueue: {MaxWorkers: cfg.Workers}},
+		Queues: queues,
 		// A notified job is fetched at once; FetchPoll bounds the wait for
 		// one whose notification was missed.
 		FetchCooldown:        min(cfg.FetchPoll, 5*time.Millisecond),

@@ -155,6 +155,7 @@ func (s *Service) RecordRelease(ctx context.Context, o Outcome) (request.Status,
 			c.Finished = &o.Attempt
 			if o.Next != request.StatusExecuting {
 				c.From, c.To, status = request.StatusExecuting, o.Next, o.Next
+				c.Notify = s.outcome(cur, o.Next, c.At, &o.Attempt, "")
 			}
 		}
 		return tx.Apply(ctx, c)
@@ -225,6 +226,8 @@ func (s *Service) RecordCheck(ctx context.Context, ch Check) (request.Status, er
 					"status": request.StatusFailed, "classification": "unknown_outcome",
 					"reason": "reconciliation failed: whether the endpoint was released is unknown",
 				}})
+			c.Notify = s.outcome(cur, request.StatusFailed, now, &ch.Result,
+				"reconciliation failed: whether the endpoint was released is unknown")
 		default:
 			settled, err := tx.OpenAttempts(ctx, id)
 			if err != nil {
@@ -238,6 +241,7 @@ func (s *Service) RecordCheck(ctx context.Context, ch Check) (request.Status, er
 			payload["status"] = next
 			c.CloseOpen = true
 			c.From, c.To, status = request.StatusExecuting, next, next
+			c.Notify = s.outcome(cur, next, now, &ch.Result, "")
 		}
 		return tx.Apply(ctx, c)
 	})
@@ -271,7 +275,8 @@ func (s *Service) fail(r *request.Request, reason string) Change {
 	now := s.clock()
 	return Change{Request: r.ID, From: r.Status, To: request.StatusFailed, At: now,
 		Events: []audit.Record{{Kind: audit.KindExecutionFailed, Actor: System, RequestID: r.ID, DBInstanceID: r.DBInstanceID,
-			At: now, Payload: map[string]any{"from": r.Status, "status": request.StatusFailed, "reason": reason}}}}
+			At: now, Payload: map[string]any{"from": r.Status, "status": request.StatusFailed, "reason": reason}}},
+		Notify: s.outcome(r, request.StatusFailed, now, nil, reason)}
 }
 
 // ReconcileWait is how long until the outcome of the request's last

@@ -66,12 +66,21 @@ func (s *Service) File(ctx context.Context, a Actor, spec request.Spec, breakGla
 		if !d.Allow {
 			kind = audit.KindRequestDenied
 		}
-		return tx.Apply(ctx, Change{Request: id, New: r, At: now, Events: []audit.Record{
+		c := Change{Request: id, New: r, At: now, Events: []audit.Record{
 			{Kind: audit.KindPolicyDecided, Actor: a.Subject, RequestID: id, DBInstanceID: spec.DBInstanceID, At: now,
 				Payload: d.LogEntry(in)},
 			{Kind: kind, Actor: a.Subject, RequestID: id, DBInstanceID: spec.DBInstanceID, At: now,
 				Payload: createdPayload(r, d)},
-		}})
+		}}
+		if d.Allow {
+			c.Notify = s.notices(EventPending, r, now, nil)
+			if s.ttl > s.lead && s.lead > 0 {
+				c.Notify = append(c.Notify, s.notices(EventExpiring, r, now, func(n *Notice) {
+					n.SendAt = now.Add(s.ttl - s.lead)
+				})...)
+			}
+		}
+		return tx.Apply(ctx, c)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("file request: %w", err)

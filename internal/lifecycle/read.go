@@ -135,3 +135,48 @@ func (s *Service) LookupInstance(ctx context.Context, regionID, instanceID strin
 	}
 	return s.instances.NetInfo(ctx, spec.RegionID, spec.DBInstanceID)
 }
+
+// MaxAwaiting bounds AwaitingVote: the inbox examines at most this many
+// pending requests.
+const MaxAwaiting = 1000
+
+// AwaitingVote lists the pending requests approver neither filed nor voted
+// on, oldest first, with their votes: the inbox's candidates, before the
+// policy's MayApprove picks those approver may vote on. One round trip, so
+// that the navigation can count them on every page.
+func (s *Service) AwaitingVote(ctx context.Context, approver string) ([]*request.Request, error) {
+	if err := request.CheckText("approver", approver); err != nil {
+		return nil, err
+	}
+	return s.store.AwaitingVote(ctx, approver, MaxAwaiting)
+}
+
+// VotedRequest is a request (without its votes) as it stands now, with one
+// approver's vote on it.
+type VotedRequest struct {
+	*request.Request
+	Vote request.Vote `json:"vote"`
+}
+
+// VotePage is one page of an approver's votes, the newest vote first.
+type VotePage struct {
+	Items      []VotedRequest `json:"items"`
+	NextCursor string         `json:"next_cursor,omitempty"`
+}
+
+// VotedBy returns one page of the requests approver voted on, the newest
+// vote first, each with that vote and the request's current status.
+func (s *Service) VotedBy(ctx context.Context, approver, cursor string, limit int) (VotePage, error) {
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	if limit > MaxPageSize {
+		return VotePage{}, request.Invalid("limit", "must be at most %d", MaxPageSize)
+	}
+	for _, t := range [][2]string{{"approver", approver}, {"cursor", cursor}} {
+		if err := request.CheckText(t[0], t[1]); err != nil {
+			return VotePage{}, err
+		}
+	}
+	return s.store.VotedBy(ctx, approver, cursor, limit)
+}

@@ -32,6 +32,12 @@ type Store interface {
 	Attempts(ctx context.Context, id uuid.UUID) ([]request.Attempt, error)
 	// PendingCount is how many of requester's requests are pending.
 	PendingCount(ctx context.Context, requester string) (int, error)
+	// AwaitingVote lists up to limit pending requests, oldest first, with
+	// their votes, that approver neither filed nor voted on.
+	AwaitingVote(ctx context.Context, approver string, limit int) ([]*request.Request, error)
+	// VotedBy returns one page of the requests approver voted on, the
+	// newest vote first, each with that vote.
+	VotedBy(ctx context.Context, approver, cursor string, limit int) (VotePage, error)
 	// ReconcileWait is how long until the last release attempt of id may be
 	// checked: delay after it finished, or after started + inflight when it
 	// never finished; on the database's clock, 0 when there is none.
@@ -99,6 +105,9 @@ type Change struct {
 	Trace string
 	// Requeued counts one more re-enqueue by the sweep.
 	Requeued bool
+	// Notify are the notifications the change causes: the store inserts
+	// one delivery job per notice and channel in the same transaction.
+	Notify []Notice
 	// Events are the audit records of the change (at least one).
 	Events []audit.Record
 }
@@ -129,6 +138,8 @@ type Service struct {
 	policy    Policy
 	instances InstanceLookup
 	now       func() time.Time
+	router    Router
+	ttl, lead time.Duration
 }
 
 // Options configure a Service. Instances may be nil (instance look-ups
@@ -141,6 +152,14 @@ type Options struct {
 	// Observer, when set, is told of every change after it committed
 	// (metrics).
 	Observer Observer
+	// Notify, when set, routes the notifications the changes cause; nil
+	// turns them off (nothing is enqueued).
+	Notify Router
+	// RequestTTL is how long a request stays pending (RDSGATE_REQUEST_TTL):
+	// notices say when it expires. With ReminderLead shorter than it, a
+	// filing schedules a request.expiring reminder ReminderLead before.
+	RequestTTL   time.Duration
+	ReminderLead time.Duration
 }
 
 // New returns a Service. What it writes through o.Store carries the HTTP
@@ -152,7 +171,8 @@ func New(o Options) *Service {
 	if o.Observer != nil {
 		o.Store = observedStore{Store: o.Store, obs: o.Observer}
 	}
-	return &Service{store: tracedStore{o.Store}, policy: o.Policy, instances: o.Instances, now: o.Now}
+	return &Service{store: tracedStore{o.Store}, policy: o.Policy, instances: o.Instances, now: o.Now,
+		router: o.Notify, ttl: o.RequestTTL, lead: o.ReminderLead}
 }
 
 // clock returns the current time at the database's precision.

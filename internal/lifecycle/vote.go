@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,11 +81,22 @@ func (s *Service) Vote(ctx context.Context, a Actor, id uuid.UUID, in VoteInput)
 				At: v.CreatedAt, Payload: map[string]any{"from": r.Status, "to": next, "payload_hash": r.PayloadHash}})
 			c.Enqueue = next == request.StatusApproved
 		}
+		// The notices tell of the request as the vote leaves it.
+		after := *r
+		after.Votes = append(slices.Clip(r.Votes), v)
+		after.Status, after.UpdatedAt = next, v.CreatedAt
+		switch {
+		case next == request.StatusApproved:
+			c.Notify = s.notices(EventApproved, &after, v.CreatedAt, nil)
+		case next == request.StatusRejected:
+			c.Notify = s.notices(EventRejected, &after, v.CreatedAt, nil)
+		case v.Decision == request.Approve:
+			c.Notify = s.notices(EventPending, &after, v.CreatedAt, nil)
+		}
 		if err := tx.Apply(ctx, c); err != nil {
 			return err
 		}
-		r.Votes = append(r.Votes, v)
-		r.Status, r.UpdatedAt = next, v.CreatedAt
+		*r = after
 		out = r
 		return nil
 	})
@@ -124,13 +136,16 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id uuid.UUID, reason stri
 			return fmt.Errorf("only the requester %s may cancel: %w", r.Requester, request.ErrForbidden)
 		}
 		now := s.clock()
-		if err := tx.Apply(ctx, Change{Request: id, From: r.Status, To: request.StatusCancelled, At: now,
+		from := r.Status
+		r.Status, r.UpdatedAt = request.StatusCancelled, now
+		if err := tx.Apply(ctx, Change{Request: id, From: from, To: request.StatusCancelled, At: now,
 			Events: []audit.Record{{Kind: audit.KindRequestCancelled, Actor: a.Subject, RequestID: id,
 				DBInstanceID: r.DBInstanceID, At: now,
-				Payload: map[string]any{"from": r.Status, "reason": strings.TrimSpace(reason)}}}}); err != nil {
+				Payload: map[string]any{"from": from, "reason": strings.TrimSpace(reason)}}},
+			Notify: s.notices(EventCancelled, r, now, func(n *Notice) { n.Reason = strings.TrimSpace(reason) }),
+		}); err != nil {
 			return err
 		}
-		r.Status, r.UpdatedAt = request.StatusCancelled, now
 		out = r
 		return nil
 	})
@@ -154,10 +169,13 @@ func (s *Service) ExpireOlderThan(ctx context.Context, ttl time.Duration) (int, 
 			return err
 		}
 		for _, r := range rs {
+			r.Status = request.StatusExpired
 			if err := tx.Apply(ctx, Change{Request: r.ID, From: request.StatusPending, To: request.StatusExpired, At: now,
 				Events: []audit.Record{{Kind: audit.KindRequestExpired, Actor: System, RequestID: r.ID,
 					DBInstanceID: r.DBInstanceID, At: now,
-					Payload: map[string]any{"created_at": r.CreatedAt, "ttl": ttl.String()}}}}); err != nil {
+					Payload: map[string]any{"created_at": r.CreatedAt, "ttl": ttl.String()}}},
+				Notify: s.notices(EventExpired, r, now, func(n *Notice) { n.ExpiresAt = r.CreatedAt.Add(ttl) }),
+			}); err != nil {
 				return err
 			}
 		}

@@ -184,27 +184,29 @@ type revision struct {
 	users      []string
 	userGroups map[string][]string
 	accountID  string
+	// notify is org.json's notifications section.
+	notify Notifications
 }
 
 // compiledData compiles the data files into the data document of the
 // engine's store, {"ram": ..., "org": ...}, and the RAM index; st evaluates
 // the request-independent Rego on the way.
-func compiledData(s sources, st *stage) (map[string]any, ramData, error) {
+func compiledData(s sources, st *stage) (map[string]any, ramData, Notifications, error) {
 	var system map[string]json.RawMessage
 	if err := json.Unmarshal(s.system, &system); err != nil {
-		return nil, ramData{}, fmt.Errorf("RAM system policies: %w", err)
+		return nil, ramData{}, Notifications{}, fmt.Errorf("RAM system policies: %w", err)
 	}
 	org, err := compileOrg(s.org, s.orgName != "org.json")
 	if err != nil {
-		return nil, ramData{}, err
+		return nil, ramData{}, Notifications{}, err
 	}
 	ram, err := compileRAM(s.ram, s.accountID, system, org.tags, st)
 	if err != nil {
-		return nil, ramData{}, err
+		return nil, ramData{}, Notifications{}, err
 	}
 	full := ram.full
 	ram.full = func() map[string]any { return map[string]any{"ram": full(), "org": org.doc} }
-	return map[string]any{"ram": ram.store, "org": org.doc}, ram, nil
+	return map[string]any{"ram": ram.store, "org": org.doc}, ram, org.notify, nil
 }
 
 // compileModules parses and compiles Rego v1 modules in strict mode, with
@@ -282,7 +284,7 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 	if err != nil {
 		return nil, err
 	}
-	data, ram, err := compiledData(s, st)
+	data, ram, notify, err := compiledData(s, st)
 	if err != nil {
 		return nil, err
 	}
@@ -315,6 +317,7 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 		users:      ram.users,
 		userGroups: ram.userGroups,
 		accountID:  ram.accountID,
+		notify:     notify,
 		// Patterns come from the data only, so the cache is bounded by the
 		// revision; unlimited (0) keeps every compiled glob and regex,
 		// where OPA's own fallback cache holds 100 and thrashes on 10,000

@@ -27,6 +27,7 @@ type orgFile struct {
 	JustificationMinLength int                          `json:"justification_min_length"`
 	TicketPattern          string                       `json:"ticket_pattern"`
 	MaxPendingRequests     int                          `json:"max_pending_requests"`
+	Notifications          Notifications                `json:"notifications"`
 }
 
 type environmentPattern struct {
@@ -52,8 +53,9 @@ type breakGlass struct {
 
 // orgData is org.json compiled for rdsgate.org (data.org).
 type orgData struct {
-	doc  map[string]any
-	tags map[string]map[string]string
+	doc    map[string]any
+	tags   map[string]map[string]string
+	notify Notifications
 }
 
 // compileOrg checks the org rules and compiles them for rdsgate.org: times
@@ -151,7 +153,8 @@ func compileOrg(raw []byte, yamlSyntax bool) (orgData, error) {
 		pendingLimit = noPendingLimit
 	}
 	return orgData{
-		tags: f.InstanceTags,
+		tags:   f.InstanceTags,
+		notify: f.Notifications,
 		doc: map[string]any{
 			"instances":            instances,
 			"instance_tags":        instanceTags(f.InstanceTags),
@@ -264,7 +267,7 @@ func (f orgFile) validate() error {
 	if _, err := regexp.Compile(f.TicketPattern); err != nil {
 		return fmt.Errorf("ticket_pattern: %w", err)
 	}
-	return nil
+	return f.Notifications.validate(known)
 }
 
 func validRequirements(reqs []Requirement, where string) error {

@@ -22,7 +22,17 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrDenied: the policy denied the request at intake.
 	ErrDenied = errors.New("denied by policy")
+	// ErrAlreadyVoted is the conflict of a second vote by the same
+	// approver, told apart from the request having changed (both are
+	// ErrConflict); its text is ErrConflict's, so messages read as before.
+	ErrAlreadyVoted error = conflictKind{"already voted"}
 )
+
+// conflictKind is a kind of ErrConflict that callers may test for.
+type conflictKind struct{ kind string }
+
+func (conflictKind) Error() string { return ErrConflict.Error() }
+func (conflictKind) Unwrap() error { return ErrConflict }
 
 // ValidationError names the field whose value is unacceptable.
 type ValidationError struct {
@@ -34,6 +44,43 @@ func (e *ValidationError) Error() string { return fmt.Sprintf("%s: %s", e.Field,
 
 // Unwrap makes errors.Is(err, ErrInvalid) true.
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// ValidationErrors are every field that is wrong, one error each, in the
+// order of the form. errors.As finds the first *ValidationError in it and
+// errors.Is(err, ErrInvalid) holds, as for a single one.
+type ValidationErrors []*ValidationError
+
+// Error joins the errors: "region_id: is required; ticket: ...".
+func (e ValidationErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, v := range e {
+		parts[i] = v.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Unwrap returns the errors for errors.Is and errors.As.
+func (e ValidationErrors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, v := range e {
+		out[i] = v
+	}
+	return out
+}
+
+// Fields returns the *ValidationErrors err holds: every one of a
+// ValidationErrors, or the one *ValidationError; nil when err is neither.
+func Fields(err error) []*ValidationError {
+	var all ValidationErrors
+	if errors.As(err, &all) {
+		return all
+	}
+	var one *ValidationError
+	if errors.As(err, &one) {
+		return []*ValidationError{one}
+	}
+	return nil
+}
 
 // Invalid returns a *ValidationError for field.
 func Invalid(field, format string, args ...any) error {

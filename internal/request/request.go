@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"regexp"
 	"strings"
 	"time"
@@ -56,39 +57,73 @@ func (s Spec) Normalize() Spec {
 	return s
 }
 
-// Validate returns a *ValidationError naming the first field that is wrong.
+// Validate returns nil, or ValidationErrors naming every field that is
+// wrong, each with its first problem, in the order of the form: a person
+// fixes them all at once.
 func (s Spec) Validate() error {
-	for _, f := range []struct{ name, value string }{
-		{"region_id", s.RegionID}, {"db_instance_id", s.DBInstanceID}, {"connection_string", s.ConnectionString},
-		{"network_type", s.NetworkType}, {"justification", s.Justification}, {"ticket", s.Ticket},
-	} {
-		if err := CheckText(f.name, f.value); err != nil {
-			return err
+	var errs ValidationErrors
+	check := func(field, value string, rules func(string) error) {
+		err := CheckText(field, value)
+		if err == nil {
+			err = rules(value)
+		}
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			errs = append(errs, ve)
 		}
 	}
-	switch {
-	case s.RegionID == "":
-		return Invalid("region_id", "is required")
-	case !regionRe.MatchString(s.RegionID):
-		return Invalid("region_id", "must be an Alibaba Cloud region id such as cn-hangzhou")
-	case s.DBInstanceID == "":
-		return Invalid("db_instance_id", "is required")
-	case !instanceRe.MatchString(s.DBInstanceID):
-		return Invalid("db_instance_id", "must be an RDS instance id: rm-, rr-, pgm-, pgr- or mr- followed by lower-case letters and digits")
-	case s.ConnectionString == "":
-		return Invalid("connection_string", "is required")
-	case !IsHostName(s.ConnectionString):
-		return Invalid("connection_string", "must be a host name such as rm-xxxx.mysql.rds.aliyuncs.com")
-	case s.NetworkType != NetworkVPC && s.NetworkType != NetworkClassic:
-		return Invalid("network_type", `must be "0" (VPC) or "1" (classic)`)
-	case s.Justification == "":
-		return Invalid("justification", "is required")
-	case utf8.RuneCountInString(s.Justification) > MaxJustification:
-		return Invalid("justification", "must be at most %d characters", MaxJustification)
-	case utf8.RuneCountInString(s.Ticket) > MaxTicket:
-		return Invalid("ticket", "must be at most %d characters", MaxTicket)
+	check("region_id", s.RegionID, func(v string) error {
+		switch {
+		case v == "":
+			return Invalid("region_id", "is required")
+		case !regionRe.MatchString(v):
+			return Invalid("region_id", "must be an Alibaba Cloud region id such as cn-hangzhou")
+		}
+		return nil
+	})
+	check("db_instance_id", s.DBInstanceID, func(v string) error {
+		switch {
+		case v == "":
+			return Invalid("db_instance_id", "is required")
+		case !instanceRe.MatchString(v):
+			return Invalid("db_instance_id", "must be an RDS instance id: rm-, rr-, pgm-, pgr- or mr- followed by lower-case letters and digits")
+		}
+		return nil
+	})
+	check("connection_string", s.ConnectionString, func(v string) error {
+		switch {
+		case v == "":
+			return Invalid("connection_string", "is required")
+		case !IsHostName(v):
+			return Invalid("connection_string", "must be a host name such as rm-xxxx.mysql.rds.aliyuncs.com")
+		}
+		return nil
+	})
+	check("network_type", s.NetworkType, func(v string) error {
+		if v != NetworkVPC && v != NetworkClassic {
+			return Invalid("network_type", `must be "0" (VPC) or "1" (classic)`)
+		}
+		return nil
+	})
+	check("justification", s.Justification, func(v string) error {
+		switch {
+		case v == "":
+			return Invalid("justification", "is required")
+		case utf8.RuneCountInString(v) > MaxJustification:
+			return Invalid("justification", "must be at most %d characters", MaxJustification)
+		}
+		return nil
+	})
+	check("ticket", s.Ticket, func(v string) error {
+		if utf8.RuneCountInString(v) > MaxTicket {
+			return Invalid("ticket", "must be at most %d characters", MaxTicket)
+		}
+		return nil
+	})
+	if len(errs) == 0 {
+		return nil
 	}
-	return nil
+	return errs
 }
 
 // IsHostName reports whether h is a DNS host name of at least two labels.

@@ -48,7 +48,7 @@ func (r *Request) Cast(v Vote) (Status, error) {
 	}
 	for _, old := range r.Votes {
 		if old.Approver == v.Approver {
-			return "", fmt.Errorf("%s has already voted on this request: %w", v.Approver, ErrConflict)
+			return "", fmt.Errorf("%s has already voted on this request: %w", v.Approver, ErrAlreadyVoted)
 		}
 	}
 	if v.PayloadHash != r.PayloadHash {

@@ -25,9 +25,10 @@ type tx struct {
 var errNoEvents = errors.New("a change of state needs its audit records")
 
 // Apply writes c whole: the new request, the vote, the status (compare and
-// set), the attempt rows, the queue job and the audit records. The
-// statements go in one round trip; the queue job, when there is one, in a
-// second. It implements lifecycle.Tx.
+// set), the attempt rows, the queue job, the notification deliveries and
+// the audit records. The statements go in one round trip; the queue job
+// and the deliveries, when there are any, in one more each. It implements
+// lifecycle.Tx.
 func (t *tx) Apply(ctx context.Context, c lifecycle.Change) error {
 	if len(c.Events) == 0 {
 		return fmt.Errorf("apply change of request %s: %w", c.Request, errNoEvents)
@@ -116,7 +117,12 @@ WHERE request_id = $1 AND finished_at IS NULL`, id)
 		}
 	}
 	if c.Enqueue {
-		return t.enqueue(ctx, lifecycle.ReleaseJob{RequestID: c.Request, Trace: c.Trace})
+		if err := t.enqueue(ctx, lifecycle.ReleaseJob{RequestID: c.Request, Trace: c.Trace}); err != nil {
+			return err
+		}
+	}
+	if len(c.Notify) > 0 {
+		return t.notify(ctx, c)
 	}
 	return nil
 }

@@ -84,3 +84,36 @@ ORDER BY r.id LIMIT $4`, lifecycle.ReleaseJob{}.Kind(), liveStateNames(), olderT
 	}
 	return ids, nil
 }
+
+// notifyMaxAttempts bounds the attempts of one notification delivery:
+// with package notify's default backoff (1 s doubling to 5 min) the last
+// comes about two hours after the first.
+const notifyMaxAttempts = 30
+
+// notify inserts one delivery job per notice and channel of c in the
+// transaction, so that a notification exists if and only if its change
+// commits, and a channel that fails is retried alone. The jobs hold the
+// channel's name, never its URL or secret.
+func (t *tx) notify(ctx context.Context, c lifecycle.Change) error {
+	var params []river.InsertManyParams
+	for _, n := range c.Notify {
+		for _, ch := range n.Channels {
+			id, err := uuid.NewV7()
+			if err != nil {
+				return fmt.Errorf("notification delivery id: %w", err)
+			}
+			params = append(params, river.InsertManyParams{
+				Args: lifecycle.NotifyJob{DeliveryID: id, Channel: ch, Notice: n, Trace: c.Trace},
+				InsertOpts: &river.InsertOpts{Queue: lifecycle.NotifyQueue, MaxAttempts: notifyMaxAttempts,
+					ScheduledAt: n.SendAt},
+			})
+		}
+	}
+	if len(params) == 0 {
+		return nil
+	}
+	if _, err := t.db.queue.InsertManyTx(ctx, t.Tx, params); err != nil {
+		return fmt.Errorf("enqueue notifications of request %s: %w", c.Request, err)
+	}
+	return nil
+}

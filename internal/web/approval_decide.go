@@ -1,7 +1,6 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -34,10 +33,16 @@ func (s *Server) decide(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	verb := map[string]string{request.Approve: "approved", request.Reject: "rejected"}[decision]
-	msg := fmt.Sprintf("You %s the request for %s.", verb, out.DBInstanceID)
-	if out.Status != request.StatusPending {
-		msg += " " + summarize(out).Headline + " " + summarize(out).Next
+	// Past tense only: the flash stays on the page while the live part
+	// moves on, so it must not say what happens next.
+	var msg string
+	switch {
+	case decision == request.Reject:
+		msg = s.tr(c, "You rejected the request for %s: nothing will be released.", out.DBInstanceID)
+	case out.Status == request.StatusApproved:
+		msg = s.tr(c, "You approved the request for %s. Your approval completed the approvals, so its release was queued.", out.DBInstanceID)
+	default:
+		msg = s.tr(c, "You approved the request for %s.", out.DBInstanceID)
 	}
 	s.flash(c, msg)
 	if c.FormValue("from") == "inbox" {
@@ -56,6 +61,6 @@ func (s *Server) cancel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.flash(c, "You cancelled the request for "+out.DBInstanceID+".")
+	s.flash(c, s.tr(c, "You cancelled the request for %s.", out.DBInstanceID))
 	return c.Redirect(http.StatusSeeOther, "/requests/"+out.ID.String())
 }

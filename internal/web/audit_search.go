@@ -1,9 +1,13 @@
 package web
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,26 +78,55 @@ func (f auditFilter) values() url.Values {
 // auditPageSize is how many events the audit log shows per page.
 const auditPageSize = 50
 
-type auditData struct {
-	Filter    auditFilter
-	Kinds     []string
-	Error     string
-	Missing   bool
-	Events    []eventView
-	NextURL   string
-	ExportCSV string
-	ExportJL  string
-	Integrity *audit.Integrity
-	IntegErr  string
-	IntegMiss bool
+// auditCounter counts the events a filter matches (AuditTrail does); an
+// AuditSearcher without it gets a log without a total.
+type auditCounter interface {
+	Count(ctx context.Context, f audit.Filter) (audit.Total, error)
 }
 
-// auditSearch is the audit log: filters, one keyset page of events, links
-// to export the whole filtered result, and the chain's integrity.
+type auditData struct {
+	Filter  auditFilter
+	Kinds   []kindOption
+	Error   string
+	Missing bool
+	Events  []auditRow
+	// OlderURL and NewerURL page through the result; First and Last are
+	// the page's positions in it (1-based, 0 when not known), Total how
+	// many events match (nil: not counted).
+	OlderURL, NewerURL string
+	First, Last        int
+	Total              *audit.Total
+	ExportCSV          string
+	ExportJL           string
+	Integrity          *audit.Integrity
+	IntegErr           string
+	IntegMiss          bool
+}
+
+// kindOption is one entry of the kind filter.
+type kindOption struct{ Kind, Label string }
+
+// auditRow is one event as the audit log shows it: the kind in words, and
+// the payload's fields worth reading (audit.PayloadFields), each labelled.
+type auditRow struct {
+	audit.Event
+	Label   string
+	Details []detail
+}
+
+// detail is one labelled value of an event; the template escapes both.
+type detail struct{ Label, Value string }
+
+// auditSearch is the audit log: filters, one keyset page of events with
+// links both ways and the count of matching events, links to export the
+// whole filtered result, and the chain's integrity.
 func (s *Server) auditSearch(c echo.Context) error {
 	ctx := c.Request().Context()
 	form := readAuditFilter(c)
-	d := auditData{Filter: form, Kinds: audit.Kinds(), Missing: s.b.Audit == nil, IntegMiss: s.b.Integrity == nil}
+	d := auditData{Filter: form, Missing: s.b.Audit == nil, IntegMiss: s.b.Integrity == nil}
+	for _, k := range audit.Kinds() {
+		d.Kinds = append(d.Kinds, kindOption{Kind: k, Label: s.kindLabel(c, k)})
+	}
 	qs := form.values().Encode()
 	d.ExportCSV, d.ExportJL = "/audit/export.csv?"+qs, "/audit/export.jsonl?"+qs
 	status := http.StatusOK
@@ -102,19 +135,23 @@ func (s *Server) auditSearch(c echo.Context) error {
 		f.Cursor, f.Limit = c.QueryParam("cursor"), auditPageSize
 		var pg audit.Page
 		if pg, err = s.b.Audit.Search(ctx, f); err == nil {
+			if counter, ok := s.b.Audit.(auditCounter); ok {
+				var t audit.Total
+				if t, err = counter.Count(ctx, f); err == nil {
+					d.Total = &t
+				}
+			}
+		}
+		if err == nil {
 			err = s.d.Service.RecordAccess(ctx, pageActor(c, userOf(c)), audit.KindAuditSearched,
 				map[string]any{"filters": filterPayload(f), "events": len(pg.Items), "via": "pages",
 					"integrity_shown": s.b.Integrity != nil})
 		}
 		if err == nil {
 			for _, e := range pg.Items {
-				d.Events = append(d.Events, s.describeEvent(e))
+				d.Events = append(d.Events, s.auditRow(c, e))
 			}
-			if pg.NextCursor != "" {
-				v := form.values()
-				v.Set("cursor", pg.NextCursor)
-				d.NextURL = "/audit?" + v.Encode()
-			}
+			d.pages(form, pg, f.Cursor, c.QueryParam("n"))
 		}
 	}
 	if err != nil {
@@ -132,6 +169,170 @@ func (s *Server) auditSearch(c echo.Context) error {
 		}
 	}
 	return s.render(c, status, "audit", page{Title: s.tr(c, "Audit log"), Nav: "audit", Data: d})
+}
+
+// pages sets the links to the older and newer pages and the positions of
+// this one. A position rides along in the links (n, the first event's), as
+// a keyset page does not know its offset; a page without a newer one is
+// the first, whatever n says. New events arriving meanwhile shift the
+// positions of a page reached through a link by as many.
+func (d *auditData) pages(form auditFilter, pg audit.Page, cursor, n string) {
+	first := 0
+	if cursor == "" || pg.PrevCursor == "" {
+		first = 1
+	} else if v, err := strconv.Atoi(n); err == nil && v > 1 {
+		first = v
+	}
+	link := func(cursor string, n int) string {
+		v := form.values()
+		v.Set("cursor", cursor)
+		if n > 0 {
+			v.Set("n", strconv.Itoa(n))
+		}
+		return "/audit?" + v.Encode()
+	}
+	if len(pg.Items) > 0 && first > 0 {
+		d.First, d.Last = first, first+len(pg.Items)-1
+	}
+	if pg.NextCursor != "" {
+		next := 0
+		if d.Last > 0 {
+			next = d.Last + 1
+		}
+		d.OlderURL = link(pg.NextCursor, next)
+	}
+	if pg.PrevCursor != "" {
+		prev := 0
+		if first > 0 {
+			prev = max(1, first-auditPageSize)
+		}
+		d.NewerURL = link(pg.PrevCursor, prev)
+	}
+}
+
+// auditRow describes e for the audit log: who did what to which request
+// is in the event's own columns; the payload adds the rest.
+func (s *Server) auditRow(c echo.Context, e audit.Event) auditRow {
+	r := auditRow{Event: e, Label: s.kindLabel(c, e.Kind)}
+	add := func(label, value string) {
+		if value == "" {
+			return
+		}
+		if rs := []rune(value); len(rs) > 300 {
+			value = string(rs[:300]) + "…"
+		}
+		r.Details = append(r.Details, detail{Label: label, Value: value})
+	}
+	f := audit.PayloadFields(e.Kind, e.Payload)
+	add(s.tr(c, "Subject"), f.Subject)
+	add(s.tr(c, "Groups"), strings.Join(f.Groups, ", "))
+	add(s.tr(c, "Roles"), strings.Join(f.Roles, ", "))
+	add(s.tr(c, "Expires"), f.ExpiresAt)
+	add(s.tr(c, "Method"), f.Method)
+	add(s.tr(c, "Action"), f.Action)
+	add(s.tr(c, "Role"), f.Role)
+	add(s.tr(c, "Decision"), f.Decision)
+	add(s.tr(c, "Approver group"), f.Group)
+	add(s.tr(c, "Comment"), f.Comment)
+	add(s.tr(c, "Environment"), f.Environment)
+	add(s.tr(c, "Connection string"), f.ConnectionString)
+	add(s.tr(c, "Justification"), f.Justification)
+	add(s.tr(c, "Ticket"), f.Ticket)
+	add(s.tr(c, "Status"), f.Status)
+	add(s.tr(c, "Reason"), f.Reason)
+	add(s.tr(c, "Channel"), f.Channel)
+	add(s.tr(c, "Attempt"), f.Attempt)
+	add(s.tr(c, "HTTP status"), f.HTTPStatus)
+	add(s.tr(c, "Error"), f.ErrorMessage)
+	add(s.tr(c, "Source IP"), f.SourceIP)
+	if strings.HasPrefix(e.Kind, "audit.") {
+		// The trail's own reads: which filters, how much was read.
+		var p struct {
+			Filters map[string]any `json:"filters"`
+			Events  *int64         `json:"events"`
+			Format  string         `json:"format"`
+		}
+		if json.Unmarshal(e.Payload, &p) == nil {
+			keys := make([]string, 0, len(p.Filters))
+			for k := range p.Filters {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for i, k := range keys {
+				keys[i] = fmt.Sprintf("%s=%v", k, p.Filters[k])
+			}
+			add(s.tr(c, "Filters"), strings.Join(keys, ", "))
+			add(s.tr(c, "Format"), p.Format)
+			if p.Events != nil {
+				add(s.tr(c, "Events"), strconv.FormatInt(*p.Events, 10))
+			}
+		}
+	}
+	return r
+}
+
+// kindLabel is an event kind in words, in the page's language; "" for a
+// kind this version does not know (the page shows the kind itself).
+func (s *Server) kindLabel(c echo.Context, kind string) string {
+	switch kind {
+	case audit.KindPolicyDecided:
+		return s.tr(c, "Policy decided")
+	case audit.KindRequestCreated:
+		return s.tr(c, "Request filed")
+	case audit.KindRequestDenied:
+		return s.tr(c, "Request denied by the policy")
+	case audit.KindApprovalGranted:
+		return s.tr(c, "Vote: approve")
+	case audit.KindApprovalRejected:
+		return s.tr(c, "Vote: reject")
+	case audit.KindRequestApproved:
+		return s.tr(c, "Quorum reached: approved")
+	case audit.KindRequestRejected:
+		return s.tr(c, "Request rejected")
+	case audit.KindRequestCancelled:
+		return s.tr(c, "Request cancelled")
+	case audit.KindRequestExpired:
+		return s.tr(c, "Expired without approval")
+	case audit.KindExecutionStarted:
+		return s.tr(c, "Release started")
+	case audit.KindExecutionSucceeded:
+		return s.tr(c, "Release succeeded")
+	case audit.KindExecutionFailed:
+		return s.tr(c, "Release attempt failed")
+	case audit.KindExecutionReconciled:
+		return s.tr(c, "Outcome checked")
+	case audit.KindExecutionReconcileFailed:
+		return s.tr(c, "Outcome check failed")
+	case audit.KindExecutionRequeued:
+		return s.tr(c, "Release re-queued")
+	case audit.KindNotificationSent:
+		return s.tr(c, "Notification sent")
+	case audit.KindNotificationFailed:
+		return s.tr(c, "Notification failed")
+	case audit.KindTokenCreated:
+		return s.tr(c, "API token created")
+	case audit.KindTokenRevoked:
+		return s.tr(c, "API token revoked")
+	case audit.KindPolicyReloaded:
+		return s.tr(c, "Policy reloaded")
+	case audit.KindPolicyReloadFailed:
+		return s.tr(c, "Policy reload failed")
+	case audit.KindAccessDenied:
+		return s.tr(c, "Access refused")
+	case audit.KindSignedIn:
+		return s.tr(c, "Signed in")
+	case audit.KindSignedOut:
+		return s.tr(c, "Signed out")
+	case audit.KindSignInFailed:
+		return s.tr(c, "Sign-in failed")
+	case audit.KindAuditSearched:
+		return s.tr(c, "Audit log searched")
+	case audit.KindAuditExported:
+		return s.tr(c, "Audit log exported")
+	case audit.KindAuditIntegrityViewed:
+		return s.tr(c, "Chain integrity viewed")
+	}
+	return ""
 }
 
 // auditExport downloads every event matching the filter in format, through

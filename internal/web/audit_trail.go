@@ -36,3 +36,8 @@ func (a AuditTrail) Timeline(ctx context.Context, requestID uuid.UUID) ([]audit.
 func (a AuditTrail) Integrity(ctx context.Context) (audit.Integrity, error) {
 	return a.Monitor.Status(ctx)
 }
+
+// Count implements the audit log's count of matching events.
+func (a AuditTrail) Count(ctx context.Context, f audit.Filter) (audit.Total, error) {
+	return audit.Count(ctx, a.DB, f)
+}

@@ -19,12 +19,33 @@ import (
 // APIError is the body of every error response:
 // {"error":{"code":"...","message":"...","field":"..."}}.
 type APIError struct {
-	Code    string   `json:"code"`
-	Message string   `json:"message"`
-	Field   string   `json:"field,omitempty"`
-	Reasons []string `json:"reasons,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Field names the (first) input at fault; Fields lists every one of a
+	// validation error, Field's first.
+	Field   string       `json:"field,omitempty"`
+	Fields  []FieldError `json:"fields,omitempty"`
+	Reasons []string     `json:"reasons,omitempty"`
 	// Request is set on a policy denial: the denied request was recorded.
 	Request *request.Request `json:"request,omitempty"`
+	// Help is what the error page tells a person (pages only).
+	Help *errorHelp `json:"-"`
+}
+
+// FieldError is one input at fault and what is wrong with it.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// fieldErrors lists the *request.ValidationErrors err holds.
+func fieldErrors(err error) []FieldError {
+	ves := request.Fields(err)
+	out := make([]FieldError, len(ves))
+	for i, ve := range ves {
+		out[i] = FieldError{Field: ve.Field, Message: ve.Message}
+	}
+	return out
 }
 
 type errorBody struct {
@@ -48,7 +69,7 @@ func statusOf(err error) (int, APIError) {
 	case errors.As(err, &be):
 		return http.StatusBadRequest, APIError{Code: "bad_request", Message: be.msg, Field: be.field}
 	case errors.As(err, &ve):
-		return http.StatusUnprocessableEntity, APIError{Code: "invalid", Message: ve.Error(), Field: ve.Field}
+		return http.StatusUnprocessableEntity, APIError{Code: "invalid", Message: ve.Error(), Field: ve.Field, Fields: fieldErrors(err)}
 	case errors.As(err, &den):
 		return http.StatusForbidden, APIError{Code: "denied", Message: "the policy denied this request", Reasons: den.Reasons, Request: den.Request}
 	case errors.As(err, &fe):
@@ -124,6 +145,7 @@ func (s *Server) ErrorHandler(err error, c echo.Context) {
 		s.log.ErrorContext(c.Request().Context(), "request failed", slog.String("path", c.Path()), slog.Any("err", err))
 	}
 	if s.renderErrorPage != nil && !isAPI(c) {
+		body.Help = s.explain(c, err, status, body)
 		if perr := s.renderErrorPage(c, status, body); perr == nil {
 			return
 		}

@@ -1,68 +1,78 @@
 package web
 
 import (
-	"context"
 	"net/http"
-	"slices"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/rdsgate/rdsgate/internal/auth"
-	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/request"
 )
 
 // inboxItem is one request the approver may vote on.
 type inboxItem struct {
-	R     *request.Request
-	Group string
-	Open  string
+	R *request.Request
+	// Prod: the request releases a production endpoint.
+	Prod bool
+	// Group is the requirement the approver's vote counts toward; Open
+	// the approvals still missing, in words.
+	Group, Open string
 }
-
-// maxInbox bounds how many pending requests the inbox examines.
-const maxInbox = 1000
 
 // inbox lists the pending requests this approver may vote on, oldest
 // first: not their own, not already voted on, and allowed by the policy's
-// MayApprove (asked per candidate; fine at rdsgate's scale).
+// MayApprove. Each links to its review (the request page's vote section);
+// nobody approves from the list.
 func (s *Server) inbox(c echo.Context) error {
-	items, err := s.inboxItems(c.Request().Context(), userOf(c))
+	u := userOf(c)
+	awaiting, err := s.awaitingVote(c, u)
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "inbox", page{Title: s.tr(c, "Approver inbox"), Nav: "inbox", Data: items})
+	items := make([]inboxItem, 0, len(awaiting))
+	for _, a := range awaiting {
+		items = append(items, inboxItem{R: a.r, Prod: isProduction(a.r.Environment), Group: a.group,
+			Open: s.requirementsText(c, request.OpenRequirements(a.r.ApproverRequirements, a.r.Votes))})
+	}
+	p := page{Title: s.tr(c, "Approver inbox"), Nav: "inbox", Data: items}
+	p.countInbox(len(items))
+	return s.render(c, http.StatusOK, "inbox", p)
 }
 
-func (s *Server) inboxItems(ctx context.Context, u *auth.User) ([]inboxItem, error) {
-	var candidates []*request.Request
-	f := lifecycle.Filter{Status: request.StatusPending, Limit: lifecycle.MaxPageSize}
-	for len(candidates) < maxInbox {
-		pg, err := s.d.Service.List(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		candidates = append(candidates, pg.Items...)
-		if pg.NextCursor == "" {
-			break
-		}
-		f.Cursor = pg.NextCursor
+// awaiting is a request u may vote on, and the group the vote counts toward.
+type awaiting struct {
+	r     *request.Request
+	group string
+}
+
+// awaitingVote is what the inbox lists and the navigation counts: the
+// pending requests u neither filed nor voted on (one query), those the
+// policy lets u vote on (in process), oldest first.
+func (s *Server) awaitingVote(c echo.Context, u *auth.User) ([]awaiting, error) {
+	cands, err := s.d.Service.AwaitingVote(c.Request().Context(), u.Subject)
+	if err != nil {
+		return nil, err
 	}
-	slices.Reverse(candidates) // the list is newest first
-	items := []inboxItem{}
-	for _, cand := range candidates {
-		if cand.Requester == u.Subject {
-			continue
+	var out []awaiting
+	for _, r := range cands {
+		if v := s.voteChoice(c, u, r); v.Can {
+			out = append(out, awaiting{r: r, group: v.Group})
 		}
-		r, err := s.d.Service.Get(ctx, cand.ID) // with its votes
-		if err != nil {
-			return nil, err
-		}
-		v := s.voteChoice(ctx, u, r)
-		if !v.Can {
-			continue
-		}
-		items = append(items, inboxItem{R: r, Group: v.Group,
-			Open: requirementsText(request.OpenRequirements(r.ApproverRequirements, r.Votes))})
 	}
-	return items, nil
+	return out, nil
+}
+
+// inboxCount is how many requests wait for u's vote: the navigation's
+// badge on "Inbox", on every page an approver sees. A failure shows no
+// badge rather than failing the page.
+func (s *Server) inboxCount(c echo.Context, u *auth.User) int {
+	if !u.Has(auth.RoleApprover) {
+		return 0
+	}
+	items, err := s.awaitingVote(c, u)
+	if err != nil {
+		s.log.WarnContext(c.Request().Context(), "count the inbox", "user", u.Subject, "error", err)
+		return 0
+	}
+	return len(items)
 }

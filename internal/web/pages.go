@@ -42,7 +42,7 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 // views are the parsed templates and the static assets, built once.
 type views struct {
 	// errorText is Pages.ErrorText (nil: no messages).
-	errorText func(code string) string
+	errorText func(code, lang string) string
 	// i18n is the catalogue of translations; pages holds each page parsed
 	// once per language ("en", "zh-CN"), with T bound to that language.
 	i18n   *i18n.Catalog
@@ -59,7 +59,7 @@ type asset struct {
 // loadViews hashes the static assets and parses layout.html with each page
 // file. It fails on any template error, so a broken template stops the
 // server at start-up (and the render test) rather than a user's request.
-func loadViews(errorText func(string) string) (*views, error) {
+func loadViews(errorText func(code, lang string) string) (*views, error) {
 	cat, err := i18n.Load(ui.I18n, "i18n")
 	if err != nil {
 		return nil, fmt.Errorf("translations: %w", err)
@@ -149,7 +149,7 @@ func (v *views) funcs(pr *i18n.Printer) template.FuncMap {
 		},
 		"join":         strings.Join,
 		"statusText":   func(st request.Status) string { return pr.Sprintf(statusText(st)) },
-		"errorMessage": v.errorMessage,
+		"errorMessage": func(code string) string { return v.errorMessageIn(code, pr.Code()) },
 		"plural": func(n int, one, many string) string {
 			if n == 1 {
 				return one
@@ -169,12 +169,18 @@ func statusText(s request.Status) string {
 	}[s]
 }
 
-// errorMessage is the message Alibaba Cloud documents for an error code.
-func (v *views) errorMessage(code string) string {
+// errorMessage is the message Alibaba Cloud documents for an error code,
+// in English.
+func (v *views) errorMessage(code string) string { return v.errorMessageIn(code, "en") }
+
+// errorMessageIn is the message Alibaba Cloud documents for an error code,
+// in lang ("en", "zh-CN"; English when the catalogue lacks lang). The
+// templates' errorMessage is this, bound to the page's language.
+func (v *views) errorMessageIn(code, lang string) string {
 	if v.errorText == nil || code == "" {
 		return ""
 	}
-	return v.errorText(code)
+	return v.errorText(code, lang)
 }
 
 // page is what every template receives: the layout's fields and the page's
@@ -190,7 +196,14 @@ type page struct {
 	DevLogin   bool
 	Flash      string
 	Data       any
+	// InboxCount is how many requests wait for the user's vote (approvers:
+	// the badge on "Inbox"), counted by render unless the page did.
+	InboxCount   int
+	inboxCounted bool
 }
+
+// countInbox sets the navigation's inbox count from a page that has it.
+func (p *page) countInbox(n int) { p.InboxCount, p.inboxCounted = n, true }
 
 // render writes the page name with status. The layout gets the user, the
 // CSRF token, the dev banner flag and the flash message.
@@ -204,6 +217,9 @@ func (s *Server) render(c echo.Context, status int, name string, p page) error {
 	p.User = userOf(c)
 	p.CSRF, _ = c.Get("csrf").(string)
 	p.DevLogin = s.b.DevLogin
+	if !p.inboxCounted && status < http.StatusInternalServerError {
+		p.InboxCount = s.inboxCount(c, p.User)
+	}
 	if p.Flash == "" && c.Get(sessionLoaded) != nil {
 		p.Flash = s.b.Sessions.Pop(c.Request().Context(), flashKey)
 	}
@@ -362,14 +378,10 @@ func (s *Server) require(roles ...auth.Role) echo.MiddlewareFunc {
 		return signedIn(func(c echo.Context) error {
 			u := userOf(c)
 			if len(roles) == 0 && len(u.Roles) == 0 {
-				return fmt.Errorf("%s has no rdsgate role (groups: %s): %w", u.Subject, strings.Join(u.Groups, ", "), request.ErrForbidden)
+				return &roleError{subject: u.Subject, groups: u.Groups}
 			}
 			if len(roles) > 0 && !u.HasAny(roles...) {
-				names := make([]string, len(roles))
-				for i, r := range roles {
-					names[i] = string(r)
-				}
-				return fmt.Errorf("this page is for the %s role; %s does not hold it: %w", strings.Join(names, " or "), u.Subject, request.ErrForbidden)
+				return &roleError{subject: u.Subject, groups: u.Groups, roles: roles}
 			}
 			return next(c)
 		})

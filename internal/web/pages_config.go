@@ -38,8 +38,10 @@ type Pages struct {
 	// Integrity reports the hash chain's state on the audit log page.
 	Integrity AuditIntegrity
 	// ErrorText returns the message Alibaba Cloud documents for an API
-	// error code ("" when unknown), shown beside codes on the pages.
-	ErrorText func(code string) string
+	// error code ("" when unknown) in lang, the page's language ("en",
+	// "zh-CN"), shown beside codes on the pages. A message it does not have
+	// in lang comes in English.
+	ErrorText func(code, lang string) string
 	// SecureCookies marks the CSRF cookie Secure (the session cookie's flag
 	// is Sessions' own). Off only for plain-http loopback dev runs.
 	SecureCookies bool

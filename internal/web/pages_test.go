@@ -29,6 +29,7 @@ func TestEveryTemplateRenders(t *testing.T) {
 		{"alice", "/requests", "My requests"},
 		{"alice", "/requests/" + r.ID.String(), "Request rm-bp1devexample01"},
 		{"bob", "/inbox", "Approver inbox"},
+		{"bob", "/votes", "My votes"},
 		{"dave", "/audit", "Audit log"},
 		{"dave", "/policy/simulate", "Policy simulator"},
 		{"alice", "/no/such/page", "Not Found"},
@@ -97,7 +98,7 @@ func TestCSRF(t *testing.T) {
 	alice.get("/requests/new")
 	form := url.Values{"region_id": {"cn-hangzhou"}, "db_instance_id": {"rm-bp1devexample01"},
 		"connection_string": {"rm-bp1devexample01.mysql.rds.aliyuncs.com"}, "network_type": {"0"},
-		"justification": {"csrf test"}, "submit": {"1"}}
+		"justification": {"csrf test of the form"}, "ticket": {"OPS-1"}, "submit": {"1"}}
 	if st, body, _ := alice.postRaw("/requests/new", form, false); st != http.StatusForbidden || !strings.Contains(body, "could not be verified") {
 		t.Errorf("no token: %d %s", st, excerpt(body))
 	}
@@ -313,7 +314,7 @@ func TestAuditPage(t *testing.T) {
 	env.seedAudit(60)
 	dave := env.as("dave")
 	st, body := dave.get("/audit?actor=rdsgate&error_code=Throttling.User&from=2025-03-01T08:00&to=2025-03-02T00:00&kind=execution.failed")
-	if st != 200 || strings.Count(body, "<code>execution.failed</code>") != 1 {
+	if st != 200 || strings.Count(body, `<code class="kind">execution.failed</code>`) != 1 {
 		t.Fatalf("filter: %d\n%s", st, excerpt(body))
 	}
 	for _, want := range []string{"6B2F0C9E-AAAA-4C7E-9A51-0123456789AB", "Request was denied due to user flow control.", "Chain intact"} {
@@ -338,7 +339,7 @@ func TestAuditPage(t *testing.T) {
 		t.Fatalf("first page (%d rows) or next link missing:\n%s", strings.Count(body, "<tr>")-1, excerpt(body))
 	}
 	_, body = dave.get(strings.ReplaceAll(next[1], "&amp;", "&"))
-	if strings.Count(body, "<tr>") != 11 || strings.Contains(body, `id="older"`) || strings.Contains(body, "<code>execution.failed</code>") {
+	if strings.Count(body, "<tr>") != 11 || strings.Contains(body, `id="older"`) || strings.Contains(body, `<code class="kind">execution.failed</code>`) {
 		t.Errorf("second page: %d rows\n%s", strings.Count(body, "<tr>")-1, excerpt(body))
 	}
 	req, _ := http.NewRequest(http.MethodGet, env.url+"/audit/export.csv?instance=rm-bp1devexample01", nil)
@@ -414,7 +415,7 @@ func TestEndedRequestPage(t *testing.T) {
 			t.Errorf("the cancelled request's page still says %q", stale)
 		}
 	}
-	if !strings.Contains(body, "No call to Alibaba Cloud was made: the request ended cancelled.") {
+	if !strings.Contains(body, "No call to Alibaba Cloud was made: the request was cancelled.") {
 		t.Errorf("the cancelled request's page does not say that no call was made:\n%s", excerpt(body))
 	}
 }

@@ -25,13 +25,15 @@ type simulateForm struct {
 }
 
 type simulateData struct {
-	In         simulateForm
-	Users      []string
-	AnyUser    bool
-	Errors     map[string]string
-	Ran        bool
-	Decision   policy.Decision
-	Needs      string
+	In       simulateForm
+	Users    []string
+	AnyUser  bool
+	Errors   map[string]string
+	Ran      bool
+	Decision policy.Decision
+	// Then says, in the page's language, what an allowed request would
+	// need next: how many approvals, from whom, in which environment.
+	Then       string
 	NetworkOps []option
 }
 
@@ -41,7 +43,7 @@ type simulateData struct {
 // changes nothing.
 func (s *Server) simulate(c echo.Context) error {
 	u := userOf(c)
-	d := simulateData{AnyUser: u.HasAny(auth.RoleApprover, auth.RoleAuditor), NetworkOps: networkOptions}
+	d := simulateData{AnyUser: u.HasAny(auth.RoleApprover, auth.RoleAuditor), NetworkOps: s.networkOptionsIn(c)}
 	if d.AnyUser && s.b.Directory != nil {
 		d.Users = s.b.Directory.Users()
 	}
@@ -64,19 +66,20 @@ func (s *Server) simulate(c echo.Context) error {
 	groups := u.Groups
 	if in.User != u.Subject {
 		if !d.AnyUser {
-			return fmt.Errorf("only approvers and auditors may simulate other users: %w", request.ErrForbidden)
+			return localized(fmt.Errorf("only approvers and auditors may simulate other users: %w", request.ErrForbidden),
+				s.tr(c, "Only approvers and auditors may simulate other users."))
 		}
 		if s.b.Directory != nil {
 			groups = s.b.Directory.UserGroups(in.User)
 		}
 		if groups == nil {
-			d.Errors = map[string]string{"user": fmt.Sprintf("%q is not a user in the policy data", in.User)}
+			d.Errors = map[string]string{"user": s.tr(c, "%q is not a user in the policy data", in.User)}
 			return s.render(c, http.StatusUnprocessableEntity, "simulate", page{Title: s.tr(c, "Policy simulator"), Nav: "simulate", Data: d})
 		}
 	}
 	if in.IP != "" {
 		if _, err := netip.ParseAddr(in.IP); err != nil {
-			d.Errors = map[string]string{"source_ip": "is not an IP address"}
+			d.Errors = map[string]string{"source_ip": s.tr(c, "is not an IP address")}
 			return s.render(c, http.StatusUnprocessableEntity, "simulate", page{Title: s.tr(c, "Policy simulator"), Nav: "simulate", Data: d})
 		}
 	}
@@ -93,10 +96,49 @@ func (s *Server) simulate(c echo.Context) error {
 		return err
 	}
 	d.Ran, d.Decision = true, dec
-	reqs := make([]request.Requirement, len(dec.ApproverRequirements))
-	for i, q := range dec.ApproverRequirements {
-		reqs[i] = request.Requirement{Group: q.Group, Count: q.Count}
-	}
-	d.Needs = requirementsText(reqs)
+	d.Then = s.simulatedNext(c, dec)
 	return s.render(c, http.StatusOK, "simulate", page{Title: s.tr(c, "Policy simulator"), Nav: "simulate", Data: d})
+}
+
+// simulatedNext says what an allowed request would need next, in the
+// request's language: "It would then need 2 approvals: 1 from dba and 1
+// from security. Environment: prod."
+func (s *Server) simulatedNext(c echo.Context, dec policy.Decision) string {
+	var from string
+	for i, q := range dec.ApproverRequirements {
+		part := s.tr(c, "%d from %s", q.Count, q.Group)
+		switch {
+		case i == 0:
+			from = part
+		case i == len(dec.ApproverRequirements)-1:
+			from = s.tr(c, "%s and %s", from, part)
+		default:
+			from = s.tr(c, "%s, %s", from, part)
+		}
+	}
+	var then string
+	switch n := dec.RequiredApprovals; {
+	case n == 1 && from != "":
+		then = s.tr(c, "It would then need 1 approval: %s.", from)
+	case n == 1:
+		then = s.tr(c, "It would then need 1 approval.")
+	case from != "":
+		then = s.tr(c, "It would then need %d approvals: %s.", n, from)
+	default:
+		then = s.tr(c, "It would then need %d approvals.", n)
+	}
+	if dec.Environment != "" {
+		then = s.tr(c, "%s Environment: %s.", then, dec.Environment)
+	}
+	return then
+}
+
+// networkOptionsIn are the network types of the form with their labels in
+// the request's language.
+func (s *Server) networkOptionsIn(c echo.Context) []option {
+	ops := make([]option, len(networkOptions))
+	for i, o := range networkOptions {
+		ops[i] = option{Value: o.Value, Label: s.tr(c, o.Label)}
+	}
+	return ops
 }

@@ -18,13 +18,16 @@ import (
 //	GET  /auth/login, /auth/callback public, only when OIDC is configured
 //	POST /signout                   anyone signed in
 //	GET  /lang/:lang                public: remember the language (en, zh-CN)
-//	GET  /requests/new, POST same   requester
+//	GET  /requests/new, POST same   requester (?from=<id>: their own request only)
+//	POST /requests/new/check (+ check.json)
+//	                                requester: the policy's verdict, nothing recorded
 //	GET  /requests                  requester (their own requests)
-//	GET  /requests/:id (+ status.json, activity)
+//	GET  /requests/:id (+ status.json, activity: the page's live part)
 //	                                its requester, approvers, auditors
 //	POST /requests/:id/vote         approver, never the request's requester
 //	POST /requests/:id/cancel       requester, of their own pending request
 //	GET  /inbox                     approver
+//	GET  /votes                     approver (their own votes)
 //	GET  /audit (+ export.csv, export.jsonl)
 //	                                auditor
 //	GET  /policy/simulate           any role; others than oneself: approver, auditor
@@ -60,14 +63,17 @@ func (s *Server) mountPages(b *Pages) error {
 
 	e.GET("/requests/new", s.newRequestForm, with(requester)...)
 	e.POST("/requests/new", s.newRequestSubmit, with(requester)...)
+	e.POST("/requests/new/check", s.checkRequest, with(requester)...)
+	e.POST("/requests/new/check.json", s.checkRequest, with(requester)...)
 	e.GET("/requests", s.myRequests, with(requester)...)
 	e.GET("/requests/:id", s.showRequest, with(anyRole)...)
 	e.GET("/requests/:id/status.json", s.requestStatus, with(anyRole)...)
-	e.GET("/requests/:id/activity", s.requestActivity, with(anyRole)...)
+	e.GET("/requests/:id/activity", s.requestLive, with(anyRole)...)
 	e.POST("/requests/:id/vote", s.decide, with(approver)...)
 	e.POST("/requests/:id/cancel", s.cancel, with(requester)...)
 
 	e.GET("/inbox", s.inbox, with(approver)...)
+	e.GET("/votes", s.myVotes, with(approver)...)
 	e.GET("/audit", s.auditSearch, with(auditor)...)
 	e.GET("/audit/export.csv", s.auditExport(audit.FormatCSV, "text/csv; charset=utf-8"), with(auditor)...)
 	e.GET("/audit/export.jsonl", s.auditExport(audit.FormatJSONL, "application/x-ndjson"), with(auditor)...)

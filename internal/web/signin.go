@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -81,7 +82,7 @@ func (s *Server) signIn(c echo.Context, u auth.User, next string) error {
 	s.log.InfoContext(c.Request().Context(), "signed in", slog.String("subject", u.Subject), slog.String("method", u.Method),
 		slog.Any("groups", u.Groups), slog.Any("roles", u.Roles))
 	if len(u.Roles) == 0 {
-		s.flash(c, fmt.Sprintf("You are signed in as %s, but your groups (%s) grant no rdsgate role. Ask an administrator.",
+		s.flash(c, s.tr(c, "You are signed in as %s, but your groups (%s) grant no rdsgate role. Ask an administrator.",
 			u.Subject, strings.Join(u.Groups, ", ")))
 	}
 	return c.Redirect(http.StatusSeeOther, localPath(next))
@@ -124,8 +125,13 @@ func (s *Server) signInFailed(c echo.Context, method, who string, err error) err
 		who = "anonymous"
 	}
 	a := lifecycle.Actor{Subject: who, SourceIP: c.RealIP()}
+	reason := err.Error()
+	var le *localizedError
+	if errors.As(err, &le) {
+		reason = le.err.Error() // the trail is in English, whoever reads the page
+	}
 	if rerr := s.d.Service.RecordAccess(c.Request().Context(), a, audit.KindSignInFailed,
-		map[string]any{"method": method, "reason": err.Error()}); rerr != nil {
+		map[string]any{"method": method, "reason": reason}); rerr != nil {
 		s.log.ErrorContext(c.Request().Context(), "record failed sign-in", slog.Any("err", rerr))
 	}
 	return err
@@ -137,13 +143,17 @@ func (s *Server) oidcFinish(c echo.Context) error {
 	raw := s.b.Sessions.Pop(ctx, oidcKey)
 	var ch auth.Challenge
 	if raw == "" || json.Unmarshal([]byte(raw), &ch) != nil {
-		return fmt.Errorf("no sign-in is in progress in this browser (it may have expired); start again: %w", auth.ErrUnauthenticated)
+		return localized(fmt.Errorf("no sign-in is in progress in this browser (it may have expired); start again: %w", auth.ErrUnauthenticated),
+			s.tr(c, "No sign-in is in progress in this browser (it may have expired); start again."))
 	}
 	if e := c.QueryParam("error"); e != "" {
-		return fmt.Errorf("the identity provider refused the sign-in: %s %s: %w", e, c.QueryParam("error_description"), auth.ErrUnauthenticated)
+		desc := c.QueryParam("error_description")
+		return localized(fmt.Errorf("the identity provider refused the sign-in: %s %s: %w", e, desc, auth.ErrUnauthenticated),
+			s.tr(c, "The identity provider refused the sign-in: %s %s", e, desc))
 	}
 	if subtle.ConstantTimeCompare([]byte(c.QueryParam("state")), []byte(ch.State)) != 1 {
-		return fmt.Errorf("the sign-in answer does not belong to this browser's sign-in (state mismatch): %w", auth.ErrUnauthenticated)
+		return localized(fmt.Errorf("the sign-in answer does not belong to this browser's sign-in (state mismatch): %w", auth.ErrUnauthenticated),
+			s.tr(c, "The sign-in answer does not belong to this browser's sign-in (state mismatch)."))
 	}
 	claims, err := s.b.OIDC.Exchange(ctx, c.QueryParam("code"), ch)
 	if err != nil {
@@ -151,6 +161,19 @@ func (s *Server) oidcFinish(c echo.Context) error {
 	}
 	return s.signIn(c, auth.User{Subject: claims.Subject, Groups: claims.Groups, MFA: claims.MFA, Method: auth.MethodOIDC}, ch.Next)
 }
+
+// localizedError is err told in the page's language: Error is the
+// translation (what the error page shows), while errors.Is and errors.As
+// see err, and the audit trail records err's English text.
+type localizedError struct {
+	err  error
+	text string
+}
+
+func localized(err error, text string) error { return &localizedError{err: err, text: text} }
+
+func (e *localizedError) Error() string { return e.text }
+func (e *localizedError) Unwrap() error { return e.err }
 
 // signout ends the session (row deleted, cookie expired).
 func (s *Server) signout(c echo.Context) error {

@@ -52,7 +52,7 @@ func TestOIDCSignIn(t *testing.T) {
 	// The identity reaches the workflow: carol may vote as security.
 	r := env.file("alice", "rm-bp1prodexample1", "production endpoint cleanup")
 	_, body = c.get("/requests/" + r.ID.String())
-	if !strings.Contains(body, "counts toward <strong>security</strong>") {
+	if !strings.Contains(body, "Your vote counts toward security and covers payload") {
 		t.Errorf("carol's vote form:\n%s", excerpt(body))
 	}
 

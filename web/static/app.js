@@ -22,68 +22,89 @@
   } else { localise(); }
 }());
 
-// rdsgate: live status of a request's page. Without JavaScript the page has
-// a Refresh link and everything else works; with it, the status badge, the
-// summary and the timeline update while the release is in progress.
+// rdsgate: a request's page follows the request by itself. Without
+// JavaScript the page has a Refresh link and every form works; with it,
+// status.json is asked every 2 s while the request is not final, and when
+// its version (status, votes, attempts) changes, the whole changeable part
+// of the page (#live: summary, approvals, the review and cancel forms, the
+// timeline, the attempts) is fetched again, server-rendered, and swapped in,
+// so no part of it can fall behind another. Polling stops once it is final.
 (function () {
   'use strict';
+  document.documentElement.classList.add('js');
   var live = document.getElementById('live');
-  var badge = document.getElementById('status');
-  if (!live || !badge || !window.fetch) { return; }
+  if (!live || !window.fetch || !window.DOMParser) { return; }
   var statusURL = live.getAttribute('data-status-url');
-  var activityURL = live.getAttribute('data-activity-url');
-  // Poll fast while the release is queued or running, slowly while the
-  // request waits for approvers, never once it is final.
-  var fast = { approved: true, executing: true };
-  var slow = { pending: true };
+  var liveURL = live.getAttribute('data-live-url');
+  var every = 2000; // the page follows the request within 2 s
+  var retry = 5000; // after a failed poll (network, server restarting)
 
-  function setText(id, text) {
-    var el = document.getElementById(id);
-    if (el) { el.textContent = text; }
+  function root() { return live.querySelector('.live-root'); }
+  function version() { var r = root(); return r ? r.getAttribute('data-version') : ''; }
+  function isFinal() { var r = root(); return !!r && r.getAttribute('data-final') === 'true'; }
+
+  // What the viewer typed into the page's forms survives a swap: the
+  // comment of a vote, the reason of a cancel, and the focus.
+  function keepInput(next) {
+    var fields = live.querySelectorAll('textarea[id], input[id]:not([type=hidden])');
+    for (var i = 0; i < fields.length; i++) {
+      var old = fields[i];
+      var nu = next.querySelector('#' + old.id);
+      if (nu && old.value !== '') { nu.value = old.value; }
+    }
+    var a = document.activeElement;
+    if (!a || !a.id || !live.contains(a)) { return null; }
+    var sel = null;
+    try { sel = [a.selectionStart, a.selectionEnd]; } catch (e) { /* not a text field */ }
+    return { id: a.id, sel: sel };
   }
 
-  function refreshActivity() {
-    return fetch(activityURL, { credentials: 'same-origin' }).then(function (r) {
-      if (!r.ok) { throw new Error('activity ' + r.status); }
+  function swap(html) {
+    var doc = new DOMParser().parseFromString('<div>' + html + '</div>', 'text/html');
+    var next = doc.body.firstElementChild;
+    if (!next || !next.querySelector('.live-root')) { throw new Error('not a live fragment'); }
+    var focused = keepInput(next);
+    // Server-rendered, escaped HTML from our own origin.
+    live.replaceChildren.apply(live, Array.prototype.slice.call(next.childNodes));
+    var el = focused && document.getElementById(focused.id);
+    if (el) {
+      el.focus();
+      if (focused.sel && el.setSelectionRange) { el.setSelectionRange(focused.sel[0], focused.sel[1]); }
+    }
+    window.rdsgateLocalTimes(live);
+  }
+
+  function refresh() {
+    return fetch(liveURL, { credentials: 'same-origin', cache: 'no-store' }).then(function (r) {
+      if (!r.ok) { throw new Error('live ' + r.status); }
       return r.text();
-    }).then(function (html) {
-      var box = document.getElementById('activity');
-      // Server-rendered, escaped HTML from our own origin.
-      if (box) { box.innerHTML = html; window.rdsgateLocalTimes(box); }
-    });
+    }).then(swap);
   }
 
-  function schedule(status) {
-    var delay = fast[status] ? 2000 : (slow[status] ? 10000 : 0);
-    if (delay) { window.setTimeout(tick, delay); }
+  // One timer at a time; a hidden tab asks every 10 s and at once when it
+  // is shown again.
+  var timer = 0;
+  function schedule(ms) {
+    window.clearTimeout(timer);
+    timer = isFinal() ? 0 : window.setTimeout(tick, document.hidden ? Math.max(ms, 10000) : ms);
   }
+  document.addEventListener('visibilitychange', function () {
+    if (!document.hidden && timer > 0) { schedule(0); }
+  });
 
   function tick() {
-    fetch(statusURL, { credentials: 'same-origin', headers: { 'Accept': 'application/json' } }).then(function (r) {
+    timer = -1; // a poll is under way: visibilitychange leaves it alone
+    fetch(statusURL, { credentials: 'same-origin', cache: 'no-store', headers: { 'Accept': 'application/json' } }).then(function (r) {
       if (!r.ok) { throw new Error('status ' + r.status); }
       return r.json();
     }).then(function (st) {
-      var changed = st.status !== badge.getAttribute('data-status');
-      var done = Promise.resolve();
-      if (changed) {
-        badge.setAttribute('data-status', st.status);
-        badge.className = 'badge status-' + st.status;
-        badge.textContent = st.label;
-        setText('headline', st.headline);
-        setText('next', st.next);
-        var summary = document.getElementById('summary');
-        if (summary) { summary.className = 'card summary summary-' + st.status; }
-        var vote = document.getElementById('vote');
-        if (vote && st.status !== 'pending') { vote.remove(); }
-        done = refreshActivity();
-      } else if (fast[st.status]) {
-        done = refreshActivity();
-      }
-      return done.then(function () { schedule(st.status); });
+      return st.version !== version() ? refresh() : null;
+    }).then(function () {
+      schedule(every);
     }).catch(function () {
-      window.setTimeout(tick, 10000);
+      schedule(retry);
     });
   }
 
-  schedule(badge.getAttribute('data-status'));
+  schedule(every);
 }());
