@@ -33,11 +33,11 @@ lint: ## go vet and gofmt (opa fmt and opa test run inside go test)
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 e2e: ## browser end-to-end tests only (Debian chromium, chromedp)
-	$(GO) test -count=1 -run 'E2E' ./internal/e2e/...
+	$(GO) test -count=1 -run 'E2E|Narrow' ./internal/e2e/...
 
 .PHONY: screenshots
-screenshots: ## refresh docs/screenshots/ from the browser test
-	RDSGATE_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'E2E' ./internal/e2e/...
+screenshots: ## refresh docs/screenshots/ from the browser tests
+	RDSGATE_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'E2E|Narrow' ./internal/e2e/...
 
 bench: build ## run the benchmarks; figures go to docs/BENCHMARKS.md
 	./scripts/bench.sh

@@ -169,6 +169,10 @@ func walk(t *testing.T, lang string) {
 			t.Errorf("the Chinese page's status is %q", title)
 		}
 	}
+	notified := map[bool]string{false: "Notified through webhook: request.pending", true: "已通过 webhook 通知：request.pending"}[zh]
+	if text := alice.text("#timeline"); !strings.Contains(text, notified) {
+		t.Errorf("the timeline does not say %q:\n%s", notified, text)
+	}
 	fits(alice, "the released request")
 	shot(alice, "walk-released")
 	for _, want := range []string{"request.approved", "execution.succeeded"} {

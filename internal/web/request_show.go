@@ -454,7 +454,7 @@ func (s *Server) describeEvent(c echo.Context, e audit.Event) eventView {
 		}
 		return strings.ReplaceAll(k, "_", " ")
 	}
-	v := eventView{Event: e, Title: e.Kind, ErrorMessage: s.views.errorMessage(e.ErrorCode)}
+	v := eventView{Event: e, Title: e.Kind, ErrorMessage: s.views.errorMessageIn(e.ErrorCode, s.printer(c).Code())}
 	switch e.Kind {
 	case audit.KindPolicyDecided:
 		res, _ := p["result"].(map[string]any)
@@ -507,6 +507,17 @@ func (s *Server) describeEvent(c echo.Context, e audit.Event) eventView {
 			if s := str(k); s != "" {
 				v.Details = append(v.Details, label(k)+": "+s)
 			}
+		}
+	case audit.KindNotificationSent, audit.KindNotificationFailed:
+		v.Title = s.tr(c, "Notified through %s: %s", str("channel"), str("event"))
+		if e.Kind == audit.KindNotificationFailed {
+			v.Title = s.tr(c, "Notification through %s failed: %s", str("channel"), str("event"))
+			if m := str("error"); m != "" {
+				v.Details = append(v.Details, s.tr(c, "message: %s", m))
+			}
+		}
+		if st := str("http_status"); st != "" && st != "0" {
+			v.Details = append(v.Details, label("http_status")+": "+st)
 		}
 	default:
 		if strings.HasPrefix(e.Kind, "execution.") {
