@@ -19,17 +19,9 @@ import (
 // count is read as File reads it, without the lock: a filing of theirs
 // that commits meanwhile may make File's answer differ.
 func (s *Service) Check(ctx context.Context, a Actor, spec request.Spec, breakGlass bool) (policy.Decision, error) {
-	spec = spec.Normalize()
-	in := policy.Input{
-		Principal: policy.Principal{Subject: a.Subject, Groups: a.Groups},
-		Request: policy.RequestInput{RegionID: spec.RegionID, DBInstanceID: spec.DBInstanceID,
-			ConnectionString: spec.ConnectionString, NetworkType: spec.NetworkType,
-			Justification: spec.Justification, Ticket: spec.Ticket, BreakGlass: breakGlass},
-		Context: policy.Context{SourceIP: a.SourceIP, CurrentTime: s.clock(), SecureTransport: a.SecureTransport, MFAPresent: a.MFAPresent},
-	}
-	var err error
-	if in.PendingRequests, err = s.store.PendingCount(ctx, a.Subject); err != nil {
+	_, d, err := s.decideFiling(ctx, a, spec.Normalize(), breakGlass, s.clock())
+	if err != nil {
 		return policy.Decision{}, fmt.Errorf("check request: %w", err)
 	}
-	return s.decide(ctx, in)
+	return d, nil
 }

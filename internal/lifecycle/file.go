@@ -32,19 +32,9 @@ func (s *Service) File(ctx context.Context, a Actor, spec request.Spec, breakGla
 	if err != nil {
 		return nil, fmt.Errorf("new request id: %w", err)
 	}
-	in := policy.Input{
-		Principal: policy.Principal{Subject: a.Subject, Groups: a.Groups},
-		Request: policy.RequestInput{RegionID: spec.RegionID, DBInstanceID: spec.DBInstanceID,
-			ConnectionString: spec.ConnectionString, NetworkType: spec.NetworkType,
-			Justification: spec.Justification, Ticket: spec.Ticket, BreakGlass: breakGlass},
-		Context: policy.Context{SourceIP: a.SourceIP, CurrentTime: now, SecureTransport: a.SecureTransport, MFAPresent: a.MFAPresent},
-	}
-	if in.PendingRequests, err = s.store.PendingCount(ctx, a.Subject); err != nil {
-		return nil, fmt.Errorf("file request: %w", err)
-	}
-	d, err := s.decide(ctx, in)
+	in, d, err := s.decideFiling(ctx, a, spec, breakGlass, now)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("file request: %w", err)
 	}
 	var r *request.Request
 	err = s.store.InTx(ctx, func(tx Tx) error {
@@ -89,6 +79,25 @@ func (s *Service) File(ctx context.Context, a Actor, spec request.Spec, breakGla
 		return r, &DeniedError{Request: r, Reasons: d.Reasons}
 	}
 	return r, nil
+}
+
+// decideFiling decides a filing of spec by a at now, from the requester's
+// pending count as it stands (no lock): File's first decision and Check's
+// only one.
+func (s *Service) decideFiling(ctx context.Context, a Actor, spec request.Spec, breakGlass bool, now time.Time) (policy.Input, policy.Decision, error) {
+	in := policy.Input{
+		Principal: policy.Principal{Subject: a.Subject, Groups: a.Groups},
+		Request: policy.RequestInput{RegionID: spec.RegionID, DBInstanceID: spec.DBInstanceID,
+			ConnectionString: spec.ConnectionString, NetworkType: spec.NetworkType,
+			Justification: spec.Justification, Ticket: spec.Ticket, BreakGlass: breakGlass},
+		Context: policy.Context{SourceIP: a.SourceIP, CurrentTime: now, SecureTransport: a.SecureTransport, MFAPresent: a.MFAPresent},
+	}
+	var err error
+	if in.PendingRequests, err = s.store.PendingCount(ctx, a.Subject); err != nil {
+		return in, policy.Decision{}, err
+	}
+	d, err := s.decide(ctx, in)
+	return in, d, err
 }
 
 func (s *Service) decide(ctx context.Context, in policy.Input) (policy.Decision, error) {
