@@ -4,12 +4,20 @@
 #   The entry point for a vote: data.rdsgate.approve.decision says whether an
 #   approver may vote on a request and which open requirement the vote counts
 #   toward. The approver's groups are those of the token or OIDC login
-#   (input.approver.groups) and those of the RAM user of the same name.
+#   (input.approver.groups) and those of the RAM user of the same name in
+#   the RAM data of the request's account.
 package rdsgate.approve
 
 subject := input.approver.subject
 
-groups := {g | some g in input.approver.groups} | {g | some g in data.ram.users[subject].groups}
+groups := {g | some g in input.approver.groups} | {g | some g in ram_users[subject].groups}
+
+# ram_users are the RAM users of the request's account (input.account_id),
+# none for an account that is not configured, and those of the default
+# account when the input names no account.
+ram_users := object.get(data.ram.accounts, [input.account_id, "users"], {}) if {
+	input.account_id != ""
+} else := data.ram.users
 
 # requirements are the request's; a request without any falls back to its
 # environment's.

@@ -9,6 +9,12 @@ ram_data := {"users": {
 	"dave": {"groups": ["auditors"]},
 }}
 
+# accounts: the RAM data of two accounts; bob is a dba in 111 only.
+accounts_data := object.union(ram_data, {"accounts": {
+	"111": {"users": ram_data.users},
+	"222": {"users": {"bob": {"groups": ["developers"]}}},
+}})
+
 org_data := {"environments": {
 	"production": {"approvers": [{"group": "dba", "count": 1}, {"group": "security", "count": 1}], "required_approvals": 2},
 	"dev": {"approvers": [{"group": "dba", "count": 1}], "required_approvals": 2},
@@ -99,4 +105,20 @@ test_surplus_approvals_up_to_the_environment_count if {
 test_no_subject if {
 	d := approve.decision with input as vote("", [], []) with data.ram as ram_data with data.org as org_data
 	"approval: the approver has no subject" in d.reasons
+}
+
+test_groups_come_from_the_request_account if {
+	inp := object.union(vote("bob", [], []), {"account_id": "111"})
+	d := approve.decision with input as inp with data.ram as accounts_data with data.org as org_data
+	d.allow
+
+	# In account 222 bob is no dba.
+	inp2 := object.union(vote("bob", [], []), {"account_id": "222"})
+	d2 := approve.decision with input as inp2 with data.ram as accounts_data with data.org as org_data
+	not d2.allow
+
+	# An account that is not configured gives no RAM groups.
+	inp3 := object.union(vote("bob", [], []), {"account_id": "333"})
+	d3 := approve.decision with input as inp3 with data.ram as accounts_data with data.org as org_data
+	not d3.allow
 }

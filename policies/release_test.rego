@@ -10,13 +10,14 @@ statement(policy, effect, resources) := {
 
 ram_data := {
 	"account_id": "111",
-	"users": {"alice": {
+	"accounts": {"111": {"users": {"alice": {
 		"groups": ["developers"],
 		"statements": [
 			statement("Release", "Allow", ["*"]),
 			statement("DenyProd", "Deny", ["*prod*"]),
 		],
-	}},
+	}}}},
+	"users": {"alice": {"groups": ["developers"]}},
 	"resource_tags": {},
 }
 

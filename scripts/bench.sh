@@ -75,7 +75,7 @@ wrk_filings() {
     '"$0" token create --subject "bench$1" --groups developers 2>/dev/null | tail -n 1' "$dir/rdsgate" {} > "$dir/tokens"
   # No approvals happen, so the executor never calls out: any credentials do.
   DATABASE_URL=$BENCH_URL ALIBABA_CLOUD_ACCESS_KEY_ID=bench ALIBABA_CLOUD_ACCESS_KEY_SECRET=bench \
-    RDSGATE_RDS_ENDPOINT=127.0.0.1:9 RDSGATE_RDS_PROTOCOL=http RDSGATE_LOG_LEVEL=warn \
+    RDSGATE_RDS_ENDPOINT=127.0.0.1:9 RDSGATE_RDS_PROTOCOL=http RDSGATE_TRAIL_INTERVAL=off RDSGATE_LOG_LEVEL=warn \
     "$dir/rdsgate" serve --addr "$addr" --policy-data "$dir" 2>"$dir/serve.log" &
   local pid=$!
   for _ in $(seq 100); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.1; done

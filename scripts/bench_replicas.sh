@@ -68,7 +68,7 @@ for i in $(seq "$REPLICAS"); do
   addr=127.0.0.1:$((18180 + i))
   addrs+=("$addr")
   DATABASE_URL=$URL ALIBABA_CLOUD_ACCESS_KEY_ID=LTAIsimdev00000000000000 ALIBABA_CLOUD_ACCESS_KEY_SECRET=sim-dev-secret \
-    RDSGATE_RDS_ENDPOINT=$sim_addr RDSGATE_RDS_PROTOCOL=http RDSGATE_ACCOUNT_ID=1234567890123456 RDSGATE_LOG_LEVEL=warn \
+    RDSGATE_RDS_ENDPOINT=$sim_addr RDSGATE_RDS_PROTOCOL=http RDSGATE_ACTIONTRAIL_ENDPOINT=$sim_addr RDSGATE_ACCOUNT_ID=1234567890123456 RDSGATE_LOG_LEVEL=warn \
     "$dir/rdsgate" serve --addr "$addr" --policy-data "$dir" 2>"$dir/serve$i.log" &
   pids+=($!)
 done

@@ -43,6 +43,9 @@ func (c *config) loadEnv(getenv func(string) string) error {
 	if c.Executor, err = executorConfigFromEnv(getenv); err != nil {
 		return err
 	}
+	if c.Trail, err = trailConfigFromEnv(getenv); err != nil {
+		return err
+	}
 	c.Notify, c.ReminderLead, err = notifyConfigFromEnv(getenv)
 	return err
 }
@@ -119,7 +122,12 @@ Settings from the environment only:
   RDSGATE_RDS_ENDPOINT, RDSGATE_RDS_PROTOCOL   the RDS API's host[:port] and scheme (default: the region's, https)
   RDSGATE_REGION_ID                            default region (cn-hangzhou)
   RDSGATE_RDS_RATE, RDSGATE_RDS_DESCRIBE_RATE  calls/s per account (10, 10); RDSGATE_RDS_RATE_MARGIN slot margin (0.04)
+  RDSGATE_RDS_LIST_RATE                        DescribeDBInstances calls/s per account, for fleet scans (10)
   RDSGATE_RDS_CALL_TIMEOUT                     one call (10s)
+  RDSGATE_STS_ENDPOINT                         STS host[:port] for AssumeRole into accounts.json's roles (default: credentials-go's)
+  RDSGATE_CA_FILE                              PEM CA trusted beside the system's roots by every outgoing HTTPS call
+  RDSGATE_TRAIL_INTERVAL, RDSGATE_TRAIL_LOOKBACK   read ActionTrail for releases made around rdsgate (5m, "off"; 30m)
+  RDSGATE_ACTIONTRAIL_ENDPOINT                 ActionTrail host[:port] (default: the region's); scheme RDSGATE_RDS_PROTOCOL
   RDSGATE_EXECUTOR_WORKERS, RDSGATE_EXECUTOR_MAX_ATTEMPTS, RDSGATE_EXECUTOR_RESCUE_AFTER   (20, 8, 1m)
   RDSGATE_OIDC_ISSUER, RDSGATE_OIDC_CLIENT_ID, RDSGATE_OIDC_CLIENT_SECRET, RDSGATE_OIDC_REDIRECT_URL,
   RDSGATE_OIDC_GROUPS_CLAIM, RDSGATE_OIDC_SUBJECT_CLAIM, RDSGATE_OIDC_SCOPES   browser sign-in

@@ -52,6 +52,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := c.loadEnv(os.Getenv); err != nil {
 		return err
 	}
+	if err := trustExtraCA(c.RDS); err != nil {
+		return err
+	}
 	// Local use only: the dev sign-in (refused on non-loopback addresses),
 	// cookies over plain http, and the simulator unless credentials or an
 	// endpoint are set.

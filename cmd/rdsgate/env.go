@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
+	"github.com/rdsgate/rdsgate/internal/aliyun"
 	"github.com/rdsgate/rdsgate/internal/app"
 	"github.com/rdsgate/rdsgate/internal/executor"
+	"github.com/rdsgate/rdsgate/internal/fleet"
 	"github.com/rdsgate/rdsgate/internal/quota"
 	"github.com/rdsgate/rdsgate/internal/request"
 )
@@ -25,6 +28,9 @@ const (
 	envExecWorkers     = "RDSGATE_EXECUTOR_WORKERS"  // jobs at once per process, default 20
 	envExecAttempts    = "RDSGATE_EXECUTOR_MAX_ATTEMPTS"
 	envExecRescue      = "RDSGATE_EXECUTOR_RESCUE_AFTER" // default 1m
+	envRDSListRate     = "RDSGATE_RDS_LIST_RATE"         // DescribeDBInstances calls/s, default 10
+	envSTSEndpoint     = "RDSGATE_STS_ENDPOINT"          // host[:port] of STS; default credentials-go's
+	envCAFile          = "RDSGATE_CA_FILE"               // PEM CA trusted beside the system's roots
 )
 
 // credentialEnv are the variables that make the default chain find
@@ -52,12 +58,22 @@ func rdsConfigFromEnv(getenv func(string) string) (app.RDSConfig, error) {
 	if err != nil {
 		return app.RDSConfig{}, err
 	}
-	return app.RDSConfig{
+	cfg := app.RDSConfig{
 		Endpoint:    getenv(envRDSEndpoint),
 		Protocol:    envOrFunc(getenv, envRDSProtocol, "https"),
 		RegionID:    envOrFunc(getenv, envRegionID, app.DefaultRegionID),
 		CallTimeout: timeout,
-	}, nil
+		STSEndpoint: envOrFunc(getenv, envSTSEndpoint, ""),
+	}
+	if strings.Contains(cfg.STSEndpoint, "/") {
+		return app.RDSConfig{}, fmt.Errorf("%s=%q: want host[:port] without scheme or path", envSTSEndpoint, cfg.STSEndpoint)
+	}
+	if f := envOrFunc(getenv, envCAFile, ""); f != "" {
+		if cfg.RootCAs, err = aliyun.LoadRootCAs(f); err != nil {
+			return app.RDSConfig{}, fmt.Errorf("%s: %w", envCAFile, err)
+		}
+	}
+	return cfg, nil
 }
 
 // executorConfigFromEnv reads the executor's tunables; zero values take
@@ -66,7 +82,8 @@ func executorConfigFromEnv(getenv func(string) string) (executor.Config, error) 
 	var cfg executor.Config
 	var err error
 	limits := map[string]quota.Limit{}
-	for env, op := range map[string]string{envRDSRate: request.OpRelease, envRDSDescribeRate: request.OpDescribe} {
+	for env, op := range map[string]string{envRDSRate: request.OpRelease, envRDSDescribeRate: request.OpDescribe,
+		envRDSListRate: fleet.OpDescribeInstances} {
 		if v := getenv(env); v != "" {
 			rate, perr := strconv.ParseFloat(v, 64)
 			if perr != nil || rate <= 0 {

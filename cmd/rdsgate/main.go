@@ -36,6 +36,9 @@ Commands:
   policy check          load the policies (--policy-dir) and data as serve would
   policy test           run the shipped and the organisation's Rego tests
   policy diff           list the recorded decisions a proposed policy would change
+  fleet scan            list every public endpoint across the configured accounts and regions (JSON Lines)
+  ram export            collect an account's RAM (users, groups, roles, policies) through the RAM API: --account ID --out DIR
+  ram analyze           who may release endpoints around the gate, from an export: --export DIR [--gateway-role ARN]
   sim                   run the local RDS API simulator
   healthcheck           exit 0 when the server (RDSGATE_ADDR, or --url) is ready: the image's HEALTHCHECK
   version               the version, commit, build time, Go and OPA versions (--json for machines)
@@ -88,6 +91,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAudit(ctx, rest, stdout, stderr)
 	case cmd == "policy":
 		return runPolicy(ctx, rest, stdout, stderr)
+	case cmd == "fleet":
+		return runFleet(ctx, rest, stdout, stderr)
+	case cmd == "ram":
+		return runRAM(ctx, rest, stdout, stderr)
 	case cmd == "sim":
 		return runSim(ctx, rest, stdout)
 	case cmd == "healthcheck":

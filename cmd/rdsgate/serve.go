@@ -24,6 +24,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.loadEnv(os.Getenv); err != nil {
 		return err
 	}
+	if err := trustExtraCA(c.RDS); err != nil {
+		return err
+	}
 	tuneGC(os.Getenv)
 	return serve(ctx, c, stderr, nil)
 }

@@ -2,6 +2,8 @@ package aliyun
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,6 +92,15 @@ type Config struct {
 	Credential credentials.Credential
 	// Logger receives one debug line per call; nil discards.
 	Logger *slog.Logger
+	// RootCAs, when set, are the roots the client verifies the endpoint's
+	// certificate with (LoadRootCAs); nil means http.DefaultTransport's
+	// (the system's unless SetDefaultRootCAs changed them). Ignored when
+	// Transport is set.
+	RootCAs *x509.CertPool
+	// Transport, when set, carries the calls: clients that share one share
+	// its connections (Clients does this). nil means a transport of the
+	// client's own, cloned from http.DefaultTransport.
+	Transport http.RoundTripper
 }
 
 // String describes c with the secret masked.
@@ -139,6 +150,11 @@ func credentialKind(c credentials.Credential) string {
 	}
 	return tea.StringValue(c.GetType())
 }
+
+// CodeInvalidCredentials is the code of the *APIError a call returns when
+// its credential could not be resolved (the base credential, or an
+// AssumeRole that failed); nothing was sent to RDS.
+const CodeInvalidCredentials = "InvalidCredentials"
 
 // Client calls RDS. It is safe for concurrent use.
 type Client struct {
@@ -212,8 +228,10 @@ func New(cfg Config) (*Client, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 16
+	transport := cfg.Transport
+	if transport == nil {
+		transport = NewTransport(cfg.RootCAs)
+	}
 	return &Client{
 		endpoint: endpoint,
 		protocol: protocol,
@@ -228,6 +246,21 @@ func New(cfg Config) (*Client, error) {
 		},
 		logger: logger,
 	}, nil
+}
+
+// NewTransport returns the transport a Client makes for itself: a clone of
+// http.DefaultTransport keeping up to 16 idle connections per host,
+// verifying servers with roots when not nil.
+func NewTransport(roots *x509.CertPool) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 16
+	if roots != nil {
+		if t.TLSClientConfig == nil {
+			t.TLSClientConfig = &tls.Config{}
+		}
+		t.TLSClientConfig.RootCAs = roots
+	}
+	return t
 }
 
 // String describes the client without secrets.
@@ -304,8 +337,16 @@ func params(action string) *openapi.Params {
 	}
 }
 
-// call performs one attempt of action and decodes the JSON body into out.
+// call performs one attempt of an RDS action and decodes the JSON body into
+// out.
 func (c *Client) call(ctx context.Context, action, instance string, query map[string]string, out any) (status int, err error) {
+	return c.callParams(ctx, params(action), instance, query, out)
+}
+
+// callParams performs one attempt of the API call p (RDS's, or another
+// product's such as ActionTrail's) and decodes the JSON body into out.
+func (c *Client) callParams(ctx context.Context, p *openapi.Params, instance string, query map[string]string, out any) (status int, err error) {
+	action := tea.StringValue(p.Action)
 	start := time.Now()
 	defer func() {
 		attrs := []slog.Attr{
@@ -326,13 +367,22 @@ func (c *Client) call(ctx context.Context, action, instance string, query map[st
 	// Resolve credentials first so a provider failure is told apart from a
 	// transport failure. Providers cache, so this costs nothing per call.
 	if _, err := c.cred.GetCredential(); err != nil {
-		return 0, &APIError{
+		e := &APIError{
 			Action:  action,
-			Code:    "InvalidCredentials",
+			Code:    CodeInvalidCredentials,
 			Message: "resolve credentials: " + err.Error(),
 			Class:   ClassPermanent,
 			Err:     err,
 		}
+		if rc, ok := c.cred.(roleCredential); ok {
+			// Nothing was sent to RDS: when STS did not answer, trying
+			// again is safe and may work.
+			e.Message = "assume role " + rc.roleARN + ": " + err.Error()
+			if assumeRoleRetryable(err) {
+				e.Class = ClassRetryable
+			}
+		}
+		return 0, e
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -363,7 +413,7 @@ func (c *Client) call(ctx context.Context, action, instance string, query map[st
 	for k, v := range query {
 		q[k] = tea.String(v)
 	}
-	res, err := api.CallApiWithCtx(ctx, params(action), &openapi.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
+	res, err := api.CallApiWithCtx(ctx, p, &openapi.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
 	if err != nil {
 		return 0, c.convertError(ctx, action, err, st)
 	}

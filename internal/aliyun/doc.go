@@ -1,7 +1,10 @@
-// Package aliyun is rdsgate's typed client for the three Alibaba Cloud RDS
+// Package aliyun is rdsgate's typed client for the four Alibaba Cloud RDS
 // (API version 2014-08-15) operations the gateway needs:
-// ReleaseInstanceConnection, DescribeDBInstanceNetInfo and
-// DescribeDBInstanceAttribute.
+// ReleaseInstanceConnection, DescribeDBInstanceNetInfo,
+// DescribeDBInstanceAttribute and DescribeDBInstances. Clients hands out
+// clients per account role (assumed through STS with credentials-go),
+// region and role session; LoadRootCAs and SetDefaultRootCAs trust an
+// extra CA.
 //
 // It owns the wire format (the generated rds-20140815 SDK's parameters sent
 // through darabonba-openapi, one attempt per call, bounded by Config.Timeout),

@@ -71,7 +71,8 @@ type APIError struct {
 // Error returns a one-line description without any secret.
 func (e *APIError) Error() string {
 	var b strings.Builder
-	b.WriteString("rds ")
+	b.WriteString(productOf(e.Action))
+	b.WriteString(" ")
 	b.WriteString(e.Action)
 	b.WriteString(": ")
 	if e.HTTPStatus > 0 && e.Code != "" {
@@ -294,4 +295,16 @@ func parseRetryAfter(values ...string) time.Duration {
 		}
 	}
 	return time.Duration(best) * time.Millisecond
+}
+
+// productOf names the API an action belongs to, for error messages.
+func productOf(action string) string {
+	switch action {
+	case ActionLookupEvents:
+		return "actiontrail"
+	case ActionListUsers, ActionListGroups, ActionListGroupsForUser, ActionListRoles, ActionGetRole, ActionListPolicies,
+		ActionListPoliciesForUser, ActionListPoliciesForGrp, ActionListPoliciesForRole, ActionGetPolicy, ActionGetPolicyVersion:
+		return "ram"
+	}
+	return "rds"
 }

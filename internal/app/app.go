@@ -22,12 +22,15 @@ import (
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/auth"
 	"github.com/rdsgate/rdsgate/internal/executor"
+	"github.com/rdsgate/rdsgate/internal/fleet"
 	"github.com/rdsgate/rdsgate/internal/lifecycle"
 	"github.com/rdsgate/rdsgate/internal/metrics"
 	"github.com/rdsgate/rdsgate/internal/notify"
 	"github.com/rdsgate/rdsgate/internal/policy"
+	"github.com/rdsgate/rdsgate/internal/quota"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
 	"github.com/rdsgate/rdsgate/internal/store"
+	"github.com/rdsgate/rdsgate/internal/trail"
 	"github.com/rdsgate/rdsgate/internal/web"
 )
 
@@ -53,6 +56,8 @@ type Config struct {
 	DecisionLog string
 	// RequestTTL expires pending requests (default 72 h).
 	RequestTTL time.Duration
+	// Trail configures the ActionTrail reconciliation (docs/BYPASS.md).
+	Trail TrailConfig
 
 	// AuditSigningKey is the Ed25519 key file checkpoints are signed with
 	// (none: no checkpoints); CheckpointDir receives a copy of each.
@@ -118,6 +123,9 @@ type App struct {
 	MetricsURL string
 	// Notifier routes and delivers notifications.
 	Notifier *notify.Notifier
+	// Fleet lists the public endpoints of every configured account and
+	// region, within each account's shared quota (FleetScanner).
+	Fleet *fleet.Scanner
 
 	log       *slog.Logger
 	http      *http.Server
@@ -256,6 +264,15 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 			return nil, fmt.Errorf("simulator credential: %w", err)
 		}
 		cfg.RDS.Endpoint, cfg.RDS.Protocol, cfg.RDS.Credential = endpoint, "http", cred
+		if cfg.RDS.STSEndpoint == "" {
+			cfg.RDS.STSEndpoint = endpoint // accounts.json's roles are assumed at the simulator
+		}
+		if cfg.Trail.Endpoint == "" {
+			cfg.Trail.Endpoint = endpoint // and its trail read there
+		}
+		if _, roots, err := simTrust(); err == nil && cfg.RDS.RootCAs == nil {
+			cfg.RDS.RootCAs = roots
+		}
 		if cfg.AccountID == "" {
 			accountID = SimAccountID
 		}
@@ -269,10 +286,12 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if cfg.Executor.CallTimeout == 0 {
 		cfg.Executor.CallTimeout = cfg.RDS.CallTimeout
 	}
+	cfg.RDS.TrailEndpoint = cmp.Or(cfg.RDS.TrailEndpoint, cfg.Trail.Endpoint)
 	clients, err := newRDSClients(cfg.RDS, log)
 	if err != nil {
 		return nil, err
 	}
+	clients.accounts = a.Policy
 	// The executor's own pool, so that a burst of HTTP requests does not
 	// hold up calls that the quota already paces.
 	execPool, err := store.OpenMax(ctx, cfg.DatabaseURL, execConns)
@@ -289,10 +308,17 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	reminder := cmp.Or(cfg.ReminderLead, notify.DefaultReminderLead)
 	ec := cfg.Executor
 	ec.Pool, ec.ClientFor, ec.AccountID = execPool, meteredClients(clients.clientFor, a.Metrics), accountID
+	ec.Limits = WithFleetLimits(ec.Limits)
+	ec.Limits = withTrailLimits(ec.Limits)
 	ec.Requests = lifecycle.New(lifecycle.Options{Store: execDB, Observer: a.Metrics,
-		Notify: notifier, RequestTTL: cfg.RequestTTL, ReminderLead: reminder})
+		Notify: notifier, RequestTTL: cfg.RequestTTL, ReminderLead: reminder, Accounts: accountRegistry{a.Policy},
+		Environments: a.Policy})
 	ec.Extra = func(w *river.Workers) error { return notifier.Register(w, ec.Requests) }
 	ec.ExtraQueues = notifier.Queues()
+	if err := newTrail(cfg.Trail, ec.Requests, clients, func() *quota.Limiter { return a.Executor.Limiter() },
+		trailScopes(a.Policy, accountID, cmp.Or(cfg.RDS.RegionID, DefaultRegionID)), &ec, log); err != nil {
+		return nil, fmt.Errorf("trail reconciliation: %w", err)
+	}
 	ec.Logger = log.With(slog.String("component", "executor"))
 	if a.Executor, err = executor.New(ec); err != nil {
 		return nil, fmt.Errorf("executor: %w", err)
@@ -305,8 +331,11 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 
 	a.Requests = lifecycle.New(lifecycle.Options{Store: db, Policy: a.Policy, Observer: a.Metrics,
 		Instances: instanceLookup{clients: clients, limiter: a.Executor.Limiter().On(pool)},
-		Notify:    notifier, RequestTTL: cfg.RequestTTL, ReminderLead: reminder})
+		Notify:    notifier, RequestTTL: cfg.RequestTTL, ReminderLead: reminder, Accounts: accountRegistry{a.Policy}})
 	a.goRun(bg, "request expiry", func(ctx context.Context) error { return expireLoop(ctx, a.Requests, cfg.RequestTTL, log) })
+	if a.Fleet, err = newFleetScanner(clients, a.Policy, fleet.QuotaLimiter{L: a.Executor.Limiter().On(pool)}, cfg.RDS.RegionID, log); err != nil {
+		return nil, err
+	}
 
 	if cfg.MetricsAddr != "" {
 		url, stop, err := serveMetrics(cfg.MetricsAddr, a.Metrics, log)
@@ -337,6 +366,8 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	pages.RequestTTL = cfg.RequestTTL
+	pages.Accounts, pages.Fleet = a.Policy, webFleet{a.Fleet}
+	pages.TrailInterval, pages.TrailOff = cmp.Or(cfg.Trail.Interval, trail.DefaultInterval), cfg.Trail.Off
 	a.closers = append(a.closers, closePages)
 	a.Server = web.New(web.Deps{
 		Service: a.Requests, Tokens: auth.NewTokens(pool, time.Second), Policy: a.Policy, Logger: log,

@@ -14,6 +14,7 @@ import (
 	"github.com/rdsgate/rdsgate/internal/aliyun"
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/executor"
+	"github.com/rdsgate/rdsgate/internal/fleet"
 	"github.com/rdsgate/rdsgate/internal/metrics"
 	"github.com/rdsgate/rdsgate/internal/quota"
 	"github.com/rdsgate/rdsgate/internal/request"
@@ -21,7 +22,7 @@ import (
 )
 
 // rdsOperations are the RDS API operations rdsgate calls.
-var rdsOperations = []string{request.OpRelease, request.OpDescribe}
+var rdsOperations = []string{request.OpRelease, request.OpDescribe, fleet.OpDescribeInstances}
 
 // dbFacts reads the gauges of package metrics from the store and the audit
 // trail. inflight is the longest a release call may run after its attempt
@@ -60,9 +61,9 @@ func (a *App) callWindow() time.Duration {
 }
 
 // meteredClients counts every call of the executor's RDS clients.
-func meteredClients(clientFor func(string) (executor.Client, error), m *metrics.Metrics) func(string) (executor.Client, error) {
-	return func(regionID string) (executor.Client, error) {
-		c, err := clientFor(regionID)
+func meteredClients(clientFor func(executor.ClientKey) (executor.Client, error), m *metrics.Metrics) func(executor.ClientKey) (executor.Client, error) {
+	return func(k executor.ClientKey) (executor.Client, error) {
+		c, err := clientFor(k)
 		if err != nil {
 			return nil, err
 		}

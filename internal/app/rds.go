@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/rdsgate/rdsgate/internal/aliyun"
 	"github.com/rdsgate/rdsgate/internal/executor"
 	"github.com/rdsgate/rdsgate/internal/lifecycle"
+	"github.com/rdsgate/rdsgate/internal/policy"
 	"github.com/rdsgate/rdsgate/internal/quota"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
 	"github.com/rdsgate/rdsgate/internal/request"
@@ -44,23 +46,53 @@ type RDSConfig struct {
 	CallTimeout time.Duration
 	// Credential signs the calls; nil means credentials-go's default chain
 	// (ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET, OIDC role, profile, ECS role…).
+	// With accounts.json it is the base credential that assumes each
+	// account's role.
 	Credential credentials.Credential
+	// STSEndpoint is STS's host[:port] for AssumeRole (RDSGATE_STS_ENDPOINT);
+	// empty: credentials-go's (sts.aliyuncs.com, or the region of
+	// ALIBABA_CLOUD_STS_REGION).
+	STSEndpoint string
+	// RootCAs are the roots the RDS clients verify the endpoint with: the
+	// system's plus RDSGATE_CA_FILE (aliyun.LoadRootCAs). nil: the
+	// system's. credentials-go's own calls (STS) see them only through
+	// aliyun.SetDefaultRootCAs, which cmd/rdsgate calls at start.
+	RootCAs *x509.CertPool
+	// TrailEndpoint is ActionTrail's host[:port] (RDSGATE_ACTIONTRAIL_ENDPOINT,
+	// through TrailConfig.Endpoint); empty: the region's.
+	TrailEndpoint string
 }
 
-// rdsClients builds the RDS clients: one for the configured endpoint, or
-// one per region, created on first use and sharing one credential. The
-// credential is resolved at start, so that a deployment without usable
-// credentials fails then, not at its first approved request.
-type rdsClients struct {
-	base aliyun.Config
+// AccountDirectory is what the RDS wiring needs of the policy engine's
+// accounts.json: *policy.Engine implements it.
+type AccountDirectory interface {
+	// Accounts are accounts.json's, nil without one.
+	Accounts() []policy.Account
+	// Account returns a configured account; false for any other id.
+	Account(id string) (policy.Account, bool)
+	// DefaultAccountID is the account of requests that name none.
+	DefaultAccountID() string
+	// EnvironmentOf names an instance's environment.
+	EnvironmentOf(accountID, regionID, instanceID string) string
+}
 
-	mu      sync.Mutex
-	clients map[string]*aliyun.Client
+// ErrAccountNotConfigured is returned for a call on behalf of an account
+// that accounts.json does not list.
+var ErrAccountNotConfigured = errors.New("account not configured in accounts.json")
+
+// rdsClients builds the RDS clients, per account, region and role session,
+// through one aliyun.Clients (a bounded cache; roles assumed once per
+// account and session). The base credential is resolved at start, so that
+// a deployment without usable credentials fails then, not at its first
+// approved request.
+type rdsClients struct {
+	set      *aliyun.Clients
+	accounts AccountDirectory // nil: the base credential for every call
 }
 
 func newRDSClients(cfg RDSConfig, log *slog.Logger) (*rdsClients, error) {
 	base := aliyun.Config{Endpoint: cfg.Endpoint, Protocol: cfg.Protocol, RegionID: cfg.RegionID,
-		Timeout: cfg.CallTimeout, Logger: log, Credential: cfg.Credential}
+		Timeout: cfg.CallTimeout, Logger: log, Credential: cfg.Credential, RootCAs: cfg.RootCAs}
 	if base.Protocol == "" {
 		base.Protocol = "https"
 	}
@@ -80,39 +112,58 @@ func newRDSClients(cfg RDSConfig, log *slog.Logger) (*rdsClients, error) {
 	if _, err := base.Credential.GetCredential(); err != nil {
 		return nil, fmt.Errorf("alibaba cloud credentials: none usable (set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, or another source of the default chain): %w", err)
 	}
-	c := &rdsClients{base: base, clients: map[string]*aliyun.Client{}}
-	if _, err := c.client(base.RegionID); err != nil { // validates the settings
-		return nil, err
-	}
-	return c, nil
-}
-
-// client returns the client for a region.
-func (c *rdsClients) client(regionID string) (*aliyun.Client, error) {
-	key := regionID
-	if c.base.Endpoint != "" {
-		key = "" // one endpoint for all regions
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl, ok := c.clients[key]; ok {
-		return cl, nil
-	}
-	cfg := c.base
-	if regionID != "" {
-		cfg.RegionID = regionID
-	}
-	cl, err := aliyun.New(cfg)
+	set, err := aliyun.NewClients(aliyun.ClientsConfig{Base: base, STSEndpoint: cfg.STSEndpoint, TrailEndpoint: cfg.TrailEndpoint})
 	if err != nil {
 		return nil, fmt.Errorf("rds client: %w", err)
 	}
-	c.clients[key] = cl
+	return &rdsClients{set: set}, nil
+}
+
+// client returns the base credential's client for a region.
+func (c *rdsClients) client(regionID string) (*aliyun.Client, error) {
+	cl, err := c.set.Client("", regionID, "")
+	if err != nil {
+		return nil, fmt.Errorf("rds client: %w", err)
+	}
 	return cl, nil
 }
 
-// clientFor is executor.Config.ClientFor.
-func (c *rdsClients) clientFor(regionID string) (executor.Client, error) {
-	cl, err := c.client(regionID)
+// roleOf returns the role calls on behalf of accountID assume: "" (the base
+// credential) for an empty id or without accounts.json, the account's
+// role_arn with it, and ErrAccountNotConfigured for an account it does not
+// list.
+func (c *rdsClients) roleOf(accountID string) (string, error) {
+	if accountID == "" || c.accounts == nil {
+		return "", nil
+	}
+	if a, ok := c.accounts.Account(accountID); ok {
+		return a.RoleARN, nil
+	}
+	if c.accounts.Accounts() == nil {
+		return "", nil
+	}
+	return "", fmt.Errorf("account %s: %w", accountID, errors.Join(ErrAccountNotConfigured, executor.ErrUnknownAccount))
+}
+
+// forAccount returns the client of accountID in regionID whose calls act
+// in the role session session (made to fit STS's RoleSessionName).
+func (c *rdsClients) forAccount(accountID, regionID, session string) (*aliyun.Client, error) {
+	role, err := c.roleOf(accountID)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := c.set.Client(role, regionID, session)
+	if err != nil {
+		return nil, fmt.Errorf("rds client: %w", err)
+	}
+	return cl, nil
+}
+
+// clientFor is executor.Config.ClientFor: the request's account, region
+// and role session (its id, so that the account's ActionTrail names the
+// rdsgate request behind each call).
+func (c *rdsClients) clientFor(k executor.ClientKey) (executor.Client, error) {
+	cl, err := c.forAccount(k.AccountID, k.RegionID, k.Session)
 	if err != nil {
 		return nil, err
 	}
@@ -128,12 +179,17 @@ type instanceLookup struct {
 	limiter *quota.Limiter
 }
 
-func (l instanceLookup) NetInfo(ctx context.Context, regionID, instanceID string) (lifecycle.NetInfo, error) {
-	c, err := l.clients.client(regionID)
+// LookupSession is the STS role session of instance look-ups.
+const LookupSession = "rdsgate-lookup"
+
+// NetInfo is lifecycle.InstanceLookup: on behalf of account accountID (""
+// the default), with its role and a slot of its quota.
+func (l instanceLookup) NetInfo(ctx context.Context, accountID, regionID, instanceID string) (lifecycle.NetInfo, error) {
+	c, err := l.clients.forAccount(accountID, regionID, LookupSession)
 	if err != nil {
 		return lifecycle.NetInfo{}, err
 	}
-	if err := l.limiter.Wait(ctx, request.OpDescribe); err != nil {
+	if err := l.limiter.For(accountID).Wait(ctx, request.OpDescribe); err != nil {
 		return lifecycle.NetInfo{}, err
 	}
 	resp, err := c.DescribeDBInstanceNetInfo(ctx, aliyun.DescribeDBInstanceNetInfoRequest{DBInstanceId: instanceID})
@@ -168,6 +224,36 @@ func documentedMessage(code string) string {
 	return ""
 }
 
+// simTrust is the CA of the in-process simulators, one per process, and
+// the roots that trust it: the system's and it. The first call installs
+// those roots for credentials-go's STS calls too (aliyun.SetDefaultRootCAs
+// writes the shared default transport: once, before the simulator answers).
+var simTrust = func() func() (*rdssim.CA, *x509.CertPool, error) {
+	var (
+		once sync.Once
+		ca   *rdssim.CA
+		pool *x509.CertPool
+		err  error
+	)
+	return func() (*rdssim.CA, *x509.CertPool, error) {
+		once.Do(func() {
+			if ca, err = rdssim.NewCA(); err != nil {
+				err = fmt.Errorf("simulator CA: %w", err)
+				return
+			}
+			// Keep roots someone installed before (RDSGATE_CA_FILE, a test's).
+			if t, ok := http.DefaultTransport.(*http.Transport); ok && t.TLSClientConfig != nil && t.TLSClientConfig.RootCAs != nil {
+				pool = t.TLSClientConfig.RootCAs.Clone()
+			} else if pool, _ = x509.SystemCertPool(); pool == nil {
+				pool = x509.NewCertPool()
+			}
+			pool.AppendCertsFromPEM(ca.CertPEM())
+			err = aliyun.SetDefaultRootCAs(pool)
+		})
+		return ca, pool, err
+	}
+}()
+
 // startSimulator serves the simulator, with the example instances and the
 // development key, on a free loopback port, and returns it, its host:port
 // and the func that stops it.
@@ -176,10 +262,15 @@ func startSimulator(log *slog.Logger) (*rdssim.Server, string, func(), error) {
 	if err != nil {
 		return nil, "", nil, err
 	}
+	ca, _, err := simTrust()
+	if err != nil {
+		return nil, "", nil, err
+	}
 	sim, err := rdssim.New(rdssim.Config{
 		Accounts:  []rdssim.Account{{AccessKeyID: SimAccessKeyID, AccessKeySecret: SimAccessKeySecret, AccountID: SimAccountID}},
 		Instances: instances,
 		Logger:    log.With(slog.String("component", "rdssim")),
+		CA:        ca,
 	})
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("simulator: %w", err)
@@ -188,6 +279,9 @@ func startSimulator(log *slog.Logger) (*rdssim.Server, string, func(), error) {
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("simulator: listen: %w", err)
 	}
+	// TLS and plain HTTP on one port: credentials-go calls STS over HTTPS
+	// only, so accounts.json's roles are assumed at the simulator over TLS.
+	ln = sim.Listener(ln)
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

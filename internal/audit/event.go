@@ -94,6 +94,18 @@ const (
 	// revision; on failure, error (and ErrorCode "PolicyLoadFailed").
 	KindPolicyReloaded     = "policy.reloaded"
 	KindPolicyReloadFailed = "policy.reload_failed"
+
+	// KindBypassDetected is a release ActionTrail recorded that rdsgate did
+	// not make (actor "rdsgate"): a call around the gate. DBInstanceID and
+	// AlibabaRequestID are the trail event's; payload: account_id,
+	// region_id, event_id, event_name (the API), event_time,
+	// connection_string, user_identity (type, user_name, principal_id,
+	// account_id, access_key_id masked), source_ip, error_code.
+	KindBypassDetected = "bypass.detected"
+	// KindExecutionConfirmed is ActionTrail's record of a release rdsgate
+	// made (actor "rdsgate"): the request's call, seen by the account's own
+	// trail. Payload: event_id, event_name, event_time, attempt.
+	KindExecutionConfirmed = "execution.confirmed"
 )
 
 // Kinds returns every event kind defined above, in a fixed order (intake,
@@ -105,8 +117,8 @@ func Kinds() []string {
 		KindApprovalGranted, KindApprovalRejected,
 		KindRequestApproved, KindRequestRejected, KindRequestCancelled, KindRequestExpired,
 		KindExecutionStarted, KindExecutionSucceeded, KindExecutionFailed,
-		KindExecutionReconciled, KindExecutionReconcileFailed, KindExecutionRequeued,
-		KindNotificationSent, KindNotificationFailed,
+		KindExecutionReconciled, KindExecutionReconcileFailed, KindExecutionRequeued, KindExecutionConfirmed,
+		KindBypassDetected, KindNotificationSent, KindNotificationFailed,
 		KindTokenCreated, KindTokenRevoked, KindPolicyReloaded, KindPolicyReloadFailed, KindAccessDenied,
 		KindSignedIn, KindSignedOut, KindSignInFailed, KindAuditSearched, KindAuditExported, KindAuditIntegrityViewed,
 	}

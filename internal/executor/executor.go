@@ -25,6 +25,22 @@ type Client interface {
 	DescribeDBInstanceNetInfo(ctx context.Context, req aliyun.DescribeDBInstanceNetInfoRequest) (*aliyun.DescribeDBInstanceNetInfoResponse, error)
 }
 
+// ClientKey says which client a call needs: the account whose role it
+// assumes ("" for the configured credential's own account), the region, and
+// the STS session name that names the rdsgate request in the account's
+// ActionTrail.
+type ClientKey struct {
+	AccountID string
+	RegionID  string
+	Session   string
+}
+
+// ErrUnknownAccount is what Config.ClientFor wraps when the request's
+// account is no longer configured (accounts.json changed since it was
+// filed): no credential can reach it, so the request fails rather than
+// being retried.
+var ErrUnknownAccount = errors.New("the request's account is not configured")
+
 // Defaults of Config.
 const (
 	DefaultMaxAttempts    = 8
@@ -62,7 +78,7 @@ type Config struct {
 	// ClientFor, when set, returns the client for a request's region and
 	// takes precedence over Client (regions without the central endpoint
 	// need their own).
-	ClientFor func(regionID string) (Client, error)
+	ClientFor func(k ClientKey) (Client, error)
 	// AccountID is the Alibaba Cloud account (UID) the credentials belong
 	// to: quotas are per account, so it keys the shared rate limiter.
 	AccountID string
@@ -108,6 +124,9 @@ type Config struct {
 	// ExtraQueues are the queues they work (package notify's deliveries).
 	Extra       func(*river.Workers) error
 	ExtraQueues map[string]river.QueueConfig
+	// ExtraPeriodic are periodic jobs of other packages (their workers
+	// registered by Extra), run by the queue's leader.
+	ExtraPeriodic []*river.PeriodicJob
 }
 
 func (c *Config) setDefaults() error {
@@ -207,11 +226,11 @@ func New(cfg Config) (*Executor, error) {
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		RetryPolicy:          retryPolicy{base: cfg.BackoffBase, limit: cfg.BackoffMax},
 		MaxAttempts:          jobMaxAttempts,
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepInterval),
+		PeriodicJobs: append([]*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepInterval),
 			func() (river.JobArgs, *river.InsertOpts) {
 				return sweepArgs{}, &river.InsertOpts{Queue: lifecycle.ReleaseQueue}
 			},
-			&river.PeriodicJobOpts{RunOnStart: true})},
+			&river.PeriodicJobOpts{RunOnStart: true})}, cfg.ExtraPeriodic...),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create job queue client: %w", err)
@@ -259,11 +278,11 @@ func (e *Executor) Stop(ctx context.Context, grace time.Duration) error {
 func (e *Executor) CallWindow() time.Duration { return e.cfg.LimiterHorizon + e.cfg.CallTimeout }
 
 // client returns the RDS client for a region.
-func (e *Executor) client(regionID string) (Client, error) {
+func (e *Executor) client(k ClientKey) (Client, error) {
 	if e.cfg.ClientFor != nil {
-		c, err := e.cfg.ClientFor(regionID)
+		c, err := e.cfg.ClientFor(k)
 		if err != nil {
-			return nil, fmt.Errorf("rds client for region %s: %w", regionID, err)
+			return nil, fmt.Errorf("rds client for account %s region %s: %w", k.AccountID, k.RegionID, err)
 		}
 		return c, nil
 	}

@@ -68,13 +68,18 @@ func (e *Executor) release(ctx context.Context, log *slog.Logger, d *lifecycle.D
 	if releases >= e.cfg.MaxAttempts {
 		return e.requests.GiveUp(ctx, d.ID, fmt.Sprintf("%d release attempts made, none succeeded", releases))
 	}
-	cl, err := e.client(d.RegionID)
+	cl, err := e.client(ClientKey{AccountID: d.AccountID, RegionID: d.RegionID, Session: sessionName(d.Request)})
+	if errors.Is(err, ErrUnknownAccount) {
+		return e.requests.GiveUp(ctx, d.ID, err.Error())
+	}
 	if err != nil {
 		return err
 	}
 	// The slot first, so that the transaction below runs while we wait for
-	// it and the call leaves as close to the slot's start as possible.
-	slot, err := e.limiter.Reserve(ctx, request.OpRelease)
+	// it and the call leaves as close to the slot's start as possible. Each
+	// account has its own quota, and so its own slots.
+	lim := e.limiter.For(d.AccountID)
+	slot, err := lim.Reserve(ctx, request.OpRelease)
 	if err != nil {
 		return err
 	}
@@ -94,11 +99,11 @@ func (e *Executor) release(ctx context.Context, log *slog.Logger, d *lifecycle.D
 	log = log.With(slog.Int("attempt", n))
 	// If the transaction outlasted the wait (cold connections, a slow
 	// database), Await takes the next free slot instead.
-	if slot, err = e.limiter.Await(ctx, request.OpRelease, slot); err != nil {
+	if slot, err = lim.Await(ctx, request.OpRelease, slot); err != nil {
 		return e.notSent(ctx, log, d.Request, n, err)
 	}
 	callCtx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
-	resp, callErr := cl.ReleaseInstanceConnection(e.gated(callCtx, log, request.OpRelease, slot), req)
+	resp, callErr := cl.ReleaseInstanceConnection(gated(callCtx, log, lim, request.OpRelease, slot), req)
 	cancel()
 	a := request.Attempt{Attempt: n, Operation: request.OpRelease}
 	if callErr == nil {
@@ -114,9 +119,9 @@ func (e *Executor) release(ctx context.Context, log *slog.Logger, d *lifecycle.D
 // holds returns at once if it is still on time, and takes a new slot if
 // signing, a dial or a TLS handshake made it late (a quota counts
 // arrivals).
-func (e *Executor) gated(ctx context.Context, log *slog.Logger, op string, slot quota.Reservation) context.Context {
+func gated(ctx context.Context, log *slog.Logger, lim *quota.Limiter, op string, slot quota.Reservation) context.Context {
 	return aliyun.WithSendGate(ctx, func(ctx context.Context) {
-		if _, err := e.limiter.Await(ctx, op, slot); err != nil {
+		if _, err := lim.Await(ctx, op, slot); err != nil {
 			log.WarnContext(ctx, "send gate: the call leaves without a fresh slot", slog.String("operation", op), slog.Any("err", err))
 		}
 	})
@@ -214,23 +219,27 @@ func (e *Executor) reconcile(ctx context.Context, log *slog.Logger, d *lifecycle
 	if checks >= e.cfg.MaxAttempts {
 		return e.requests.GiveUp(ctx, d.ID, fmt.Sprintf("%d reconciliation checks failed: the outcome of the release is unknown", checks))
 	}
-	cl, err := e.client(d.RegionID)
+	cl, err := e.client(ClientKey{AccountID: d.AccountID, RegionID: d.RegionID, Session: sessionName(d.Request)})
+	if errors.Is(err, ErrUnknownAccount) {
+		return e.requests.GiveUp(ctx, d.ID, err.Error())
+	}
 	if err != nil {
 		return err
 	}
-	slot, err := e.limiter.Reserve(ctx, request.OpDescribe)
+	lim := e.limiter.For(d.AccountID)
+	slot, err := lim.Reserve(ctx, request.OpDescribe)
 	if err != nil {
 		return err
 	}
 	if !slot.OK {
 		return river.JobSnooze(slot.Wait)
 	}
-	if slot, err = e.limiter.Await(ctx, request.OpDescribe, slot); err != nil {
+	if slot, err = lim.Await(ctx, request.OpDescribe, slot); err != nil {
 		return river.JobSnooze(0)
 	}
 	a := request.Attempt{Operation: request.OpDescribe, StartedAt: time.Now().UTC()}
 	callCtx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
-	resp, callErr := cl.DescribeDBInstanceNetInfo(e.gated(callCtx, log, request.OpDescribe, slot), aliyun.DescribeDBInstanceNetInfoRequest{DBInstanceId: d.DBInstanceID})
+	resp, callErr := cl.DescribeDBInstanceNetInfo(gated(callCtx, log, lim, request.OpDescribe, slot), aliyun.DescribeDBInstanceNetInfoRequest{DBInstanceId: d.DBInstanceID})
 	cancel()
 	ch := lifecycle.Check{Request: d.Request}
 	if callErr == nil {
@@ -273,4 +282,14 @@ func endpointPresent(resp *aliyun.DescribeDBInstanceNetInfoResponse, cs string) 
 		}
 	}
 	return false
+}
+
+// sessionName is the STS role session of r's calls: the request it serves
+// (its bulk request's, for a target of one), so that the account's
+// ActionTrail names the rdsgate request behind each release.
+func sessionName(r *request.Request) string {
+	if r.ParentID != nil {
+		return "rdsgate-" + r.ParentID.String()
+	}
+	return "rdsgate-" + r.ID.String()
 }

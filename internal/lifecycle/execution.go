@@ -90,6 +90,7 @@ func (s *Service) StartRelease(ctx context.Context, st Start) (int, error) {
 				DBInstanceID: cur.DBInstanceID, At: now, Payload: map[string]any{
 					"attempt": n, "release_attempt": st.Releases + 1, "max_attempts": st.MaxAttempts,
 					"operation": request.OpRelease, "region_id": cur.RegionID, "parameters": st.Parameters,
+					"account_id": s.callAccount(cur),
 				}}}})
 	})
 	if err != nil {
@@ -124,6 +125,7 @@ func (s *Service) RecordRelease(ctx context.Context, o Outcome) (request.Status,
 		kind = audit.KindExecutionSucceeded
 	}
 	payload := attemptPayload(o.Attempt, o.Next)
+	payload["account_id"] = s.callAccount(o.Request)
 	for k, v := range o.Details {
 		payload[k] = v
 	}
@@ -158,7 +160,7 @@ func (s *Service) RecordRelease(ctx context.Context, o Outcome) (request.Status,
 				c.Notify = s.outcome(cur, o.Next, c.At, &o.Attempt, "")
 			}
 		}
-		return tx.Apply(ctx, c)
+		return s.applyEnding(ctx, tx, cur, c)
 	})
 	if err != nil {
 		return "", fmt.Errorf("record attempt %d of request %s: %w", o.Attempt.Attempt, id, err)
@@ -200,6 +202,7 @@ func (s *Service) RecordCheck(ctx context.Context, ch Check) (request.Status, er
 		}
 		now := s.clock()
 		payload := attemptPayload(ch.Result, request.StatusExecuting)
+		payload["account_id"] = s.callAccount(cur)
 		rec := audit.Record{Kind: audit.KindExecutionReconciled, Actor: System, RequestID: id, DBInstanceID: cur.DBInstanceID,
 			At: now, ErrorCode: ch.Result.ErrorCode, AlibabaRequestID: ch.Result.AlibabaRequestID, Payload: payload}
 		if failed {
@@ -243,7 +246,7 @@ func (s *Service) RecordCheck(ctx context.Context, ch Check) (request.Status, er
 			c.From, c.To, status = request.StatusExecuting, next, next
 			c.Notify = s.outcome(cur, next, now, &ch.Result, "")
 		}
-		return tx.Apply(ctx, c)
+		return s.applyEnding(ctx, tx, cur, c)
 	})
 	if err != nil {
 		return "", fmt.Errorf("record reconciliation of request %s: %w", id, err)
@@ -262,7 +265,7 @@ func (s *Service) GiveUp(ctx context.Context, id uuid.UUID, reason string) error
 		if cur.Status != request.StatusApproved && cur.Status != request.StatusExecuting {
 			return nil
 		}
-		return tx.Apply(ctx, s.fail(cur, reason))
+		return s.applyEnding(ctx, tx, cur, s.fail(cur, reason))
 	})
 	if err != nil {
 		return fmt.Errorf("fail request %s: %w", id, err)
@@ -315,7 +318,7 @@ func (s *Service) Requeue(ctx context.Context, id uuid.UUID, maxRequeues int) (b
 		}
 		acted = true
 		if r.Requeues >= maxRequeues {
-			return tx.Apply(ctx, s.fail(r, fmt.Sprintf("the execution job was abandoned %d times", r.Requeues+1)))
+			return s.applyEnding(ctx, tx, r, s.fail(r, fmt.Sprintf("the execution job was abandoned %d times", r.Requeues+1)))
 		}
 		now := s.clock()
 		return tx.Apply(ctx, Change{Request: id, At: now, Enqueue: true, Requeued: true,
@@ -329,6 +332,15 @@ func (s *Service) Requeue(ctx context.Context, id uuid.UUID, maxRequeues int) (b
 }
 
 // attemptPayload is the audit payload of an attempt's outcome.
+// callAccount is the Alibaba Cloud account r's calls are made in, for
+// the audit trail: its own, or the configured default.
+func (s *Service) callAccount(r *request.Request) string {
+	if r.AccountID != "" || s.accounts == nil {
+		return r.AccountID
+	}
+	return s.accounts.DefaultAccountID()
+}
+
 func attemptPayload(a request.Attempt, status request.Status) map[string]any {
 	return map[string]any{
 		"attempt": a.Attempt, "operation": a.Operation, "outcome": a.Outcome, "http_status": a.HTTPStatus,

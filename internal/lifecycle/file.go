@@ -23,8 +23,8 @@ import (
 // committed meanwhile), so the pending limit holds under concurrency while
 // the lock is held for the writes alone.
 func (s *Service) File(ctx context.Context, a Actor, spec request.Spec, breakGlass bool) (*request.Request, error) {
-	spec = spec.Normalize()
-	if err := spec.Validate(); err != nil {
+	spec, err := s.validSpec(spec)
+	if err != nil {
 		return nil, err
 	}
 	now := s.clock()
@@ -85,19 +85,38 @@ func (s *Service) File(ctx context.Context, a Actor, spec request.Spec, breakGla
 // pending count as it stands (no lock): File's first decision and Check's
 // only one.
 func (s *Service) decideFiling(ctx context.Context, a Actor, spec request.Spec, breakGlass bool, now time.Time) (policy.Input, policy.Decision, error) {
-	in := policy.Input{
-		Principal: policy.Principal{Subject: a.Subject, Groups: a.Groups},
-		Request: policy.RequestInput{RegionID: spec.RegionID, DBInstanceID: spec.DBInstanceID,
-			ConnectionString: spec.ConnectionString, NetworkType: spec.NetworkType,
-			Justification: spec.Justification, Ticket: spec.Ticket, BreakGlass: breakGlass},
-		Context: policy.Context{SourceIP: a.SourceIP, CurrentTime: now, SecureTransport: a.SecureTransport, MFAPresent: a.MFAPresent},
-	}
+	in := filingInput(a, spec, breakGlass, now)
 	var err error
 	if in.PendingRequests, err = s.store.PendingCount(ctx, a.Subject); err != nil {
 		return in, policy.Decision{}, err
 	}
 	d, err := s.decide(ctx, in)
 	return in, d, err
+}
+
+// filingInput is the policy's question about a filing of spec by a.
+func filingInput(a Actor, spec request.Spec, breakGlass bool, now time.Time) policy.Input {
+	return policy.Input{
+		Principal: policy.Principal{Subject: a.Subject, Groups: a.Groups},
+		Request: policy.RequestInput{RegionID: spec.RegionID, DBInstanceID: spec.DBInstanceID,
+			ConnectionString: spec.ConnectionString, NetworkType: spec.NetworkType,
+			Justification: spec.Justification, Ticket: spec.Ticket, BreakGlass: breakGlass, AccountID: spec.AccountID},
+		Context: policy.Context{SourceIP: a.SourceIP, CurrentTime: now, SecureTransport: a.SecureTransport, MFAPresent: a.MFAPresent},
+	}
+}
+
+// validSpec normalizes and validates spec, its account included, and
+// returns it with the account to record: every field's error at once.
+func (s *Service) validSpec(spec request.Spec) (request.Spec, error) {
+	spec = spec.Normalize()
+	errs := request.Fields(spec.Validate())
+	acc, err := s.account("account_id", spec.AccountID)
+	errs = append(errs, request.Fields(err)...)
+	if len(errs) > 0 {
+		return spec, request.ValidationErrors(errs)
+	}
+	spec.AccountID = acc
+	return spec, nil
 }
 
 func (s *Service) decide(ctx context.Context, in policy.Input) (policy.Decision, error) {

@@ -44,6 +44,9 @@ type Notice struct {
 	Justification    string         `json:"justification"`
 	Ticket           string         `json:"ticket,omitempty"`
 	Status           request.Status `json:"status"`
+	// Targets is a bulk request's number of targets (0: a single request,
+	// whose endpoint the fields above name).
+	Targets int `json:"targets,omitempty"`
 	// StillNeeded are the approvals still missing, per group.
 	StillNeeded []request.Requirement `json:"still_needed,omitempty"`
 	// Groups are the approver groups the notice concerns, which routes
@@ -100,12 +103,12 @@ type Router interface {
 // the change's own), routed; nil when notifications are off or no channel
 // takes them. edit, when set, adds the event's details before routing.
 func (s *Service) notices(event string, r *request.Request, at time.Time, edit func(*Notice)) []Notice {
-	if s.router == nil {
-		return nil
+	if s.router == nil || r.ParentID != nil {
+		return nil // a bulk request's targets are told of through the bulk request
 	}
 	n := Notice{Event: event, RequestID: r.ID, RegionID: r.RegionID, DBInstanceID: r.DBInstanceID,
 		ConnectionString: r.ConnectionString, Environment: r.Environment, Requester: r.Requester,
-		Justification: r.Justification, Ticket: r.Ticket, Status: r.Status, At: at}
+		Justification: r.Justification, Ticket: r.Ticket, Status: r.Status, Targets: r.TargetCount, At: at}
 	if s.ttl > 0 {
 		n.ExpiresAt = r.CreatedAt.Add(s.ttl)
 	}

@@ -37,6 +37,8 @@ type Page struct {
 type Detail struct {
 	*request.Request
 	Attempts []request.Attempt `json:"attempts"`
+	// BulkDetail is a bulk request's targets and progress; nil otherwise.
+	*BulkDetail
 }
 
 // Get returns a request with its votes.
@@ -58,7 +60,31 @@ func (s *Service) Detail(ctx context.Context, id uuid.UUID) (*Detail, error) {
 	if attempts == nil {
 		attempts = []request.Attempt{}
 	}
-	return &Detail{Request: r, Attempts: attempts}, nil
+	if err := s.confirm(ctx, id, attempts); err != nil {
+		return nil, err
+	}
+	d := &Detail{Request: r, Attempts: attempts}
+	if r.Bulk() {
+		if d.BulkDetail, err = s.Bulk(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// confirm marks the attempts whose call the account's ActionTrail
+// recorded.
+func (s *Service) confirm(ctx context.Context, id uuid.UUID, attempts []request.Attempt) error {
+	seen, err := s.store.Confirmations(ctx, id)
+	if err != nil || len(seen) == 0 {
+		return err
+	}
+	for i, a := range attempts {
+		if at, ok := seen[a.AlibabaRequestID]; ok && a.AlibabaRequestID != "" && a.Operation == request.OpRelease {
+			attempts[i].TrailConfirmedAt = &at
+		}
+	}
+	return nil
 }
 
 // List returns a page of requests.
@@ -80,7 +106,9 @@ func (s *Service) List(ctx context.Context, f Filter) (Page, error) {
 // InstanceLookup describes an instance's endpoints (the RDS API's
 // DescribeDBInstanceNetInfo, within the account's shared quota).
 type InstanceLookup interface {
-	NetInfo(ctx context.Context, regionID, instanceID string) (NetInfo, error)
+	// NetInfo describes instanceID of accountID ("" the configured
+	// account) in regionID.
+	NetInfo(ctx context.Context, accountID, regionID, instanceID string) (NetInfo, error)
 }
 
 // NetInfo is what the RDS API says about an instance's endpoints.
@@ -118,13 +146,18 @@ var ErrUnavailable = errors.New("not available")
 // CanLookupInstances reports whether LookupInstance has an API to ask.
 func (s *Service) CanLookupInstances() bool { return s.instances != nil }
 
-// LookupInstance describes an instance for the new-request form: its
-// network type and endpoints. A region or instance id that is not valid is
+// LookupInstance describes an instance of an account for the new-request
+// form: its network type and endpoints. An account, region or instance id
+// that is not valid is
 // a *request.ValidationError naming it; an answer of the API's that names
 // an error is a *LookupError.
-func (s *Service) LookupInstance(ctx context.Context, regionID, instanceID string) (NetInfo, error) {
+func (s *Service) LookupInstance(ctx context.Context, accountID, regionID, instanceID string) (NetInfo, error) {
 	if s.instances == nil {
 		return NetInfo{}, fmt.Errorf("instance look-up: %w", ErrUnavailable)
+	}
+	accountID, err := s.account("account_id", accountID)
+	if err != nil {
+		return NetInfo{}, err
 	}
 	spec := request.Spec{RegionID: regionID, DBInstanceID: instanceID}.Normalize()
 	// Validate checks the region and the instance id first: an error on
@@ -133,7 +166,7 @@ func (s *Service) LookupInstance(ctx context.Context, regionID, instanceID strin
 	if err := spec.Validate(); errors.As(err, &ve) && (ve.Field == "region_id" || ve.Field == "db_instance_id") {
 		return NetInfo{}, err
 	}
-	return s.instances.NetInfo(ctx, spec.RegionID, spec.DBInstanceID)
+	return s.instances.NetInfo(ctx, accountID, spec.RegionID, spec.DBInstanceID)
 }
 
 // MaxAwaiting bounds AwaitingVote: the inbox examines at most this many

@@ -42,8 +42,18 @@ type Store interface {
 	// checked: delay after it finished, or after started + inflight when it
 	// never finished; on the database's clock, 0 when there is none.
 	ReconcileWait(ctx context.Context, id uuid.UUID, inflight, delay time.Duration) (time.Duration, error)
+	// TrailCursor is where the last read of an account's trail in a
+	// region ended (zero: never read).
+	TrailCursor(ctx context.Context, accountID, regionID string) (time.Time, error)
+	// Confirmations maps the Alibaba RequestIds of a request's calls that
+	// ActionTrail recorded to the events' times.
+	Confirmations(ctx context.Context, id uuid.UUID) (map[string]time.Time, error)
+	// BulkTargets lists a bulk request's targets in their canonical order,
+	// each with its decision, its request's status and its attempts.
+	BulkTargets(ctx context.Context, id uuid.UUID) ([]request.BulkTarget, error)
 	// Orphans lists approved or executing requests unchanged for longer
-	// than olderThan that have no live execution job.
+	// than olderThan that have no live execution job (bulk requests,
+	// which have none, excluded).
 	Orphans(ctx context.Context, olderThan time.Duration, limit int) ([]uuid.UUID, error)
 }
 
@@ -72,6 +82,22 @@ type Tx interface {
 	HasLiveJob(ctx context.Context, id uuid.UUID) (bool, error)
 	// Apply writes c whole: its state changes and its audit records.
 	Apply(ctx context.Context, c Change) error
+	// Targets lists a bulk request's targets in their canonical order,
+	// each with its decision and its request's id (no status or attempts).
+	Targets(ctx context.Context, id uuid.UUID) ([]request.BulkTarget, error)
+	// ChildCounts counts a bulk request's target requests by status.
+	ChildCounts(ctx context.Context, id uuid.UUID) (map[request.Status]int, error)
+	// LockTrail serialises the reads of one account's trail in a region
+	// until the transaction ends and says which of eventIDs were seen
+	// before.
+	LockTrail(ctx context.Context, accountID, regionID string, eventIDs []string) (map[string]bool, error)
+	// KnownCalls maps those of the Alibaba RequestIds that rdsgate's own
+	// attempts carry to their request and attempt.
+	KnownCalls(ctx context.Context, alibabaRequestIDs []string) (map[string]Known, error)
+	// LockApprovedChildren locks a bulk request's target requests that are
+	// approved (not yet called), skipping rows another transaction holds
+	// (a worker about to call): those finish on their own.
+	LockApprovedChildren(ctx context.Context, id uuid.UUID) ([]*request.Request, error)
 }
 
 // Change is one change of a request's state with the audit records that
@@ -100,6 +126,12 @@ type Change struct {
 	CloseOpen bool
 	// Enqueue puts the request's execution job on the queue.
 	Enqueue bool
+	// Targets are a new bulk request's targets (with New).
+	Targets []request.BulkTarget
+	// Children are the requests of an approved bulk request's targets,
+	// inserted approved with their execution jobs, in this order (the
+	// queue's).
+	Children []*request.Request
 	// Trace is the HTTP request id the change was made under (WithTrace;
 	// set by the Service, not by the use cases): the job carries it.
 	Trace string
@@ -108,6 +140,12 @@ type Change struct {
 	// Notify are the notifications the change causes: the store inserts
 	// one delivery job per notice and channel in the same transaction.
 	Notify []Notice
+	// Trail marks trail events seen (RecordTrail).
+	Trail []TrailMark
+	// TrailCursor moves a trail cursor. A change that only moves it needs
+	// no audit record: it is bookkeeping of what was read, not a change of
+	// anything recorded.
+	TrailCursor *TrailCursorMove
 	// Events are the audit records of the change (at least one).
 	Events []audit.Record
 }
@@ -140,6 +178,27 @@ type Service struct {
 	now       func() time.Time
 	router    Router
 	ttl, lead time.Duration
+	accounts  Accounts
+	rate      float64
+	// environments, when set, classifies instances that no request names
+	// (a release made around the gate), for routing its notice.
+	environments Environments
+}
+
+// Environments names the environment of an instance (the org data's
+// classification; *policy.Engine implements it).
+type Environments interface {
+	EnvironmentOf(accountID, regionID, instanceID string) string
+}
+
+// Accounts says which Alibaba Cloud accounts requests may name
+// (accounts.json, through the policy engine).
+type Accounts interface {
+	// AccountIDs lists the configured accounts; nil when there is no
+	// registry and rdsgate knows only its one account.
+	AccountIDs() []string
+	// DefaultAccountID is the account of a request that names none.
+	DefaultAccountID() string
 }
 
 // Options configure a Service. Instances may be nil (instance look-ups
@@ -160,7 +219,20 @@ type Options struct {
 	// filing schedules a request.expiring reminder ReminderLead before.
 	RequestTTL   time.Duration
 	ReminderLead time.Duration
+	// Accounts, when set, is the account registry requests are checked
+	// against; nil accepts only requests that name no account.
+	Accounts Accounts
+	// Environments, when set, classifies the instances of releases made
+	// around the gate for their notices' routes.
+	Environments Environments
+	// ReleaseRate is how many releases per second one account's quota
+	// allows, for a bulk request's estimate (DefaultReleaseRate).
+	ReleaseRate float64
 }
+
+// DefaultReleaseRate is ReleaseInstanceConnection's documented quota per
+// account, less the rate limiter's margin.
+const DefaultReleaseRate = 10 / 1.04
 
 // New returns a Service. What it writes through o.Store carries the HTTP
 // request id of the context (WithTrace).
@@ -171,8 +243,12 @@ func New(o Options) *Service {
 	if o.Observer != nil {
 		o.Store = observedStore{Store: o.Store, obs: o.Observer}
 	}
+	if o.ReleaseRate <= 0 {
+		o.ReleaseRate = DefaultReleaseRate
+	}
 	return &Service{store: tracedStore{o.Store}, policy: o.Policy, instances: o.Instances, now: o.Now,
-		router: o.Notify, ttl: o.RequestTTL, lead: o.ReminderLead}
+		router: o.Notify, ttl: o.RequestTTL, lead: o.ReminderLead, accounts: o.Accounts, rate: o.ReleaseRate,
+		environments: o.Environments}
 }
 
 // clock returns the current time at the database's precision.

@@ -79,7 +79,7 @@ func (s *Service) Vote(ctx context.Context, a Actor, id uuid.UUID, in VoteInput)
 			}
 			c.Events = append(c.Events, audit.Record{Kind: k, Actor: a.Subject, RequestID: id, DBInstanceID: r.DBInstanceID,
 				At: v.CreatedAt, Payload: map[string]any{"from": r.Status, "to": next, "payload_hash": r.PayloadHash}})
-			c.Enqueue = next == request.StatusApproved
+			c.Enqueue = next == request.StatusApproved && !r.Bulk() // a bulk request's targets get the jobs
 		}
 		// The notices tell of the request as the vote leaves it.
 		after := *r
@@ -95,6 +95,12 @@ func (s *Service) Vote(ctx context.Context, a Actor, id uuid.UUID, in VoteInput)
 		}
 		if err := tx.Apply(ctx, c); err != nil {
 			return err
+		}
+		if next == request.StatusApproved && r.Bulk() {
+			if err := s.startBulk(ctx, tx, &after, v.CreatedAt); err != nil {
+				return err
+			}
+			after.Status = request.StatusExecuting
 		}
 		*r = after
 		out = r
@@ -118,7 +124,7 @@ func ApproveInput(approver policy.Principal, r *request.Request) policy.ApproveI
 		votes = append(votes, policy.Vote{Approver: v.Approver, Group: v.Group, Decision: v.Decision})
 	}
 	return policy.ApproveInput{Approver: approver, Requester: r.Requester, Requirements: reqs, Votes: votes,
-		Environment: r.Environment}
+		Environment: r.Environment, AccountID: r.AccountID}
 }
 
 // Cancel withdraws a pending request; only its requester may.
@@ -134,6 +140,10 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id uuid.UUID, reason stri
 		}
 		if r.Requester != a.Subject {
 			return fmt.Errorf("only the requester %s may cancel: %w", r.Requester, request.ErrForbidden)
+		}
+		if r.Status != request.StatusPending {
+			// approved → cancelled is "cancel the rest" of a bulk request (CancelRest).
+			return fmt.Errorf("request is %s: only a pending request can be cancelled: %w", r.Status, request.ErrConflict)
 		}
 		now := s.clock()
 		from := r.Status

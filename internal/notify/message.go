@@ -38,6 +38,7 @@ var titles = map[string]string{
 	lifecycle.EventExpiring:  "Still pending, expires soon",
 	lifecycle.EventSucceeded: "Endpoint released",
 	lifecycle.EventFailed:    "Release failed",
+	lifecycle.EventBypass:    "Released around rdsgate",
 }
 
 func (n *Notifier) message(no lifecycle.Notice) message {

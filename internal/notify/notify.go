@@ -166,6 +166,9 @@ func (n *Notifier) SetPublicURL(u string) {
 
 // Link is the page of a request.
 func (n *Notifier) Link(no lifecycle.Notice) string {
+	if no.Event == lifecycle.EventBypass {
+		return *n.base.Load() + "/audit/bypasses" // no request: the auditors' page of releases made around the gate
+	}
 	return *n.base.Load() + "/requests/" + no.RequestID.String()
 }
 

@@ -3,7 +3,9 @@
 // github.com/rdsgate/rdsgate/policies in-process with OPA.
 //
 // An Engine serves one revision at a time: the Rego modules plus the data
-// directory (ram.json and org.json or org.yaml), compiled and prepared once.
+// directory (ram.json and org.json or org.yaml; for several Alibaba Cloud
+// accounts, accounts.json and ram/<account_id>.json), compiled and prepared
+// once.
 // Reload and Watch swap in a new revision atomically, or keep serving the old
 // one when the new one does not load. Every decision carries the revision and
 // the fields of an OPA decision log entry, for the audit trail.

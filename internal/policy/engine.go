@@ -22,7 +22,9 @@ import (
 // Options configure an Engine.
 type Options struct {
 	// Dir is the data directory: ram.json and one of org.json, org.yaml or
-	// org.yml. "" serves the embedded example data (policies/examples).
+	// org.yml; with several Alibaba Cloud accounts also accounts.json and
+	// ram/<account_id>.json (policies/README.md). "" serves the embedded
+	// example data (policies/examples).
 	Dir string
 	// PolicyDir, when set, is the organisation's own Rego (every .rego file
 	// but the _test.rego ones, RDSGATE_POLICY_DIR): loaded beside the
@@ -34,8 +36,10 @@ type Options struct {
 	// lookup, which the engine calls itself (see docs/POLICY.md).
 	PolicyDir string
 	// AccountID, when set, is the Alibaba Cloud account id in the resource
-	// ARNs (acs:rds:{region}:{account}:dbinstance/{id}) in place of
-	// ram.json's account_id (RDSGATE_ACCOUNT_ID).
+	// ARNs (acs:rds:{region}:{account}:dbinstance/{id}) of requests that
+	// name no account, in place of ram.json's account_id
+	// (RDSGATE_ACCOUNT_ID). With accounts.json it must be one of its
+	// accounts, and is the default account (DefaultAccountID).
 	AccountID string
 	// Logger receives reload messages; nil discards them.
 	Logger *slog.Logger
@@ -91,15 +95,18 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 // the data files.
 func (e *Engine) Revision() string { return e.cur.Load().id }
 
-// AccountID returns the Alibaba Cloud account id of the resource ARNs:
-// Options.AccountID, or ram.json's account_id.
-func (e *Engine) AccountID() string { return e.cur.Load().accountID }
+// AccountID returns the Alibaba Cloud account id of the resource ARNs of a
+// request that names no account: DefaultAccountID. Without accounts.json
+// that is Options.AccountID, or ram.json's account_id.
+func (e *Engine) AccountID() string { return e.DefaultAccountID() }
 
-// Users returns the names of the users in ram.json, sorted.
+// Users returns the names of the users in the default account's RAM data
+// (ram.json, or ram/<id>.json), sorted; nil when there is no default
+// account.
 func (e *Engine) Users() []string { return slices.Clone(e.cur.Load().users) }
 
-// UserGroups returns the groups of RAM user subject in ram.json, nil for an
-// unknown user.
+// UserGroups returns the groups of RAM user subject in the default account's
+// RAM data, nil for an unknown user.
 func (e *Engine) UserGroups(subject string) []string {
 	return slices.Clone(e.cur.Load().userGroups[subject])
 }
@@ -260,6 +267,7 @@ var (
 	keyRequest         = ast.InternedTerm("request")
 	keyRegionID        = ast.InternedTerm("region_id")
 	keyDBInstanceID    = ast.InternedTerm("db_instance_id")
+	keyAccountID       = ast.InternedTerm("account_id")
 	keyJustification   = ast.InternedTerm("justification")
 	keyTicket          = ast.InternedTerm("ticket")
 	keyBreakGlass      = ast.InternedTerm("break_glass")
@@ -299,17 +307,22 @@ func decideInput(in Input) ast.Value {
 		ctxItems = append(ctxItems, ast.Item(keySourceIP, ast.StringTerm(in.Context.SourceIP)))
 	}
 	r := in.Request
+	req := [][2]*ast.Term{
+		ast.Item(keyRegionID, ast.StringTerm(r.RegionID)),
+		ast.Item(keyDBInstanceID, ast.StringTerm(r.DBInstanceID)),
+		ast.Item(ast.InternedTerm("connection_string"), ast.StringTerm(r.ConnectionString)),
+		ast.Item(ast.InternedTerm("network_type"), ast.StringTerm(r.NetworkType)),
+		ast.Item(keyJustification, ast.StringTerm(r.Justification)),
+		ast.Item(keyTicket, ast.StringTerm(r.Ticket)),
+		ast.Item(keyBreakGlass, ast.InternedTerm(r.BreakGlass)),
+	}
+	// As in the JSON form of Input (omitempty): absent when empty.
+	if r.AccountID != "" {
+		req = append(req, ast.Item(keyAccountID, ast.StringTerm(r.AccountID)))
+	}
 	return ast.NewObject(
 		ast.Item(keyPrincipal, principalTerm(in.Principal)),
-		ast.Item(keyRequest, ast.ObjectTerm(
-			ast.Item(keyRegionID, ast.StringTerm(r.RegionID)),
-			ast.Item(keyDBInstanceID, ast.StringTerm(r.DBInstanceID)),
-			ast.Item(ast.InternedTerm("connection_string"), ast.StringTerm(r.ConnectionString)),
-			ast.Item(ast.InternedTerm("network_type"), ast.StringTerm(r.NetworkType)),
-			ast.Item(keyJustification, ast.StringTerm(r.Justification)),
-			ast.Item(keyTicket, ast.StringTerm(r.Ticket)),
-			ast.Item(keyBreakGlass, ast.InternedTerm(r.BreakGlass)),
-		)),
+		ast.Item(keyRequest, ast.ObjectTerm(req...)),
 		ast.Item(keyContext, ast.ObjectTerm(ctxItems...)),
 		ast.Item(keyPending, ast.InternedTerm(in.PendingRequests)),
 	)
@@ -331,13 +344,17 @@ func approveInput(in ApproveInput) ast.Value {
 			ast.Item(ast.InternedTerm("decision"), ast.StringTerm(v.Decision)),
 		)
 	}
-	return ast.NewObject(
+	items := [][2]*ast.Term{
 		ast.Item(ast.InternedTerm("approver"), principalTerm(in.Approver)),
 		ast.Item(ast.InternedTerm("requester"), ast.StringTerm(in.Requester)),
 		ast.Item(ast.InternedTerm("approver_requirements"), ast.ArrayTerm(reqs...)),
 		ast.Item(ast.InternedTerm("votes"), ast.ArrayTerm(votes...)),
 		ast.Item(ast.InternedTerm("environment"), ast.StringTerm(in.Environment)),
-	)
+	}
+	if in.AccountID != "" {
+		items = append(items, ast.Item(keyAccountID, ast.StringTerm(in.AccountID)))
+	}
+	return ast.NewObject(items...)
 }
 
 func principalTerm(p Principal) *ast.Term {

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -44,10 +45,15 @@ var orgFileNames = []string{"org.json", "org.yaml", "org.yml"}
 type sources struct {
 	modules map[string][]byte // module path -> Rego source, tests excluded
 	system  []byte            // RAM system policies
-	ram     []byte
+	ram     []byte            // nil when ram.json is absent (allowed with accounts.json)
 	org     []byte
 	orgName string
-	// accountID overrides ram.json's account_id when set.
+	// accounts is accounts.json, nil when absent.
+	accounts []byte
+	// accountRAM are the files ram/<name>.json, by file name (<name>.json).
+	accountRAM map[string][]byte
+	// accountID (Options.AccountID) overrides ram.json's account_id when
+	// set; with accounts.json it is the default account.
 	accountID string
 }
 
@@ -70,6 +76,14 @@ func (s sources) revisionID() string {
 	write("system", s.system)
 	write("data:"+ramFileName, s.ram)
 	write("data:"+s.orgName, s.org)
+	// Without accounts.json and ram/, the revision is what it was before
+	// they existed.
+	if s.accounts != nil {
+		write("data:"+accountsFileName, s.accounts)
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.accountRAM)) {
+		write("data:"+ramDirName+"/"+name, s.accountRAM[name])
+	}
 	write("account_id", []byte(s.accountID))
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -123,7 +137,13 @@ func readSources(policyDir, dataDir string) (sources, error) {
 	if dataDir != "" {
 		dataFS = os.DirFS(dataDir)
 	}
-	if s.ram, err = fs.ReadFile(dataFS, ramFileName); err != nil {
+	if s.accounts, err = fs.ReadFile(dataFS, accountsFileName); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return s, fmt.Errorf("read policy data: %w", err)
+	}
+	if s.ram, err = fs.ReadFile(dataFS, ramFileName); err != nil && (s.accounts == nil || !errors.Is(err, fs.ErrNotExist)) {
+		return s, fmt.Errorf("read policy data: %w", err)
+	}
+	if s.accountRAM, err = readAccountRAM(dataFS); err != nil {
 		return s, fmt.Errorf("read policy data: %w", err)
 	}
 	for _, name := range orgFileNames {
@@ -143,6 +163,34 @@ func readSources(policyDir, dataDir string) (sources, error) {
 		return s, fmt.Errorf("read policy data: none of %s exists", strings.Join(orgFileNames, ", "))
 	}
 	return s, nil
+}
+
+// readAccountRAM reads the .json files of the directory ram of fsys (the
+// accounts' own RAM data), by file name; nil when there is no such
+// directory. Other files and subdirectories are not data.
+func readAccountRAM(fsys fs.FS) (map[string][]byte, error) {
+	entries, err := fs.ReadDir(fsys, ramDirName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out map[string][]byte
+	for _, ent := range entries {
+		if path.Ext(ent.Name()) != ".json" || ent.IsDir() {
+			continue
+		}
+		b, err := fs.ReadFile(fsys, path.Join(ramDirName, ent.Name()))
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = map[string][]byte{}
+		}
+		out[ent.Name()] = b
+	}
+	return out, nil
 }
 
 // readModules reads every .rego file of fsys except the _test.rego ones and
@@ -183,7 +231,12 @@ type revision struct {
 	index      *ramIndex
 	users      []string
 	userGroups map[string][]string
-	accountID  string
+	// accounts are accounts.json's, sorted by ID; nil without it.
+	accounts []Account
+	// defaultAccount is DefaultAccountID.
+	defaultAccount string
+	// environment is environmentQuery (EnvironmentOf).
+	environment rego.PreparedEvalQuery
 	// notify is org.json's notifications section.
 	notify Notifications
 }
@@ -200,7 +253,13 @@ func compiledData(s sources, st *stage) (map[string]any, ramData, Notifications,
 	if err != nil {
 		return nil, ramData{}, Notifications{}, err
 	}
-	ram, err := compileRAM(s.ram, s.accountID, system, org.tags, st)
+	var accounts []Account
+	if s.accounts != nil {
+		if accounts, err = parseAccounts(s.accounts); err != nil {
+			return nil, ramData{}, Notifications{}, err
+		}
+	}
+	ram, err := compileRAM(s, accounts, system, org.tags, st)
 	if err != nil {
 		return nil, ramData{}, Notifications{}, err
 	}
@@ -302,7 +361,7 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 			rego.Query(query),
 			rego.Compiler(compiler),
 			rego.Store(store),
-			rego.Function2(lookupDecl, ram.index.lookup),
+			rego.Function3(lookupDecl, ram.index.lookup),
 		).PrepareForEval(ctx)
 		if err != nil {
 			return pq, fmt.Errorf("prepare %s: %w", query, err)
@@ -310,14 +369,15 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 		return pq, nil
 	}
 	rev := &revision{
-		id:         id,
-		src:        s,
-		data:       ram.full,
-		index:      ram.index,
-		users:      ram.users,
-		userGroups: ram.userGroups,
-		accountID:  ram.accountID,
-		notify:     notify,
+		id:             id,
+		src:            s,
+		data:           ram.full,
+		index:          ram.index,
+		users:          ram.users,
+		userGroups:     ram.userGroups,
+		accounts:       ram.accounts,
+		defaultAccount: ram.defaultAccount,
+		notify:         notify,
 		// Patterns come from the data only, so the cache is bounded by the
 		// revision; unlimited (0) keeps every compiled glob and regex,
 		// where OPA's own fallback cache holds 100 and thrashes on 10,000
@@ -332,6 +392,9 @@ func buildRevision(ctx context.Context, s sources, id string) (*revision, error)
 		return nil, err
 	}
 	if rev.approve, err = prepare(approveQuery); err != nil {
+		return nil, err
+	}
+	if rev.environment, err = prepare(environmentQuery); err != nil {
 		return nil, err
 	}
 	return rev, nil

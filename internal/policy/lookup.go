@@ -9,10 +9,11 @@ import (
 	"github.com/open-policy-agent/opa/v1/types"
 )
 
-// rdsgate.ram's lookup(subject, arn), "the statements of user subject, in
-// order, one of whose Resource patterns matches arn", answered from an index
-// built at load time: the engine's prepared release query replaces the Rego
-// function with the builtin below (see the package documentation).
+// rdsgate.ram's lookup(account_id, subject, arn), "the statements of user
+// subject in the RAM data of account account_id, in order, one of whose
+// Resource patterns matches arn", answered from an index built at load time:
+// the engine's compiler replaces the Rego function with the builtin below
+// (see the package documentation).
 const (
 	lookupBuiltin = "rdsgate.ram_lookup"
 	lookupRef     = "data.rdsgate.ram.lookup"
@@ -20,16 +21,17 @@ const (
 
 var lookupDecl = &rego.Function{
 	Name:        lookupBuiltin,
-	Description: "rdsgate.ram.lookup(subject, arn) from the engine's index",
-	Decl:        types.NewFunction(types.Args(types.S, types.S), types.NewArray(nil, types.A)),
+	Description: "rdsgate.ram.lookup(account_id, subject, arn) from the engine's index",
+	Decl:        types.NewFunction(types.Args(types.S, types.S, types.S), types.NewArray(nil, types.A)),
 	Memoize:     false,
 }
 
-// ramIndex holds every user's statements about GatedAction in the order RAM
-// reports them, in a compact form: the AST of a statement is built only when
-// a lookup returns it.
+// ramIndex holds every user's statements about GatedAction, per account, in
+// the order RAM reports them, in a compact form: the AST of a statement is
+// built only when a lookup returns it. Accounts with the same RAM data file
+// share its users' map.
 type ramIndex struct {
-	users map[string][]*indexedStatement
+	accounts map[string]map[string][]*indexedStatement // account id -> user -> statements
 }
 
 // indexedStatement is one compiled statement. The AST parts that many
@@ -67,15 +69,16 @@ func patternsTerm(resources []wildcard) *ast.Term {
 	return ast.ArrayTerm(terms...)
 }
 
-// lookup is the builtin: the statements of subject matching arn.
-func (x *ramIndex) lookup(_ rego.BuiltinContext, subject, arn *ast.Term) (*ast.Term, error) {
+// lookup is the builtin: the statements of subject in account matching arn.
+func (x *ramIndex) lookup(_ rego.BuiltinContext, account, subject, arn *ast.Term) (*ast.Term, error) {
+	acct, ok0 := account.Value.(ast.String)
 	sub, ok1 := subject.Value.(ast.String)
 	res, ok2 := arn.Value.(ast.String)
-	if !ok1 || !ok2 {
+	if !ok0 || !ok1 || !ok2 {
 		return nil, nil // undefined, as the Rego definition would be
 	}
 	var out []*ast.Term
-	for _, st := range x.users[string(sub)] {
+	for _, st := range x.accounts[string(acct)][string(sub)] {
 		if st.matches(string(res)) {
 			out = append(out, st.term())
 		}

@@ -83,28 +83,30 @@ func referenceQuery(t testing.TB, e *Engine, query string) rego.PreparedEvalQuer
 func TestLookupMatchesRego(t *testing.T) {
 	t.Parallel()
 	e := newLookupEngine(t)
-	ref := referenceQuery(t, e, "x := data.rdsgate.ram.lookup(input.subject, input.arn)")
+	ref := referenceQuery(t, e, "x := data.rdsgate.ram.lookup(input.account, input.subject, input.arn)")
 	index := e.cur.Load().index
 	ctx := context.Background()
 	subjects := append(e.Users(), "nobody")
-	for _, subject := range subjects {
-		for _, instance := range []string{"rm-1", "rm-2", "rm-prod-1", "rm-u1-app", "RM-1", "rm-bp1devexample01", "rm-bp1prodexample1", ""} {
-			for _, region := range []string{"cn-hangzhou", "cn-shanghai"} {
-				arn := fmt.Sprintf("acs:rds:%s:1234567890123456:dbinstance/%s", region, instance)
-				rs, err := ref.Eval(ctx, rego.EvalInput(map[string]any{"subject": subject, "arn": arn}))
-				if err != nil || len(rs) != 1 {
-					t.Fatalf("reference lookup: %v %v", rs, err)
-				}
-				want, err := ast.InterfaceToValue(rs[0].Bindings["x"])
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := index.lookup(rego.BuiltinContext{}, ast.StringTerm(subject), ast.StringTerm(arn))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if ast.Compare(got.Value, want) != 0 {
-					t.Errorf("lookup(%s, %s):\nindex %v\nrego  %v", subject, arn, got, want)
+	for _, account := range []string{"1234567890123456", "999", ""} {
+		for _, subject := range subjects {
+			for _, instance := range []string{"rm-1", "rm-2", "rm-prod-1", "rm-u1-app", "RM-1", "rm-bp1devexample01", "rm-bp1prodexample1", ""} {
+				for _, region := range []string{"cn-hangzhou", "cn-shanghai"} {
+					arn := fmt.Sprintf("acs:rds:%s:1234567890123456:dbinstance/%s", region, instance)
+					rs, err := ref.Eval(ctx, rego.EvalInput(map[string]any{"account": account, "subject": subject, "arn": arn}))
+					if err != nil || len(rs) != 1 {
+						t.Fatalf("reference lookup: %v %v", rs, err)
+					}
+					want, err := ast.InterfaceToValue(rs[0].Bindings["x"])
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := index.lookup(rego.BuiltinContext{}, ast.StringTerm(account), ast.StringTerm(subject), ast.StringTerm(arn))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if ast.Compare(got.Value, want) != 0 {
+						t.Errorf("lookup(%s, %s, %s):\nindex %v\nrego  %v", account, subject, arn, got, want)
+					}
 				}
 			}
 		}

@@ -45,7 +45,7 @@ var NotifyChannelTypes = []string{"webhook", "dingtalk", "slack", "email"}
 // NotifyEvents are the events a route may name.
 var NotifyEvents = []string{
 	"request.pending", "request.approved", "request.rejected", "request.cancelled", "request.expired",
-	"request.expiring", "execution.succeeded", "execution.failed",
+	"request.expiring", "execution.succeeded", "execution.failed", "bypass.detected",
 }
 
 // validate checks the section: known types, the variables each type needs,

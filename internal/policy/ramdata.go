@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +23,8 @@ import (
 // compiled data holds actions. rdsgate.ram asks about the same action.
 const GatedAction = "rds:releaseinstanceconnection"
 
-// ramFile is ram.json: the account, its custom policies, users and groups.
+// ramFile is ram.json (or ram/<account_id>.json): the account, its custom
+// policies, users and groups.
 type ramFile struct {
 	AccountID string                     `json:"account_id"`
 	Policies  map[string]json.RawMessage `json:"policies"`
@@ -39,11 +41,14 @@ type ramGroup struct {
 	Policies []string `json:"policies"`
 }
 
-// ramData is ram.json compiled for rdsgate.ram, plus what the engine answers
-// from Go.
+// ramData is the RAM data of every account compiled for rdsgate.ram, plus
+// what the engine answers from Go.
 type ramData struct {
-	// accountID is the account in the resource ARNs.
-	accountID string
+	// defaultAccount is the account of a request that names none; "" when
+	// there is none (several accounts, none chosen).
+	defaultAccount string
+	// accounts are accounts.json's, nil without it.
+	accounts []Account
 	// store is data.ram as the engine's OPA store holds it: users have their
 	// groups only, since their statements are in index.
 	store map[string]any
@@ -51,8 +56,8 @@ type ramData struct {
 	// full is data.ram with every user's statements, as the Rego definition
 	// of lookup reads it (Engine.Data, an OPA server).
 	full       func() map[string]any
-	users      []string            // sorted user names
-	userGroups map[string][]string // user name -> groups
+	users      []string            // the default account's user names, sorted
+	userGroups map[string][]string // the default account's: user name -> groups
 }
 
 // compiledPolicy is a policy's statements about GatedAction, compiled once
@@ -86,69 +91,211 @@ func (in interner) term(v any) (*ast.Term, error) {
 	return t, nil
 }
 
-// compileRAM checks ram.json against the system policies and compiles it into
-// the shape policies/ram expects (policies/README.md describes it):
+// ramFileData is one RAM data file (ram.json or ram/<id>.json) compiled.
+// Accounts that share a file share its compiled form: a statement does not
+// depend on the account, whose id the Rego puts in the ARN.
+type ramFileData struct {
+	accountID  string                         // the file's account_id, "" when absent
+	statements map[string][]*indexedStatement // user name -> statements
+	users      [][2]*ast.Term                 // user name -> {"groups": [...]}
+	usersObj   ast.Object                     // users as an object
+	names      []string                       // user names, sorted
+	userGroups map[string][]string            // user name -> groups
+}
+
+// compileRAM compiles the RAM data of every account: with accounts.json
+// (accounts not nil), each account's ram/<id>.json, else ram.json; without
+// it, ram.json for its one account (override, Options.AccountID, in place of
+// its account_id). The result is data.ram as policies/ram expects it
+// (policies/README.md describes it):
 //
-//	{"account_id": "...",
-//	 "users": {NAME: {"groups": [...], "statements": [STMT...]}},
+//	{"account_id": DEFAULT, "accounts_json": BOOL,
+//	 "accounts": {ID: {"name": "...", "regions": [...], "users": USERS}},
+//	 "users": USERS of DEFAULT ({} without one),
 //	 "resource_tags": {INSTANCE: {"rds:resourcetag/" + lower(tag key): value}}}
 //
-// A user's statements are those of its policies (its own, then its groups')
-// that can concern GatedAction: the ones whose Action lists it exactly, then
-// the ones whose Action matches it by a wildcard, then the NotAction ones that
-// do not exclude it, each in policy order.
-//
-// A policy name that neither ram.json nor the system policies define, a
-// malformed document or an unknown statement element refuses the data.
-func compileRAM(raw []byte, accountID string, system map[string]json.RawMessage, tags map[string]map[string]string, st *stage) (ramData, error) {
-	var f ramFile
-	if err := decodeStrict(raw, &f); err != nil {
-		return ramData{}, fmt.Errorf("ram.json: %w", err)
-	}
-	if accountID != "" {
-		f.AccountID = accountID
-	}
-	if f.AccountID == "" {
-		return ramData{}, errors.New("ram.json: account_id is required")
-	}
-	docs := make(map[string]json.RawMessage, len(system)+len(f.Policies))
-	for name, doc := range system {
-		docs[name] = doc
-	}
-	for name, doc := range f.Policies {
-		if _, ok := system[name]; ok {
-			return ramData{}, fmt.Errorf("ram.json: policy %s has the name of a RAM system policy", name)
-		}
-		docs[name] = doc
-	}
+// where USERS is {NAME: {"groups": [...], "statements": [STMT...]}}, the
+// statements only in full (the engine keeps them in index).
+func compileRAM(s sources, accounts []Account, system map[string]json.RawMessage, tags map[string]map[string]string, st *stage) (ramData, error) {
 	shared := interner{}
-	compiled := make(map[string]compiledPolicy, len(docs))
-	for name, doc := range docs {
+	compiledSystem := make(map[string]compiledPolicy, len(system))
+	for name, doc := range system {
 		c, err := compilePolicy(name, doc, shared, st)
 		if err != nil {
-			return ramData{}, fmt.Errorf("ram.json: policy %s: %w", name, err)
+			return ramData{}, fmt.Errorf("RAM system policy %s: %w", name, err)
+		}
+		compiledSystem[name] = c
+	}
+	files := map[string]*ramFileData{} // by file name, each compiled once
+	file := func(name string, raw []byte) (*ramFileData, error) {
+		if f, ok := files[name]; ok {
+			return f, nil
+		}
+		f, err := compileRAMFile(raw, system, compiledSystem, shared, st)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		files[name] = f
+		return f, nil
+	}
+
+	out := ramData{accounts: accounts}
+	byAccount := map[string]*ramFileData{}
+	if accounts == nil {
+		for _, name := range slices.Sorted(maps.Keys(s.accountRAM)) {
+			return ramData{}, fmt.Errorf("%s/%s: there is no %s, so rdsgate reads %s alone", ramDirName, name, accountsFileName, ramFileName)
+		}
+		f, err := file(ramFileName, s.ram)
+		if err != nil {
+			return ramData{}, err
+		}
+		out.defaultAccount = cmp.Or(s.accountID, f.accountID)
+		if out.defaultAccount == "" {
+			return ramData{}, errors.New("ram.json: account_id is required")
+		}
+		byAccount[out.defaultAccount] = f
+	} else {
+		known := make(map[string]bool, len(accounts))
+		for _, a := range accounts {
+			known[a.ID] = true
+		}
+		for _, name := range slices.Sorted(maps.Keys(s.accountRAM)) {
+			if id := strings.TrimSuffix(name, ".json"); !known[id] {
+				return ramData{}, fmt.Errorf("%s/%s: account %s is not in %s", ramDirName, name, id, accountsFileName)
+			}
+		}
+		for _, a := range accounts {
+			name, raw := ramDirName+"/"+a.ID+".json", s.accountRAM[a.ID+".json"]
+			if raw == nil {
+				if s.ram == nil {
+					return ramData{}, fmt.Errorf("%s: account %s has neither %s nor a %s", accountsFileName, a.ID, name, ramFileName)
+				}
+				name, raw = ramFileName, s.ram
+			}
+			f, err := file(name, raw)
+			if err != nil {
+				return ramData{}, err
+			}
+			if name != ramFileName && f.accountID != "" && f.accountID != a.ID {
+				return ramData{}, fmt.Errorf("%s: account_id %s is not the account of the file, %s", name, f.accountID, a.ID)
+			}
+			byAccount[a.ID] = f
+		}
+		var ramAccount string
+		if s.ram != nil {
+			f, err := file(ramFileName, s.ram)
+			if err != nil {
+				return ramData{}, err
+			}
+			ramAccount = f.accountID
+		}
+		var err error
+		if out.defaultAccount, err = defaultAccount(accounts, s.accountID, ramAccount); err != nil {
+			return ramData{}, err
+		}
+	}
+
+	out.index = &ramIndex{accounts: make(map[string]map[string][]*indexedStatement, len(byAccount))}
+	docs := make([][2]*ast.Term, 0, len(byAccount))
+	for _, id := range slices.Sorted(maps.Keys(byAccount)) {
+		f := byAccount[id]
+		out.index.accounts[id] = f.statements
+		name, regions := id, []string{}
+		if i := slices.IndexFunc(accounts, func(a Account) bool { return a.ID == id }); i >= 0 {
+			name, regions = accounts[i].Name, accounts[i].Regions
+		}
+		docs = append(docs, ast.Item(ast.StringTerm(id), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("name"), ast.StringTerm(name)),
+			ast.Item(ast.InternedTerm("regions"), ast.NewTerm(ast.MustInterfaceToValue(stringsAny(regions)))),
+			ast.Item(ast.InternedTerm("users"), ast.NewTerm(f.usersObj)),
+		)))
+	}
+	defaultUsers := ast.NewObject()
+	if f := byAccount[out.defaultAccount]; f != nil {
+		defaultUsers = f.usersObj
+		out.users, out.userGroups = f.names, f.userGroups
+	}
+
+	resourceTags := make(map[string]any, len(tags))
+	for instance, kv := range tags {
+		prefixed := make(map[string]string, len(kv))
+		for k, v := range kv {
+			prefixed[tagKeyPrefix+strings.ToLower(k)] = v
+		}
+		resourceTags[instance] = prefixed
+	}
+	out.store = map[string]any{
+		"account_id":    out.defaultAccount,
+		"accounts_json": accounts != nil,
+		"accounts":      ast.NewObject(docs...),
+		"users":         defaultUsers,
+		"resource_tags": resourceTags,
+	}
+	out.full = func() map[string]any {
+		full := map[*ramFileData]ast.Object{} // users with statements, once per file
+		withStatements := make([][2]*ast.Term, len(docs))
+		for i, d := range docs {
+			f := byAccount[string(d[0].Value.(ast.String))]
+			users, ok := full[f]
+			if !ok {
+				users = f.full()
+				full[f] = users
+			}
+			acct := d[1].Value.(ast.Object).Copy()
+			acct.Insert(ast.InternedTerm("users"), ast.NewTerm(users))
+			withStatements[i] = ast.Item(d[0], ast.NewTerm(acct))
+		}
+		doc := maps.Clone(out.store)
+		doc["accounts"] = ast.NewObject(withStatements...)
+		return doc
+	}
+	return out, nil
+}
+
+// compileRAMFile checks one RAM data file against the system policies and
+// compiles it. A user's statements are those of its policies (its own, then
+// its groups') that can concern GatedAction: the ones whose Action lists it
+// exactly, then the ones whose Action matches it by a wildcard, then the
+// NotAction ones that do not exclude it, each in policy order.
+//
+// A policy name that neither the file nor the system policies define, a
+// malformed document or an unknown statement element refuses the data.
+func compileRAMFile(raw []byte, system map[string]json.RawMessage, compiledSystem map[string]compiledPolicy, shared interner, st *stage) (*ramFileData, error) {
+	var f ramFile
+	if err := decodeStrict(raw, &f); err != nil {
+		return nil, err
+	}
+	compiled := maps.Clone(compiledSystem)
+	for name, doc := range f.Policies {
+		if _, ok := system[name]; ok {
+			return nil, fmt.Errorf("policy %s has the name of a RAM system policy", name)
+		}
+		c, err := compilePolicy(name, doc, shared, st)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", name, err)
 		}
 		compiled[name] = c
 	}
 	for g, grp := range f.Groups {
 		for _, p := range grp.Policies {
-			if _, ok := docs[p]; !ok {
-				return ramData{}, fmt.Errorf("ram.json: group %s: policy %s is not defined", g, p)
+			if _, ok := compiled[p]; !ok {
+				return nil, fmt.Errorf("group %s: policy %s is not defined", g, p)
 			}
 		}
 	}
 
-	out := ramData{
-		index:      &ramIndex{users: make(map[string][]*indexedStatement, len(f.Users))},
+	out := &ramFileData{
+		accountID:  f.AccountID,
+		statements: make(map[string][]*indexedStatement, len(f.Users)),
+		users:      make([][2]*ast.Term, 0, len(f.Users)),
 		userGroups: make(map[string][]string, len(f.Users)),
 	}
-	users := make([][2]*ast.Term, 0, len(f.Users))
 	lists := map[string][]*indexedStatement{} // users with the same policies share the list
 	for name, u := range f.Users {
 		var names []string
 		for _, p := range u.Policies {
-			if _, ok := docs[p]; !ok {
-				return ramData{}, fmt.Errorf("ram.json: user %s: policy %s is not defined", name, p)
+			if _, ok := compiled[p]; !ok {
+				return nil, fmt.Errorf("user %s: policy %s is not defined", name, p)
 			}
 			if !slices.Contains(names, p) {
 				names = append(names, p)
@@ -177,46 +324,33 @@ func compileRAM(raw []byte, accountID string, system map[string]json.RawMessage,
 		}
 		groups, err := shared.term(stringsAny(u.Groups))
 		if err != nil {
-			return ramData{}, fmt.Errorf("ram.json: user %s: %w", name, err)
+			return nil, fmt.Errorf("user %s: %w", name, err)
 		}
-		users = append(users, ast.Item(ast.StringTerm(name), ast.ObjectTerm(ast.Item(ast.InternedTerm("groups"), groups))))
-		out.index.users[name] = list
+		out.users = append(out.users, ast.Item(ast.StringTerm(name), ast.ObjectTerm(ast.Item(ast.InternedTerm("groups"), groups))))
+		out.statements[name] = list
 		out.userGroups[name] = slices.Clone(u.Groups)
-		out.users = append(out.users, name)
+		out.names = append(out.names, name)
 	}
-	sort.Strings(out.users)
-
-	resourceTags := make(map[string]any, len(tags))
-	for instance, kv := range tags {
-		prefixed := make(map[string]string, len(kv))
-		for k, v := range kv {
-			prefixed[tagKeyPrefix+strings.ToLower(k)] = v
-		}
-		resourceTags[instance] = prefixed
-	}
-	out.accountID = f.AccountID
-	out.store = map[string]any{
-		"account_id":    f.AccountID,
-		"users":         ast.NewObject(users...),
-		"resource_tags": resourceTags,
-	}
-	index := out.index
-	out.full = func() map[string]any {
-		full := make([][2]*ast.Term, 0, len(users))
-		for _, u := range users {
-			statements := make([]*ast.Term, 0, len(index.users[string(u[0].Value.(ast.String))]))
-			for _, st := range index.users[string(u[0].Value.(ast.String))] {
-				statements = append(statements, st.term())
-			}
-			user := u[1].Value.(ast.Object).Copy()
-			user.Insert(ast.InternedTerm("statements"), ast.ArrayTerm(statements...))
-			full = append(full, ast.Item(u[0], ast.NewTerm(user)))
-		}
-		doc := maps.Clone(out.store)
-		doc["users"] = ast.NewObject(full...)
-		return doc
-	}
+	sort.Strings(out.names)
+	out.usersObj = ast.NewObject(out.users...)
 	return out, nil
+}
+
+// full returns the file's users with their statements, as the Rego
+// definition of lookup reads them.
+func (f *ramFileData) full() ast.Object {
+	users := make([][2]*ast.Term, 0, len(f.users))
+	for _, u := range f.users {
+		list := f.statements[string(u[0].Value.(ast.String))]
+		statements := make([]*ast.Term, 0, len(list))
+		for _, st := range list {
+			statements = append(statements, st.term())
+		}
+		user := u[1].Value.(ast.Object).Copy()
+		user.Insert(ast.InternedTerm("statements"), ast.ArrayTerm(statements...))
+		users = append(users, ast.Item(u[0], ast.NewTerm(user)))
+	}
+	return ast.NewObject(users...)
 }
 
 // emptyArray is the one [] that statements without conditions share.

@@ -22,6 +22,11 @@ type RequestInput struct {
 	// BreakGlass asks to proceed during a change freeze, at the price of the
 	// extra approvers that org.json names.
 	BreakGlass bool `json:"break_glass,omitempty"`
+	// AccountID is the Alibaba Cloud account (UID) of the instance: its
+	// RAM data decides, and its id is in the resource ARN. "" is the
+	// default account (Engine.DefaultAccountID). An account that is not
+	// configured is denied.
+	AccountID string `json:"account_id,omitempty"`
 }
 
 // Context is what RAM's global condition keys read: acs:SourceIp,
@@ -147,6 +152,10 @@ type ApproveInput struct {
 	Requirements []Requirement `json:"approver_requirements"`
 	Votes        []Vote        `json:"votes"`
 	Environment  string        `json:"environment"`
+	// AccountID is the request's account (RequestInput.AccountID): the
+	// approver's RAM groups are read from its RAM data. "" is the default
+	// account.
+	AccountID string `json:"account_id,omitempty"`
 }
 
 // ApproveDecision says whether an approver may vote on a request, and Group,

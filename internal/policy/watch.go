@@ -18,7 +18,8 @@ import (
 // reloads: editors and deploy tools write a file in several steps.
 const settle = 100 * time.Millisecond
 
-// Watch reloads on SIGHUP and when the files of Dir (and PolicyDir) change,
+// Watch reloads on SIGHUP and when the files of Dir (with its ram/
+// directory) or PolicyDir change,
 // until ctx is done; it returns nil then. A reload that fails keeps the old
 // revision serving and is logged and reported to OnReload; Watch goes on.
 // With neither directory set (the embedded examples) only SIGHUP applies.
@@ -29,9 +30,10 @@ func (e *Engine) Watch(ctx context.Context) error {
 
 	var events <-chan fsnotify.Event
 	var errs <-chan error
+	var w *fsnotify.Watcher
 	if dirs := e.watchedDirs(); len(dirs) > 0 {
-		w, err := fsnotify.NewWatcher()
-		if err != nil {
+		var err error
+		if w, err = fsnotify.NewWatcher(); err != nil {
 			return fmt.Errorf("watch policy files: %w", err)
 		}
 		defer w.Close()
@@ -61,6 +63,14 @@ func (e *Engine) Watch(ctx context.Context) error {
 		case <-hup:
 			reload("SIGHUP")
 		case ev := <-events:
+			// Dir's ram/ (the accounts' RAM data) is watched from the
+			// moment it appears; it may hold no file yet.
+			if e.opts.Dir != "" && filepath.Clean(ev.Name) == filepath.Join(e.opts.Dir, ramDirName) && ev.Has(fsnotify.Create) {
+				if err := w.Add(ev.Name); err != nil {
+					e.log.WarnContext(ctx, "watching policy files", slog.Any("error", err))
+				}
+				timer.Reset(settle)
+			}
 			if relevant(ev) {
 				timer.Reset(settle)
 			}
@@ -72,11 +82,15 @@ func (e *Engine) Watch(ctx context.Context) error {
 	}
 }
 
-// watchedDirs are Dir and PolicyDir with its subdirectories.
+// watchedDirs are Dir with its ram/ when it exists, and PolicyDir with its
+// subdirectories.
 func (e *Engine) watchedDirs() []string {
 	var dirs []string
 	if e.opts.Dir != "" {
 		dirs = append(dirs, e.opts.Dir)
+		if fi, err := os.Stat(filepath.Join(e.opts.Dir, ramDirName)); err == nil && fi.IsDir() {
+			dirs = append(dirs, filepath.Join(e.opts.Dir, ramDirName))
+		}
 	}
 	if e.opts.PolicyDir != "" {
 		_ = filepath.WalkDir(e.opts.PolicyDir, func(p string, d fs.DirEntry, err error) error {

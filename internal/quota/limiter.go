@@ -78,6 +78,21 @@ func (l *Limiter) On(pool *pgxpool.Pool) *Limiter {
 	return &c
 }
 
+// For returns a Limiter that shares l's spacings, pool and observer but
+// takes the slots of another account: each Alibaba Cloud account has its
+// own quota, so accounts drain in parallel. "" keeps l's account.
+func (l *Limiter) For(account string) *Limiter {
+	if account == "" || account == l.account {
+		return l
+	}
+	c := *l
+	c.account = account
+	return &c
+}
+
+// Account is the account whose slots l takes.
+func (l *Limiter) Account() string { return l.account }
+
 // Spacing returns the minimum time between two slots of op.
 func (l *Limiter) Spacing(op string) time.Duration { return l.spacing[op] }
 

@@ -122,3 +122,40 @@ func TestReservationNeverEarly(t *testing.T) {
 		}
 	}
 }
+
+// TestLimiterForAccount: For gives each account slots of its own, so that
+// two accounts' first slots start together, while a second slot of one
+// account waits a spacing behind its first.
+func TestLimiterForAccount(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	l, err := quota.NewLimiter(pool, "default", map[string]quota.Limit{request.OpRelease: {PerSecond: 1}}, 0, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.For("") != l || l.For("default") != l || l.For("1000000000000001").Account() != "1000000000000001" {
+		t.Fatal("For: \"\" and the limiter's own account keep it; another account gets its own")
+	}
+	a1, err := l.For("1000000000000001").Reserve(ctx, request.OpRelease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, err := l.For("1000000000000002").Reserve(ctx, request.OpRelease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := l.For("1000000000000001").Reserve(ctx, request.OpRelease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a1.OK || !b1.OK || !a2.OK {
+		t.Fatalf("reservations %+v %+v %+v", a1, b1, a2)
+	}
+	if d := b1.Start.Sub(a1.Start); d >= time.Second/2 || d <= -time.Second/2 {
+		t.Errorf("the second account's first slot is %s from the first's: accounts should not share slots", d)
+	}
+	if d := a2.Start.Sub(a1.Start); d < time.Second {
+		t.Errorf("one account's second slot %s after its first, want at least the spacing", d)
+	}
+}

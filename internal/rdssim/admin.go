@@ -41,15 +41,57 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case "/_sim/instances":
 		switch r.Method {
 		case http.MethodGet:
+			if acct := r.URL.Query().Get("account"); acct != "" {
+				writeAdmin(w, http.StatusOK, StateFile{Instances: s.InstancesFor(acct)})
+				return
+			}
 			writeAdmin(w, http.StatusOK, StateFile{Instances: s.Instances()})
 		case http.MethodPost:
 			s.postInstances(w, r)
 		default:
 			methodNotAllowed(w, "GET, POST")
 		}
+	case "/_sim/accounts":
+		if r.Method != http.MethodGet {
+			methodNotAllowed(w, "GET")
+			return
+		}
+		writeAdmin(w, http.StatusOK, accountsBody{Accounts: s.Accounts()})
+	case "/_sim/console/release":
+		if r.Method != http.MethodPost {
+			methodNotAllowed(w, "POST")
+			return
+		}
+		s.postConsoleRelease(w, r)
+	case "/_sim/trail":
+		switch r.Method {
+		case http.MethodGet:
+			writeAdmin(w, http.StatusOK, trailBody{Events: s.TrailEvents(r.URL.Query().Get("account")), DelayMS: s.TrailDelay().Milliseconds()})
+		case http.MethodDelete:
+			s.ClearTrail()
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			methodNotAllowed(w, "GET, DELETE")
+		}
+	case "/_sim/ca.pem":
+		if r.Method != http.MethodGet {
+			methodNotAllowed(w, "GET")
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		_, _ = w.Write(s.CACertPEM())
 	default:
 		writeAdmin(w, http.StatusNotFound, adminError{"unknown admin path " + r.URL.Path})
 	}
+}
+
+// maxAdminBody bounds admin request bodies (a generated fleet's state is
+// large).
+const maxAdminBody = 64 << 20
+
+// accountsBody is the answer of GET /_sim/accounts.
+type accountsBody struct {
+	Accounts []AccountStats `json:"accounts"`
 }
 
 // adminError is the body of a failed admin call.
@@ -60,7 +102,7 @@ type adminError struct {
 // postFaults accepts one Fault object or an array of them; all are validated
 // before any is added.
 func (s *Server) postFaults(w http.ResponseWriter, r *http.Request) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody))
 	if err != nil {
 		writeAdmin(w, http.StatusBadRequest, adminError{"read body: " + err.Error()})
 		return
@@ -94,7 +136,7 @@ func (s *Server) postFaults(w http.ResponseWriter, r *http.Request) {
 
 // postInstances upserts by id, or replaces everything with ?replace=true.
 func (s *Server) postInstances(w http.ResponseWriter, r *http.Request) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody))
 	if err != nil {
 		writeAdmin(w, http.StatusBadRequest, adminError{"read body: " + err.Error()})
 		return
@@ -104,10 +146,19 @@ func (s *Server) postInstances(w http.ResponseWriter, r *http.Request) {
 		writeAdmin(w, http.StatusBadRequest, adminError{err.Error()})
 		return
 	}
+	if f.Accounts != nil {
+		if _, err := normaliseRoles(f.RoleMap()); err != nil {
+			writeAdmin(w, http.StatusBadRequest, adminError{err.Error()})
+			return
+		}
+	}
 	if r.URL.Query().Get("replace") == "true" {
 		err = s.SetInstances(f.Instances)
 	} else {
 		err = s.UpsertInstances(f.Instances)
+	}
+	if err == nil && f.Accounts != nil {
+		err = s.SetRoles(f.RoleMap())
 	}
 	if err != nil {
 		writeAdmin(w, http.StatusBadRequest, adminError{err.Error()})

@@ -6,7 +6,10 @@
 // public endpoints. It verifies every request's ACS3-HMAC-SHA256 signature
 // exactly as the darabonba-openapi client computes it; answers
 // ReleaseInstanceConnection, DescribeDBInstanceNetInfo and
-// DescribeDBInstanceAttribute from its state, with the documented error codes;
+// DescribeDBInstanceAttribute and DescribeDBInstances from its state, with the
+// documented error codes; serves STS AssumeRole (RPC-style, HMAC-SHA1) and
+// accepts the temporary keys it issues, which act as the role's account;
+// serves TLS and plain HTTP on one port (Listener) under a CA it generates;
 // enforces the per-account, per-action quota (Throttling.User); injects faults
 // (error codes, delays, dropped connections) from rules; logs every call; and
 // serves an unsigned admin API under /_sim/ to loopback clients only.

@@ -138,6 +138,12 @@ type quotaKey struct {
 // the limit and, if so, counts it. When refused it also returns how long
 // until the oldest counted call leaves the window. The caller holds s.mu.
 func (s *Server) admitLocked(account, action string, now time.Time) (bool, time.Duration) {
+	return s.admitRateLocked(account, action, s.rate, now)
+}
+
+// admitRateLocked is admitLocked with rate calls per window (LookupEvents
+// has a quota of its own). The caller holds s.mu.
+func (s *Server) admitRateLocked(account, action string, rate int, now time.Time) (bool, time.Duration) {
 	key := quotaKey{account, action}
 	window := s.windows[key]
 	cut := 0
@@ -145,7 +151,7 @@ func (s *Server) admitLocked(account, action string, now time.Time) (bool, time.
 		cut++
 	}
 	window = window[cut:]
-	if len(window) >= s.rate {
+	if len(window) >= rate {
 		s.windows[key] = window
 		wait := window[0].Add(s.window).Sub(now)
 		if wait < time.Millisecond {

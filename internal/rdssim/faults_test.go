@@ -339,7 +339,7 @@ func TestAdminAPI(t *testing.T) {
 	}
 	wantCall := map[string]any{
 		"time": b.clock.Now().Format(time.RFC3339Nano), "action": "ReleaseInstanceConnection", "instance": "rm-dev",
-		"account": testAccount, "request_id": ans.requestID(), "code": "Throttling.User", "status": float64(400),
+		"account": testAccount, "account_id": testAccount, "key_kind": "base", "request_id": ans.requestID(), "code": "Throttling.User", "status": float64(400),
 		"outcome": "answered", "injected": true,
 	}
 	if diff := cmp.Diff(wantCall, calls[0]); diff != "" {

@@ -128,6 +128,8 @@ type signSpec struct {
 	nonce   string
 	host    string
 	body    string
+	// token is sent as x-acs-security-token (and signed) when set.
+	token string
 	// mutate runs after signing, to tamper with the request.
 	mutate func(*http.Request)
 }
@@ -172,6 +174,10 @@ func signedRequest(t testing.TB, b bundle, spec signSpec) *http.Request {
 		"accept":                     tea.String("application/json"),
 		"x-acs-content-sha256":       tea.String(hash),
 		"x-acs-credentials-provider": tea.String("static_ak"),
+	}
+	if spec.token != "" {
+		headers["x-acs-security-token"] = tea.String(spec.token)
+		headers["x-acs-accesskey-id"] = tea.String(spec.ak)
 	}
 	dreq := &dara.Request{
 		Method:   tea.String("POST"),

@@ -14,10 +14,14 @@ func (s *Server) dispatch(acct Account, action string, params url.Values, reques
 	switch action {
 	case aliyun.ActionReleaseInstanceConnection:
 		return s.releaseLocked(acct, params, requestID)
+	case aliyun.ActionReleaseInstancePublicConnection:
+		return s.releasePublicLocked(acct, params, requestID)
 	case aliyun.ActionDescribeDBInstanceNetInfo:
 		return s.describeNetInfoLocked(acct, params, requestID)
 	case aliyun.ActionDescribeDBInstanceAttribute:
 		return s.describeAttributeLocked(acct, params, requestID)
+	case ActionDescribeDBInstances:
+		return s.describeInstancesLocked(acct, params, requestID)
 	default:
 		return errResult(aliyun.CodeInvalidActionNotFound)
 	}

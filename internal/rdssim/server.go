@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -37,12 +38,39 @@ const (
 	OutcomeAbandoned = "abandoned"
 )
 
+// Key kinds of a call's AccessKey ID, in the call log.
+const (
+	KeyKindBase = "base"
+	KeyKindSTS  = "sts"
+)
+
 // Account is an AccessKey pair and the account (UID) it belongs to. Quotas
-// are counted per AccountID, across all of its keys.
+// are counted per AccountID, across all of its keys, including the temporary
+// keys AssumeRole issues for the account's roles.
 type Account struct {
 	AccessKeyID     string `json:"access_key_id"`
 	AccessKeySecret string `json:"-"`
 	AccountID       string `json:"account_id"`
+	// UserName, when set, names the RAM user the key belongs to, for
+	// ActionTrail's userIdentity ("ram-user"); empty means the account's
+	// own (root) key ("root-account").
+	UserName string `json:"user_name,omitempty"`
+
+	// role is the role ARN of a temporary (STS) key; empty for base keys.
+	role string
+}
+
+// keyKind is KeyKindSTS for temporary keys, KeyKindBase for base keys and
+// "" when no key was recognised.
+func (a Account) keyKind() string {
+	switch {
+	case a.role != "":
+		return KeyKindSTS
+	case a.AccountID != "":
+		return KeyKindBase
+	default:
+		return ""
+	}
 }
 
 // Config configures a Server.
@@ -51,6 +79,15 @@ type Config struct {
 	Accounts []Account
 	// Instances is the initial state.
 	Instances []Instance
+	// Roles lists, per account UID, the RAM roles AssumeRole may assume
+	// (the state file's "accounts"). Nil accepts any well-formed role ARN.
+	Roles map[string][]string
+	// TLSHosts are extra DNS names or IP addresses for the serving
+	// certificate, besides 127.0.0.1, ::1 and localhost.
+	TLSHosts []string
+	// CA signs the serving certificate; nil generates a fresh one. Sharing a
+	// CA lets a test trust several simulators at once.
+	CA *CA
 	// RatePerSecond is the quota per account and per action; 0 means
 	// DefaultRatePerSecond.
 	RatePerSecond int
@@ -58,25 +95,48 @@ type Config struct {
 	// one second when 0. Lengthening it makes a throttle certain on a loaded
 	// machine (tests, or trying a client's backoff by hand).
 	QuotaWindow time.Duration
-	// Now is the clock for signatures, nonces, the quota and the call log;
-	// nil means time.Now.
+	// TrailDelay is how late ActionTrail's LookupEvents shows an event: it
+	// is visible once now >= eventTime + TrailDelay. 0 shows it at once.
+	TrailDelay time.Duration
+	// TrailRatePerSecond is LookupEvents' quota per account in each quota
+	// window; 0 means DefaultTrailRatePerSecond.
+	TrailRatePerSecond int
+	// Now is the clock for signatures, nonces, the quota, the call log and
+	// the trail; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one line per API call; nil discards.
 	Logger *slog.Logger
+	// RAM is each account's RAM (users, groups, roles, policies), by
+	// account uid, which the RAM API (2015-05-01) answers from (ram.go);
+	// nil gives the first account the example RAM (ExampleRAM).
+	RAM map[string]RAMState
 }
 
 // Call is one entry of the call log. JSON:
 //
 //	{"time":"...","action":"ReleaseInstanceConnection","instance":"rm-...",
-//	 "account":"1234567890123456","request_id":"65BDA532-...","code":"",
-//	 "status":200,"outcome":"answered","injected":false}
+//	 "account":"1234567890123456","account_id":"1234567890123456",
+//	 "key_kind":"sts","role":"acs:ram::1234567890123456:role/rdsgate-gateway",
+//	 "tls":true,"request_id":"65BDA532-...","code":"","status":200,
+//	 "outcome":"answered","injected":false}
 type Call struct {
 	Time     time.Time `json:"time"`
 	Action   string    `json:"action"`
 	Instance string    `json:"instance"`
 	// Account is the AccountID; empty when authentication failed before the
-	// key was known.
-	Account   string `json:"account"`
+	// key was known. Kept for compatibility; AccountID is the same value.
+	Account string `json:"account"`
+	// AccountID is the account the call acted as: the base key's account, or
+	// the assumed role's account for a temporary key. For AssumeRole it is
+	// the role's account (the caller's when the ARN is malformed).
+	AccountID string `json:"account_id"`
+	// KeyKind is "base" or "sts" (the kind of AccessKey ID that signed the
+	// call); empty when the key was not recognised. Never a secret or token.
+	KeyKind string `json:"key_kind,omitempty"`
+	// Role is the role ARN of an STS key, or the RoleArn of an AssumeRole.
+	Role string `json:"role,omitempty"`
+	// TLS is true when the call came over TLS.
+	TLS       bool   `json:"tls,omitempty"`
 	RequestID string `json:"request_id"`
 	// Code is the error code answered; empty for success.
 	Code string `json:"code"`
@@ -92,6 +152,14 @@ type Call struct {
 	// Code although the operation succeeded (Status and Code are then the
 	// injected answer's).
 	Performed bool `json:"performed,omitempty"`
+
+	// rpc marks an RPC-style (STS) call, whose errors name STS's host.
+	rpc bool
+	// ram marks a RAM call, whose errors name RAM's host.
+	ram bool
+	// src, set for the release actions once the caller is authenticated,
+	// makes record add the call to the trail.
+	src *trailSource
 }
 
 // Server is the simulated RDS endpoint; it is an http.Handler and safe for
@@ -110,6 +178,24 @@ type Server struct {
 	nonces      map[string]time.Time
 	noncePurged time.Time
 	windows     map[quotaKey][]time.Time
+	// roles is Config.Roles, names lowercased; nil accepts any role.
+	roles map[string][]string
+	// sessions are the temporary keys AssumeRole issued, by AccessKey ID.
+	sessions       map[string]stsSession
+	sessionsPurged time.Time
+	// admitted and throttled count API calls per account.
+	admitted  map[string]int
+	throttled map[string]int
+
+	tls *tlsMaterial
+
+	// ram is every account's RAM (ram.go); defaultAccount is the first
+	// configured key's account.
+	ram            ramStore
+	defaultAccount string
+
+	// trail is the ActionTrail kept from the call log (trail.go).
+	trail trailState
 }
 
 // New validates cfg and returns a Server.
@@ -149,7 +235,19 @@ func New(cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{
+	roles, err := normaliseRoles(cfg.Roles)
+	if err != nil {
+		return nil, fmt.Errorf("rdssim: %w", err)
+	}
+	material, err := newTLSMaterial(cfg.CA, cfg.TLSHosts)
+	if err != nil {
+		return nil, fmt.Errorf("rdssim: %w", err)
+	}
+	trail, err := newTrailState(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("rdssim: %w", err)
+	}
+	s := &Server{
 		accounts:  accounts,
 		rate:      rate,
 		window:    cmp.Or(cfg.QuotaWindow, time.Second),
@@ -158,12 +256,28 @@ func New(cfg Config) (*Server, error) {
 		instances: insts,
 		nonces:    map[string]time.Time{},
 		windows:   map[quotaKey][]time.Time{},
-	}, nil
+		roles:     roles,
+		sessions:  map[string]stsSession{},
+		admitted:  map[string]int{},
+		throttled: map[string]int{},
+		tls:       material,
+		trail:     trail,
+
+		defaultAccount: cfg.Accounts[0].AccountID,
+	}
+	if err := s.initRAM(cfg); err != nil {
+		return nil, fmt.Errorf("rdssim: %w", err)
+	}
+	return s, nil
 }
 
 // ServeHTTP serves the admin API under /_sim/ and the RDS API everywhere
 // else.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/_sim/ram" {
+		s.serveRAMAdmin(w, r)
+		return
+	}
 	if r.URL.Path == "/_sim" || strings.HasPrefix(r.URL.Path, "/_sim/") {
 		s.serveAdmin(w, r)
 		return
@@ -179,8 +293,8 @@ type result struct {
 }
 
 func errResult(code string) result {
-	e, _ := aliyun.LookupError(code)
-	return result{status: e.HTTPStatus, code: code}
+	status, _ := lookupError(code)
+	return result{status: status, code: code}
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -198,13 +312,29 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.record(r, call)
 		return
 	}
+	call.TLS = r.TLS != nil
 	params := requestParams(r, body)
+	if isRPC(r, params) {
+		s.serveSTS(w, r, &call, params, now)
+		return
+	}
 	call.Instance = params.Get("DBInstanceId")
+	call.ram = r.Header.Get("x-acs-version") == aliyun.RAMAPIVersion // errors name RAM's host
 
 	acct, authErr := s.verify(r, body, now)
 	call.Account = acct.AccountID // empty when the key is unknown
+	call.KeyKind, call.Role = acct.keyKind(), acct.role
 	if authErr != nil {
 		s.answer(w, r, &call, acct, errResult(authErr.code))
+		return
+	}
+	if r.Header.Get("x-acs-version") == TrailAPIVersion {
+		s.serveTrail(w, r, &call, acct, params, now)
+		return
+	}
+	call.src = s.newTrailSource(r, call.Action, acct, params)
+	if r.Header.Get("x-acs-version") == aliyun.RAMAPIVersion {
+		s.serveRAM(w, r, &call, acct, params)
 		return
 	}
 	if v := r.Header.Get("x-acs-version"); v != aliyun.APIVersion {
@@ -217,7 +347,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	var fault Fault
 	var faulted bool
 	if admitted {
+		s.admitted[acct.AccountID]++
 		fault, faulted = s.takeFaultLocked(call.Action, call.Instance)
+	} else {
+		s.throttled[acct.AccountID]++
 	}
 	s.mu.Unlock()
 	if !admitted {
@@ -309,12 +442,17 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, call *Call, acct
 	if res.code != "" {
 		payload = s.errorBody(call, acct, res.code)
 	}
+	writeJSON(w, res.status, payload)
+}
+
+// writeJSON writes an API answer's body.
+func writeJSON(w http.ResponseWriter, status int, payload any) {
 	b, err := json.Marshal(payload)
 	if err != nil {
 		http.Error(w, "encode response", http.StatusInternalServerError)
 		return
 	}
-	w.WriteHeader(res.status)
+	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
 
@@ -340,19 +478,33 @@ type accessDeniedDetail struct {
 }
 
 func (s *Server) errorBody(call *Call, acct Account, code string) errorBody {
-	e, _ := aliyun.LookupError(code)
+	status, message := lookupActionError(call.Action, code)
+	host, product, service := HostID, "Rds", "rds"
+	if call.rpc {
+		host, product, service = STSHostID, "Sts", "sts"
+	}
+	if call.ram {
+		host, product, service = RAMHostID, "Ram", "ram"
+	}
+	if call.Action == ActionLookupEvents {
+		host, product, service = TrailHostID, "Actiontrail", "actiontrail"
+	}
 	b := errorBody{
 		RequestID: call.RequestID,
-		HostID:    HostID,
+		HostID:    host,
 		Code:      code,
-		Message:   e.Message,
+		Message:   message,
 		Recommend: "https://api.aliyun.com/troubleshoot?q=" + url.QueryEscape(code) +
-			"&product=Rds&requestId=" + call.RequestID,
+			"&product=" + product + "&requestId=" + call.RequestID,
 	}
-	if e.HTTPStatus == http.StatusForbidden {
+	if status == http.StatusForbidden {
+		principal := "SubUser"
+		if acct.role != "" {
+			principal = "AssumedRoleUser"
+		}
 		b.AccessDeniedDetail = &accessDeniedDetail{
-			AuthAction:               "rds:" + call.Action,
-			AuthPrincipalType:        "SubUser",
+			AuthAction:               service + ":" + call.Action,
+			AuthPrincipalType:        principal,
 			AuthPrincipalOwnerID:     acct.AccountID,
 			AuthPrincipalDisplayName: acct.AccessKeyID,
 			PolicyType:               "AccountLevelIdentityBasedPolicy",
@@ -365,16 +517,22 @@ func (s *Server) errorBody(call *Call, acct Account, code string) errorBody {
 
 // record appends to the call log and logs the call.
 func (s *Server) record(r *http.Request, c Call) {
+	if c.AccountID == "" {
+		c.AccountID = c.Account
+	}
+	c.Account = c.AccountID
 	s.mu.Lock()
 	if len(s.calls) >= maxCalls {
 		s.calls = append(s.calls[:0], s.calls[len(s.calls)-maxCalls+1:]...)
 	}
 	s.calls = append(s.calls, c)
+	s.addTrailLocked(c)
 	s.mu.Unlock()
 	s.logger.LogAttrs(r.Context(), slog.LevelInfo, "rdssim call",
 		slog.String("action", c.Action),
 		slog.String("instance", c.Instance),
 		slog.String("account", c.Account),
+		slog.String("key_kind", c.KeyKind),
 		slog.String("request_id", c.RequestID),
 		slog.String("code", c.Code),
 		slog.Int("status", c.Status),
@@ -390,11 +548,90 @@ func (s *Server) Calls() []Call {
 	return append([]Call{}, s.calls...)
 }
 
-// ClearCalls empties the call log.
+// ClearCalls empties the call log and resets the per-account counters of
+// Accounts.
 func (s *Server) ClearCalls() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = nil
+	s.admitted = map[string]int{}
+	s.throttled = map[string]int{}
+}
+
+// AccountStats is what the simulator knows of one account. JSON:
+//
+//	{"account_id":"1000000000000001","roles":["rdsgate-gateway"],
+//	 "instances":400,"calls":1200,"throttled":3}
+type AccountStats struct {
+	AccountID string `json:"account_id"`
+	// Roles AssumeRole accepts for the account; empty when any role is
+	// accepted or the account has none listed.
+	Roles []string `json:"roles,omitempty"`
+	// Instances owned by the account (account_id equal to it), not counting
+	// instances visible to every account.
+	Instances int `json:"instances"`
+	// Calls is the number of API calls admitted by the quota (RDS actions)
+	// since the start or the last ClearCalls.
+	Calls int `json:"calls"`
+	// Throttled is the number of calls answered Throttling.User.
+	Throttled int `json:"throttled"`
+}
+
+// Accounts returns every account the simulator knows of (base keys' accounts,
+// accounts with roles, owners of instances, and accounts that made calls),
+// sorted by account ID.
+func (s *Server) Accounts() []AccountStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byID := map[string]*AccountStats{}
+	get := func(id string) *AccountStats {
+		if a, ok := byID[id]; ok {
+			return a
+		}
+		a := &AccountStats{AccountID: id}
+		byID[id] = a
+		return a
+	}
+	for _, a := range s.accounts {
+		get(a.AccountID)
+	}
+	for id, roles := range s.roles {
+		get(id).Roles = append([]string(nil), roles...)
+	}
+	for i := range s.instances {
+		if id := s.instances[i].AccountID; id != "" {
+			get(id).Instances++
+		}
+	}
+	for id, n := range s.admitted {
+		get(id).Calls = n
+	}
+	for id, n := range s.throttled {
+		get(id).Throttled = n
+	}
+	out := make([]AccountStats, 0, len(byID))
+	for _, a := range byID {
+		out = append(out, *a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AccountID < out[j].AccountID })
+	return out
+}
+
+// InstancesFor returns deep copies of the instances accountID can see: its
+// own and those visible to every account.
+func (s *Server) InstancesFor(accountID string) []Instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Instance
+	for i := range s.instances {
+		if s.instances[i].visibleTo(accountID) {
+			out = append(out, s.instances[i].clone())
+		}
+	}
+	if out == nil {
+		out = []Instance{}
+	}
+	return out
 }
 
 // Instances returns a deep copy of the current state.

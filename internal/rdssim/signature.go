@@ -78,9 +78,9 @@ func (s *Server) verify(r *http.Request, body []byte, now time.Time) (Account, *
 	if !ok {
 		return Account{}, &authError{aliyun.CodeIncompleteSignature}
 	}
-	acct, ok := s.accounts[a.accessKeyID]
-	if !ok {
-		return Account{}, &authError{aliyun.CodeInvalidAccessKeyIDNotFound}
+	acct, aerr := s.keyAccount(a.accessKeyID, r.Header.Get("x-acs-security-token"), now)
+	if aerr != nil {
+		return acct, aerr
 	}
 	// Every required header, and every x-acs-* header sent, must be signed;
 	// the signed list must be lowercase and sorted as the client emits it.

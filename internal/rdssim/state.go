@@ -60,25 +60,62 @@ type Endpoint struct {
 // StateFile is the JSON shape of a state file and of the /_sim/instances
 // bodies.
 type StateFile struct {
-	Instances []Instance `json:"instances"`
+	// Accounts, when present, lists the only roles AssumeRole accepts, by
+	// 16-digit account uid; absent (nil), any well-formed role ARN is
+	// accepted.
+	Accounts  map[string]StateAccount `json:"accounts,omitempty"`
+	Instances []Instance              `json:"instances"`
+}
+
+// StateAccount is one account of a state file: {"roles":["rdsgate-gateway"]},
+// with optionally its RAM ({"ram":{...}}, RAMState), which the RAM API
+// answers from.
+type StateAccount struct {
+	Roles []string  `json:"roles"`
+	RAM   *RAMState `json:"ram,omitempty"`
+}
+
+// RoleMap returns f.Accounts as Config.Roles wants it; nil when f has no
+// accounts object.
+func (f StateFile) RoleMap() map[string][]string {
+	if f.Accounts == nil {
+		return nil
+	}
+	m := make(map[string][]string, len(f.Accounts))
+	for uid, a := range f.Accounts {
+		m[uid] = append([]string{}, a.Roles...)
+	}
+	return m
 }
 
 // LoadInstances reads a state file ({"instances":[...]}) and returns its
 // instances, normalised and validated.
 func LoadInstances(path string) ([]Instance, error) {
+	f, err := LoadState(path)
+	if err != nil {
+		return nil, err
+	}
+	return f.Instances, nil
+}
+
+// LoadState reads a state file ({"accounts":{...},"instances":[...]}) with
+// its instances normalised and its accounts validated.
+func LoadState(path string) (StateFile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("load instances: %w", err)
+		return StateFile{}, fmt.Errorf("load instances: %w", err)
 	}
 	var f StateFile
 	if err := decodeStrict(b, &f); err != nil {
-		return nil, fmt.Errorf("load instances %s: %w", path, err)
+		return StateFile{}, fmt.Errorf("load instances %s: %w", path, err)
 	}
-	insts, err := normaliseInstances(f.Instances)
-	if err != nil {
-		return nil, fmt.Errorf("load instances %s: %w", path, err)
+	if f.Instances, err = normaliseInstances(f.Instances); err != nil {
+		return StateFile{}, fmt.Errorf("load instances %s: %w", path, err)
 	}
-	return insts, nil
+	if _, err := normaliseRoles(f.RoleMap()); err != nil {
+		return StateFile{}, fmt.Errorf("load instances %s: %w", path, err)
+	}
+	return f, nil
 }
 
 func decodeStrict(b []byte, v any) error {

@@ -45,4 +45,8 @@ type Attempt struct {
 	// Found is what a reconciliation check found: FoundPresent or
 	// FoundReleased.
 	Found string `json:"found,omitempty"`
+	// TrailConfirmedAt, for a release, is the time of the account's
+	// ActionTrail event that records this call (by its RequestId): the
+	// trail confirms rdsgate made it. Nil until the trail is read.
+	TrailConfirmedAt *time.Time `json:"trail_confirmed_at,omitempty"`
 }

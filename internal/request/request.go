@@ -35,6 +35,27 @@ type Spec struct {
 	NetworkType      string `json:"network_type"`
 	Justification    string `json:"justification"`
 	Ticket           string `json:"ticket"`
+	// AccountID is the Alibaba Cloud account (UID) of the instance, one of
+	// accounts.json's; empty means the one account rdsgate is configured
+	// with (RDSGATE_ACCOUNT_ID). Omitted from the payload hash when empty,
+	// so that hashes of requests filed before accounts existed still hold.
+	AccountID string `json:"account_id,omitempty"`
+}
+
+// Target is one public endpoint to release: the fields of a Spec that name
+// it. A bulk request carries many; fleet scans produce them.
+type Target struct {
+	RegionID         string `json:"region_id"`
+	DBInstanceID     string `json:"db_instance_id"`
+	ConnectionString string `json:"connection_string"`
+	NetworkType      string `json:"network_type"`
+	AccountID        string `json:"account_id"`
+}
+
+// Target returns the endpoint s names.
+func (s Spec) Target() Target {
+	return Target{RegionID: s.RegionID, DBInstanceID: s.DBInstanceID, ConnectionString: s.ConnectionString,
+		NetworkType: s.NetworkType, AccountID: s.AccountID}
 }
 
 var (
@@ -54,6 +75,7 @@ func (s Spec) Normalize() Spec {
 	s.NetworkType = strings.TrimSpace(s.NetworkType)
 	s.Justification = strings.TrimSpace(s.Justification)
 	s.Ticket = strings.TrimSpace(s.Ticket)
+	s.AccountID = strings.TrimSpace(s.AccountID)
 	return s
 }
 
@@ -182,6 +204,9 @@ func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
 
 // Requirement is one AND-composed approver requirement: Count approvals from
 // members of Group.
+// Bulk reports whether r is a bulk request.
+func (r *Request) Bulk() bool { return r.TargetCount > 0 }
+
 type Requirement struct {
 	Group string `json:"group"`
 	Count int    `json:"count"`
@@ -202,6 +227,13 @@ type Request struct {
 	CreatedAt            time.Time       `json:"created_at"`
 	UpdatedAt            time.Time       `json:"updated_at"`
 	Votes                []Vote          `json:"approvals"`
+	// ParentID is the bulk request a target's request releases a target
+	// of; nil for a request filed by itself.
+	ParentID *uuid.UUID `json:"parent_id,omitempty"`
+	// TargetCount is a bulk request's number of targets; 0 for a single
+	// request (its endpoint is in Spec). A bulk request's Spec holds only
+	// the justification and ticket.
+	TargetCount int `json:"target_count,omitempty"`
 	// Requeues is how often a sweep re-enqueued the execution job of the
 	// request after the queue gave up on it.
 	Requeues int `json:"-"`

@@ -14,6 +14,7 @@ func TestTransitions(t *testing.T) {
 		{StatusPending, StatusApproved}: true, {StatusPending, StatusRejected}: true,
 		{StatusPending, StatusExpired}: true, {StatusPending, StatusCancelled}: true,
 		{StatusApproved, StatusExecuting}: true, {StatusApproved, StatusFailed}: true,
+		{StatusApproved, StatusCancelled}: true, {StatusExecuting, StatusCancelled}: true,
 		{StatusExecuting, StatusSucceeded}: true, {StatusExecuting, StatusFailed}: true,
 		{StatusExecuting, StatusApproved}: true,
 	}

@@ -29,11 +29,14 @@ var Statuses = []Status{
 // API answered with a retryable error, the call was never sent, or
 // reconciliation found the endpoint still present after an attempt whose
 // outcome was unknown. approved → failed is a job that gave up before any
-// call.
+// call. approved → cancelled is a bulk request's target withdrawn before its
+// call ("cancel the rest"); executing → cancelled is a bulk request whose
+// targets ended with some cancelled and none failed. Withdrawing a single
+// request is pending → cancelled only (Service.Cancel checks).
 var transitions = map[Status][]Status{
 	StatusPending:   {StatusApproved, StatusRejected, StatusExpired, StatusCancelled},
-	StatusApproved:  {StatusExecuting, StatusFailed},
-	StatusExecuting: {StatusSucceeded, StatusFailed, StatusApproved},
+	StatusApproved:  {StatusExecuting, StatusFailed, StatusCancelled},
+	StatusExecuting: {StatusSucceeded, StatusFailed, StatusApproved, StatusCancelled},
 }
 
 // Valid reports whether s is one of the known states.

@@ -30,7 +30,7 @@ var errNoEvents = errors.New("a change of state needs its audit records")
 // and the deliveries, when there are any, in one more each. It implements
 // lifecycle.Tx.
 func (t *tx) Apply(ctx context.Context, c lifecycle.Change) error {
-	if len(c.Events) == 0 {
+	if len(c.Events) == 0 && !cursorOnly(c) {
 		return fmt.Errorf("apply change of request %s: %w", c.Request, errNoEvents)
 	}
 	if c.To != "" {
@@ -60,10 +60,11 @@ func (t *tx) Apply(ctx context.Context, c lifecycle.Change) error {
 			return fmt.Errorf("insert request: %w", err)
 		}
 		b.Queue(`INSERT INTO requests (`+requestColumns+`)
-VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
+VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)`,
 			id, r.Requester, r.RegionID, r.DBInstanceID, r.ConnectionString, r.NetworkType,
 			r.Justification, r.Ticket, string(r.Status), r.PayloadHash[:], r.RequiredApprovals, reqs,
-			r.Environment, []byte(r.Decision), r.PolicyRevision, r.CreatedAt, r.CreatedAt)
+			r.Environment, []byte(r.Decision), r.PolicyRevision, r.CreatedAt, r.CreatedAt,
+			r.AccountID, r.ParentID, r.TargetCount)
 	}
 	if v := c.Vote; v != nil {
 		// The primary key (request, approver) refuses a second vote even
@@ -105,14 +106,27 @@ VALUES ($1, $2, $3, $4, clock_timestamp(), $5, $6, nullif($7, 0), $8, $9, $10, $
     classification = 'unknown_outcome', error_message = 'no outcome recorded: the worker stopped during the call'
 WHERE request_id = $1 AND finished_at IS NULL`, id)
 	}
-	if err := audit.Append(ctx, batchExecer{&b}, c.Events...); err != nil {
-		return err
+	queueTrail(&b, c)
+	if len(c.Events) > 0 {
+		if err := audit.Append(ctx, batchExecer{&b}, c.Events...); err != nil {
+			return err
+		}
 	}
 	if err := t.SendBatch(ctx, &b).Close(); err != nil {
 		return domainErr(err, "apply change of request "+c.Request.String())
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {
+			return err
+		}
+	}
+	if len(c.Targets) > 0 {
+		if err := t.insertTargets(ctx, c.Request, c.Targets); err != nil {
+			return err
+		}
+	}
+	if len(c.Children) > 0 {
+		if err := t.insertChildren(ctx, c.Children, c.Trace); err != nil {
 			return err
 		}
 	}
@@ -125,6 +139,14 @@ WHERE request_id = $1 AND finished_at IS NULL`, id)
 		return t.notify(ctx, c)
 	}
 	return nil
+}
+
+// cursorOnly reports whether c only moves a trail cursor: bookkeeping of
+// what was read, with no audit record to write.
+func cursorOnly(c lifecycle.Change) bool {
+	return c.TrailCursor != nil && c.New == nil && c.Vote == nil && c.To == "" && !c.Requeued && c.Started == nil &&
+		c.Finished == nil && !c.CloseOpen && !c.Enqueue && len(c.Targets) == 0 && len(c.Children) == 0 &&
+		len(c.Trail) == 0 && len(c.Notify) == 0
 }
 
 // batchExecer queues audit.Append's statement on a batch.

@@ -34,15 +34,21 @@ var liveStates = []rivertype.JobState{
 // the job exists if and only if the change commits. A second enqueue while
 // the request's job is live is a no-op.
 func (t *tx) enqueue(ctx context.Context, job lifecycle.ReleaseJob) error {
-	_, err := t.db.queue.InsertTx(ctx, t.Tx, job, &river.InsertOpts{
-		Queue:       lifecycle.ReleaseQueue,
-		MaxAttempts: jobMaxAttempts,
-		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: liveStates},
-	})
+	_, err := t.db.queue.InsertTx(ctx, t.Tx, job, releaseJobOpts())
 	if err != nil {
 		return fmt.Errorf("enqueue release of request %s: %w", job.RequestID, err)
 	}
 	return nil
+}
+
+// releaseJobOpts are the insert options of a request's execution job: at
+// most one live job per request.
+func releaseJobOpts() *river.InsertOpts {
+	return &river.InsertOpts{
+		Queue:       lifecycle.ReleaseQueue,
+		MaxAttempts: jobMaxAttempts,
+		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: liveStates},
+	}
 }
 
 func liveStateNames() []string {
@@ -71,7 +77,7 @@ func (t *tx) HasLiveJob(ctx context.Context, id uuid.UUID) (bool, error) {
 // olderThan that have no live job.
 func (db *DB) Orphans(ctx context.Context, olderThan time.Duration, limit int) ([]uuid.UUID, error) {
 	rows, err := db.pool.Query(ctx, `SELECT r.id FROM requests r
-WHERE r.status IN ('approved', 'executing')
+WHERE r.status IN ('approved', 'executing') AND r.target_count = 0
   AND r.updated_at < now() - $3 * interval '1 microsecond'
   AND NOT EXISTS (`+fmt.Sprintf(liveJobSQL, "r.id::text")+`)
 ORDER BY r.id LIMIT $4`, lifecycle.ReleaseJob{}.Kind(), liveStateNames(), olderThan.Microseconds(), limit)

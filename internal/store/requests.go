@@ -24,7 +24,16 @@ type querier interface {
 
 const requestColumns = `id, requester, region_id, db_instance_id, connection_string, network_type,
     justification, ticket, status, payload_hash, required_approvals, approver_requirements,
-    environment, decision, policy_revision, created_at, updated_at`
+    environment, decision, policy_revision, created_at, updated_at, account_id, parent_id, target_count`
+
+// requestColumnList is requestColumns as a list (for COPY).
+func requestColumnList() []string {
+	cols := strings.Split(requestColumns, ",")
+	for i, c := range cols {
+		cols[i] = strings.TrimSpace(c)
+	}
+	return cols
+}
 
 func scanRequest(row pgx.Row) (*request.Request, error) {
 	var (
@@ -35,7 +44,8 @@ func scanRequest(row pgx.Row) (*request.Request, error) {
 	)
 	if err := row.Scan(&r.ID, &r.Requester, &r.RegionID, &r.DBInstanceID, &r.ConnectionString, &r.NetworkType,
 		&r.Justification, &r.Ticket, &status, &hash, &r.RequiredApprovals, &reqs,
-		&r.Environment, &r.Decision, &r.PolicyRevision, &r.CreatedAt, &r.UpdatedAt, &r.Requeues); err != nil {
+		&r.Environment, &r.Decision, &r.PolicyRevision, &r.CreatedAt, &r.UpdatedAt, &r.AccountID, &r.ParentID,
+		&r.TargetCount, &r.Requeues); err != nil {
 		return nil, err
 	}
 	r.Status = request.Status(status)
@@ -155,6 +165,8 @@ func (db *DB) Requests(ctx context.Context, f lifecycle.Filter) (lifecycle.Page,
 		args = append(args, v)
 		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
 	}
+	// A bulk request's targets are listed on its own page, not here.
+	where = append(where, "parent_id IS NULL")
 	if f.Status != "" {
 		add("status = ?", string(f.Status))
 	}

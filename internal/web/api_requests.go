@@ -61,10 +61,14 @@ func jsonField(path string) string {
 	return strings.Join(out, ".")
 }
 
-// createRequestBody is the body of POST /api/v1/requests.
+// createRequestBody is the body of POST /api/v1/requests: one endpoint's
+// fields at the top level, or a bulk request's in targets.
 type createRequestBody struct {
 	request.Spec
 	BreakGlass bool `json:"break_glass"`
+	// Targets, when present, makes the request a bulk request; the
+	// endpoint fields are then per target and must not be at the top level.
+	Targets []request.Target `json:"targets"`
 }
 
 func (s *Server) createRequest(c echo.Context) error {
@@ -72,12 +76,36 @@ func (s *Server) createRequest(c echo.Context) error {
 	if err := decodeJSON(c, &body); err != nil {
 		return err
 	}
-	r, err := s.d.Service.File(c.Request().Context(), actorOf(c), body.Spec, body.BreakGlass)
+	ctx := c.Request().Context()
+	if body.Targets == nil {
+		r, err := s.d.Service.File(ctx, actorOf(c), body.Spec, body.BreakGlass)
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set(echo.HeaderLocation, "/api/v1/requests/"+r.ID.String())
+		return c.JSON(http.StatusCreated, r)
+	}
+	var errs request.ValidationErrors
+	for _, f := range [][2]string{{"region_id", body.RegionID}, {"db_instance_id", body.DBInstanceID},
+		{"connection_string", body.ConnectionString}, {"network_type", body.NetworkType}, {"account_id", body.AccountID}} {
+		if f[1] != "" {
+			errs = append(errs, &request.ValidationError{Field: f[0], Message: "belongs in each of targets, not at the top level of a bulk request"})
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	r, err := s.d.Service.FileBulk(ctx, actorOf(c), request.BulkSpec{Targets: body.Targets,
+		Justification: body.Justification, Ticket: body.Ticket}, body.BreakGlass)
+	if err != nil {
+		return err
+	}
+	d, err := s.d.Service.Detail(ctx, r.ID)
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/requests/"+r.ID.String())
-	return c.JSON(http.StatusCreated, r)
+	return c.JSON(http.StatusCreated, d)
 }
 
 func parseID(c echo.Context) (uuid.UUID, error) {
@@ -181,4 +209,34 @@ func (s *Server) cancelRequest(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, r)
+}
+
+// cancelRestBody answers POST /api/v1/requests/{id}/cancel-rest.
+type cancelRestBody struct {
+	// Cancelled counts the targets withdrawn before their call.
+	Cancelled int `json:"cancelled"`
+	*lifecycle.Detail
+}
+
+func (s *Server) cancelRest(c echo.Context) error {
+	id, err := parseID(c)
+	if err != nil {
+		return err
+	}
+	var body cancelBody
+	if c.Request().ContentLength != 0 {
+		if err := decodeJSON(c, &body); err != nil {
+			return err
+		}
+	}
+	ctx := c.Request().Context()
+	n, err := s.d.Service.CancelRest(ctx, actorOf(c), id, body.Reason)
+	if err != nil {
+		return err
+	}
+	d, err := s.d.Service.Detail(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, cancelRestBody{Cancelled: n, Detail: d})
 }

@@ -80,11 +80,14 @@ func (e apiEnv) call(t testing.TB, user, method, path string, body any) (int, ma
 
 // waitStatus polls the request until it reaches status (the executor works
 // in the background), failing after 20 s.
-func (e apiEnv) waitStatus(t *testing.T, id, status string) {
+func (e apiEnv) waitStatus(t *testing.T, id, status string) { e.waitStatusAs(t, "alice", id, status) }
+
+// waitStatusAs is waitStatus reading as user.
+func (e apiEnv) waitStatusAs(t *testing.T, user, id, status string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		_, out := e.call(t, "alice", "GET", "/api/v1/requests/"+id, nil)
+		_, out := e.call(t, user, "GET", "/api/v1/requests/"+id, nil)
 		if out["status"] == status {
 			return
 		}
@@ -159,7 +162,7 @@ func TestAPIValidation(t *testing.T) {
 		t.Errorf("bad JSON: %d %v", status, out)
 	}
 	big := validBody()
-	big["justification"] = strings.Repeat("x", 70*1024)
+	big["justification"] = strings.Repeat("x", 1100*1024) // filings may be bulk: their limit is BulkBodyLimit
 	if status, out := env.call(t, "alice", "POST", "/api/v1/requests", big); status != 413 {
 		t.Errorf("large body: %d %v", status, out)
 	}

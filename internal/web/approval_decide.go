@@ -37,6 +37,12 @@ func (s *Server) decide(c echo.Context) error {
 	// moves on, so it must not say what happens next.
 	var msg string
 	switch {
+	case out.Bulk() && decision == request.Reject:
+		msg = s.tr(c, "You rejected the bulk request of %d endpoints: nothing will be released.", out.TargetCount)
+	case out.Bulk() && out.Status != request.StatusPending:
+		msg = s.tr(c, "You approved the bulk request of %d endpoints. Your approval completed the approvals, so its release started.", out.TargetCount)
+	case out.Bulk():
+		msg = s.tr(c, "You approved the bulk request of %d endpoints.", out.TargetCount)
 	case decision == request.Reject:
 		msg = s.tr(c, "You rejected the request for %s: nothing will be released.", out.DBInstanceID)
 	case out.Status == request.StatusApproved:
@@ -61,6 +67,10 @@ func (s *Server) cancel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.flash(c, s.tr(c, "You cancelled the request for %s.", out.DBInstanceID))
+	if out.Bulk() {
+		s.flash(c, s.tr(c, "You cancelled the bulk request of %d endpoints.", out.TargetCount))
+	} else {
+		s.flash(c, s.tr(c, "You cancelled the request for %s.", out.DBInstanceID))
+	}
 	return c.Redirect(http.StatusSeeOther, "/requests/"+out.ID.String())
 }

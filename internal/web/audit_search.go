@@ -90,17 +90,22 @@ type auditData struct {
 	Error   string
 	Missing bool
 	Events  []auditRow
-	// OlderURL and NewerURL page through the result; First and Last are
-	// the page's positions in it (1-based, 0 when not known), Total how
-	// many events match (nil: not counted).
+	pager
+	ExportCSV string
+	ExportJL  string
+	Integrity *audit.Integrity
+	IntegErr  string
+	IntegMiss bool
+}
+
+// pager is one keyset page of a search's result as a page shows it:
+// OlderURL and NewerURL page through the result; First and Last are the
+// page's positions in it (1-based, 0 when not known), Total how many
+// events match (nil: not counted).
+type pager struct {
 	OlderURL, NewerURL string
 	First, Last        int
 	Total              *audit.Total
-	ExportCSV          string
-	ExportJL           string
-	Integrity          *audit.Integrity
-	IntegErr           string
-	IntegMiss          bool
 }
 
 // kindOption is one entry of the kind filter.
@@ -151,7 +156,7 @@ func (s *Server) auditSearch(c echo.Context) error {
 			for _, e := range pg.Items {
 				d.Events = append(d.Events, s.auditRow(c, e))
 			}
-			d.pages(form, pg, f.Cursor, c.QueryParam("n"))
+			d.pages("/audit", form.values(), pg, f.Cursor, c.QueryParam("n"))
 		}
 	}
 	if err != nil {
@@ -171,12 +176,13 @@ func (s *Server) auditSearch(c echo.Context) error {
 	return s.render(c, status, "audit", page{Title: s.tr(c, "Audit log"), Nav: "audit", Data: d})
 }
 
-// pages sets the links to the older and newer pages and the positions of
-// this one. A position rides along in the links (n, the first event's), as
-// a keyset page does not know its offset; a page without a newer one is
-// the first, whatever n says. New events arriving meanwhile shift the
-// positions of a page reached through a link by as many.
-func (d *auditData) pages(form auditFilter, pg audit.Page, cursor, n string) {
+// pages sets the links to the older and newer pages (path with the
+// filter's query q) and the positions of this one. A position rides along
+// in the links (n, the first event's), as a keyset page does not know its
+// offset; a page without a newer one is the first, whatever n says. New
+// events arriving meanwhile shift the positions of a page reached through
+// a link by as many.
+func (d *pager) pages(path string, q url.Values, pg audit.Page, cursor, n string) {
 	first := 0
 	if cursor == "" || pg.PrevCursor == "" {
 		first = 1
@@ -184,12 +190,15 @@ func (d *auditData) pages(form auditFilter, pg audit.Page, cursor, n string) {
 		first = v
 	}
 	link := func(cursor string, n int) string {
-		v := form.values()
+		v := url.Values{}
+		for k, vs := range q {
+			v[k] = vs
+		}
 		v.Set("cursor", cursor)
 		if n > 0 {
 			v.Set("n", strconv.Itoa(n))
 		}
-		return "/audit?" + v.Encode()
+		return path + "?" + v.Encode()
 	}
 	if len(pg.Items) > 0 && first > 0 {
 		d.First, d.Last = first, first+len(pg.Items)-1
@@ -222,6 +231,24 @@ func (s *Server) auditRow(c echo.Context, e audit.Event) auditRow {
 			value = string(rs[:300]) + "…"
 		}
 		r.Details = append(r.Details, detail{Label: label, Value: value})
+	}
+	switch e.Kind {
+	case audit.KindBypassDetected:
+		// Who released what, as the account's ActionTrail has it.
+		b := readBypass(e)
+		add(s.tr(c, "Caller"), s.callerText(c, b))
+		add(s.tr(c, "API"), b.EventName)
+		add(s.tr(c, "Account"), b.AccountID)
+		add(s.tr(c, "Region"), b.RegionID)
+		add(s.tr(c, "Called at"), utcText(b.EventTime, b.EventTimeText))
+		add(s.tr(c, "ActionTrail event"), b.EventID)
+	case audit.KindExecutionConfirmed:
+		t := readTrailRef(e.Payload)
+		add(s.tr(c, "API"), t.EventName)
+		add(s.tr(c, "Account"), t.AccountID)
+		add(s.tr(c, "Region"), t.RegionID)
+		add(s.tr(c, "Called at"), utcText(t.EventTime, t.EventTimeText))
+		add(s.tr(c, "ActionTrail event"), t.EventID)
 	}
 	f := audit.PayloadFields(e.Kind, e.Payload)
 	add(s.tr(c, "Subject"), f.Subject)
@@ -305,6 +332,10 @@ func (s *Server) kindLabel(c echo.Context, kind string) string {
 		return s.tr(c, "Outcome check failed")
 	case audit.KindExecutionRequeued:
 		return s.tr(c, "Release re-queued")
+	case audit.KindExecutionConfirmed:
+		return s.tr(c, "Release confirmed by ActionTrail")
+	case audit.KindBypassDetected:
+		return s.tr(c, "Bypass: release made around rdsgate")
 	case audit.KindNotificationSent:
 		return s.tr(c, "Notification sent")
 	case audit.KindNotificationFailed:

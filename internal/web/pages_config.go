@@ -10,6 +10,7 @@ import (
 	"github.com/rdsgate/rdsgate/internal/audit"
 	"github.com/rdsgate/rdsgate/internal/auth"
 	"github.com/rdsgate/rdsgate/internal/policy"
+	"github.com/rdsgate/rdsgate/internal/request"
 )
 
 // Pages configures the server-rendered pages. Deps.Pages nil serves the
@@ -48,6 +49,62 @@ type Pages struct {
 	// RequestTTL is how long a request may stay pending before it expires
 	// (the request page says when); zero says nothing.
 	RequestTTL time.Duration
+	// Accounts lists the Alibaba Cloud accounts requests may name (the
+	// new-request form's account select; the fleet page's filter);
+	// *policy.Engine implements it. nil, or no accounts, shows no select.
+	Accounts AccountLister
+	// Fleet finds the public endpoints of the configured accounts for the
+	// "Public endpoints" page (GET /fleet); nil: the page says scanning is
+	// not configured.
+	Fleet FleetScanner
+	// TrailInterval is how often rdsgate reads the accounts' ActionTrail
+	// (RDSGATE_TRAIL_INTERVAL), which the page "Releases made around the
+	// gate" states; zero states no figure.
+	TrailInterval time.Duration
+	// TrailOff: this server does not read ActionTrail
+	// (RDSGATE_TRAIL_INTERVAL=off); the page says no bypass is being
+	// detected.
+	TrailOff bool
+}
+
+// AccountLister lists the configured Alibaba Cloud accounts: those of
+// accounts.json, nil without it (requests then name no account).
+type AccountLister interface {
+	Accounts() []policy.Account
+}
+
+// FleetScanner finds every public endpoint of the instances that f
+// matches, across the configured accounts and regions. A scan calls the
+// API within each account's quota and may take tens of seconds for a big
+// fleet.
+type FleetScanner interface {
+	// Scan returns the endpoints found. The parts of the scan that failed
+	// (an account whose role could not be assumed, a region, an instance)
+	// are in FleetScan.Failures while the rest was scanned; the error is
+	// for a scan that could not run at all (an unknown account, ctx).
+	Scan(ctx context.Context, f FleetFilter) (FleetScan, error)
+}
+
+// FleetFilter narrows a fleet scan; empty fields match everything.
+type FleetFilter struct {
+	AccountID, RegionID, Environment string
+}
+
+// FleetScan is what a fleet scan found.
+type FleetScan struct {
+	// Targets are the public endpoints found.
+	Targets []request.Target
+	// Failures are the parts of the scan that failed.
+	Failures []FleetFailure
+}
+
+// FleetFailure is one part of a scan that failed: a whole account
+// (RegionID and InstanceID empty), one region's list, or one instance.
+type FleetFailure struct {
+	AccountID, RegionID, InstanceID string
+	// Message says what went wrong (Alibaba's code and message, or the
+	// transport's error).
+	Message string
 }
 
 // Directory lists known users and their groups.

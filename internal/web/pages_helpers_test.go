@@ -44,6 +44,9 @@ type pagesOptions struct {
 	secureCookies bool
 	// policyDir is the organisation's own Rego (app.Config.PolicyDir).
 	policyDir string
+	// noTrail turns the ActionTrail reconciliation off, for tests that
+	// record trail reads themselves.
+	noTrail bool
 }
 
 func setupPages(t *testing.T, o pagesOptions) *pagesEnv {
@@ -51,6 +54,7 @@ func setupPages(t *testing.T, o pagesOptions) *pagesEnv {
 	a := apptest.Start(t, func(c *app.Config) {
 		c.Web.SecureCookie = o.secureCookies
 		c.PolicyDir = o.policyDir
+		c.Trail.Off = o.noTrail
 		if o.oidc != nil {
 			c.Web.OIDC = *o.oidc
 		}

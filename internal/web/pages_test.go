@@ -27,10 +27,12 @@ func TestEveryTemplateRenders(t *testing.T) {
 		{"alice", "/", "rdsgate"},
 		{"alice", "/requests/new", "New release request"},
 		{"alice", "/requests", "My requests"},
+		{"alice", "/fleet", "Public endpoints"},
 		{"alice", "/requests/" + r.ID.String(), "Request rm-bp1devexample01"},
 		{"bob", "/inbox", "Approver inbox"},
 		{"bob", "/votes", "My votes"},
 		{"dave", "/audit", "Audit log"},
+		{"dave", "/audit/bypasses", "Releases made around the gate"},
 		{"dave", "/policy/simulate", "Policy simulator"},
 		{"alice", "/no/such/page", "Not Found"},
 	}

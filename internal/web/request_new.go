@@ -23,9 +23,12 @@ type requestForm struct {
 	DBInstanceID     string
 	ConnectionString string
 	NetworkType      string
-	Justification    string
-	Ticket           string
-	BreakGlass       bool
+	// AccountID is the Alibaba Cloud account of the instance ("" for the
+	// default account).
+	AccountID     string
+	Justification string
+	Ticket        string
+	BreakGlass    bool
 }
 
 func readRequestForm(c echo.Context) requestForm {
@@ -34,6 +37,7 @@ func readRequestForm(c echo.Context) requestForm {
 		DBInstanceID:     strings.TrimSpace(c.FormValue("db_instance_id")),
 		ConnectionString: strings.TrimSpace(c.FormValue("connection_string")),
 		NetworkType:      strings.TrimSpace(c.FormValue("network_type")),
+		AccountID:        strings.TrimSpace(c.FormValue("account_id")),
 		Justification:    c.FormValue("justification"),
 		Ticket:           strings.TrimSpace(c.FormValue("ticket")),
 		BreakGlass:       c.FormValue("break_glass") != "",
@@ -42,7 +46,7 @@ func readRequestForm(c echo.Context) requestForm {
 
 func (f requestForm) spec() request.Spec {
 	return request.Spec{RegionID: f.RegionID, DBInstanceID: f.DBInstanceID, ConnectionString: f.ConnectionString,
-		NetworkType: f.NetworkType, Justification: f.Justification, Ticket: f.Ticket}
+		NetworkType: f.NetworkType, AccountID: f.AccountID, Justification: f.Justification, Ticket: f.Ticket}
 }
 
 // lookupResult is what the Look up button found.
@@ -63,7 +67,12 @@ type newRequestData struct {
 	CanLookup   bool
 	Lookup      lookupResult
 	NetworkOpts []option
-	Hints       formHints
+	// Accounts are the account select's choices (none: no select);
+	// AccountRequired is true when several are configured, so one must be
+	// picked.
+	Accounts        []option
+	AccountRequired bool
+	Hints           formHints
 	// Verdict is the policy's answer to "Check with policy", or to a
 	// submit that it stopped; nil before either.
 	Verdict *verdict
@@ -221,6 +230,10 @@ func (s *Server) check(c echo.Context, f requestForm) (*verdict, error) {
 		v.Fields = append(v.Fields, fieldProblem{Field: ve.Field, Message: s.fieldMessage(c, ve)})
 		seen[ve.Field] = true
 	}
+	if msg := s.accountProblem(c, spec.AccountID); msg != "" {
+		v.Fields = append(v.Fields, fieldProblem{Field: "account_id", Message: msg})
+		seen["account_id"] = true
+	}
 	rules := s.orgRules()
 	for _, r := range d.Reasons {
 		field := reasonField(r)
@@ -245,6 +258,43 @@ func (s *Server) check(c echo.Context, f requestForm) (*verdict, error) {
 		v.Headline = s.tr(c, "The policy would deny this request, for the reasons listed.")
 	}
 	return v, nil
+}
+
+// accountProblem says what is wrong with the account a form names, as
+// far as the configured accounts tell ("" when nothing is); filing checks
+// it again (lifecycle).
+func (s *Server) accountProblem(c echo.Context, id string) string {
+	accounts := s.accounts()
+	if len(accounts) == 0 {
+		return ""
+	}
+	if id == "" {
+		if len(accounts) > 1 {
+			return s.tr(c, "Pick the account the instance belongs to.")
+		}
+		return ""
+	}
+	for _, a := range accounts {
+		if a.ID == id {
+			return ""
+		}
+	}
+	return s.tr(c, "Pick one of the configured accounts.")
+}
+
+// accountOptions are the account select's choices: each configured
+// account by name and id.
+func (s *Server) accountOptions() []option {
+	accounts := s.accounts()
+	out := make([]option, len(accounts))
+	for i, a := range accounts {
+		label := a.ID
+		if a.Name != "" && a.Name != a.ID {
+			label = a.Name + " (" + a.ID + ")"
+		}
+		out[i] = option{Value: a.ID, Label: label}
+	}
+	return out
 }
 
 func requirementsOf(in []policy.Requirement) []request.Requirement {
@@ -320,7 +370,7 @@ func (s *Server) newRequestForm(c echo.Context) error {
 		return err
 	}
 	d := newRequestData{From: r, Form: requestForm{RegionID: r.RegionID, DBInstanceID: r.DBInstanceID,
-		ConnectionString: r.ConnectionString, NetworkType: r.NetworkType, Justification: r.Justification, Ticket: r.Ticket}}
+		ConnectionString: r.ConnectionString, NetworkType: r.NetworkType, AccountID: r.AccountID, Justification: r.Justification, Ticket: r.Ticket}}
 	var dec policy.Decision
 	_ = json.Unmarshal(r.Decision, &dec)
 	if !dec.Allow {
@@ -367,6 +417,8 @@ func (s *Server) ownRequest(c echo.Context, id string) (*request.Request, error)
 func (s *Server) renderNewRequest(c echo.Context, status int, d newRequestData) error {
 	d.CanLookup = s.d.Service.CanLookupInstances()
 	d.NetworkOpts = []option{{"0", s.tr(c, "VPC (0)")}, {"1", s.tr(c, "Classic network (1)")}}
+	d.Accounts = s.accountOptions()
+	d.AccountRequired = len(d.Accounts) > 1
 	d.Hints = s.hints(c, s.orgRules())
 	return s.render(c, status, "request_new", page{Title: s.tr(c, "New release request"), Nav: "new", Data: d})
 }
@@ -395,11 +447,21 @@ func (s *Server) newRequestSubmit(c echo.Context) error {
 	}
 	r, err := s.d.Service.File(c.Request().Context(), pageActor(c, userOf(c)), f.spec(), f.BreakGlass)
 	if err != nil {
-		// A validation error cannot come here (check validated the same
-		// spec); a denial was filed and its page shows why.
+		// A denial was filed and its page shows why. A validation error is
+		// one check could not see (the account, against the registry the
+		// filing reads): the form comes back with it, nothing filed.
 		den, ok := lifecycle.IsDenied(err)
 		if !ok {
-			return err
+			ves := request.Fields(err)
+			if len(ves) == 0 {
+				return err
+			}
+			for _, ve := range ves {
+				v.Fields = append(v.Fields, fieldProblem{Field: ve.Field, Message: s.fieldMessage(c, ve)})
+			}
+			v.Ready = false
+			v.Headline = s.tr(c, "Nothing was filed. Fix the fields marked below, then submit again.")
+			return s.renderNewRequest(c, http.StatusUnprocessableEntity, newRequestData{Form: f, Errors: v.errorMap(), Verdict: v})
 		}
 		r = den.Request
 	}
@@ -427,7 +489,7 @@ func (s *Server) checkRequest(c echo.Context) error {
 // has exactly one public endpoint, fills it in with the network type.
 func (s *Server) lookup(c echo.Context, f *requestForm) lookupResult {
 	res := lookupResult{Done: true}
-	info, err := s.d.Service.LookupInstance(c.Request().Context(), f.RegionID, f.DBInstanceID)
+	info, err := s.d.Service.LookupInstance(c.Request().Context(), f.AccountID, f.RegionID, f.DBInstanceID)
 	var ve *request.ValidationError
 	switch {
 	case errors.Is(err, lifecycle.ErrUnavailable):

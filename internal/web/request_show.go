@@ -50,6 +50,11 @@ type requestView struct {
 	CSRF string
 	// Version changes whenever what the page shows does (statusVersion).
 	Version string
+	// Bulk is a bulk request's targets and progress; nil for a single
+	// request.
+	Bulk *bulkView
+	// Parent links a bulk request's target request to its bulk request.
+	Parent *parentView
 }
 
 // summary is the state of a request in plain words: what it is and what
@@ -81,6 +86,9 @@ type activity struct {
 	TimelineMissing bool
 	TimelineError   string
 	Attempts        []request.Attempt
+	// Bulk: the request is a bulk request, whose calls are its targets'
+	// (in the targets' table), not its own.
+	Bulk bool
 }
 
 // canView: a request is visible to its requester, to approvers and to
@@ -123,16 +131,27 @@ func (s *Server) loadDetail(c echo.Context) (*lifecycle.Detail, *auth.User, erro
 }
 
 // statusVersion identifies what the request page shows of d: its status,
-// its votes and its attempts with their outcomes. The page fetches its
+// its votes and its attempts with their outcomes and the trail's
+// confirmations. The page fetches its
 // live fragment again when the version changes.
 func statusVersion(d *lifecycle.Detail) string {
-	finished := 0
+	finished, confirmed := 0, 0
 	for _, a := range d.Attempts {
 		if a.Outcome != "" {
 			finished++
 		}
+		if a.TrailConfirmedAt != nil {
+			confirmed++
+		}
 	}
-	return fmt.Sprintf("%s.%d.%d.%d", d.Status, len(d.Votes), len(d.Attempts), finished)
+	v := fmt.Sprintf("%s.%d.%d.%d", d.Status, len(d.Votes), len(d.Attempts), finished)
+	if confirmed > 0 {
+		v += fmt.Sprintf(".c%d", confirmed)
+	}
+	if d.BulkDetail != nil {
+		v += bulkVersion(d)
+	}
+	return v
 }
 
 // showRequest is a request's page: state, the policy's reasons, who must
@@ -145,7 +164,11 @@ func (s *Server) showRequest(c echo.Context) error {
 	}
 	v := s.requestView(c, d, u)
 	v.Filed = c.QueryParam("filed") != ""
-	return s.render(c, http.StatusOK, "request", page{Title: s.tr(c, "Request %s", d.DBInstanceID), Nav: "request", Data: v})
+	title := s.tr(c, "Request %s", d.DBInstanceID)
+	if d.Bulk() {
+		title = s.bulkTitle(c, d.Request)
+	}
+	return s.render(c, http.StatusOK, "request", page{Title: title, Nav: "request", Data: v})
 }
 
 // requestLive is the page's live fragment (everything but the layout),
@@ -166,7 +189,12 @@ func (s *Server) requestView(c echo.Context, d *lifecycle.Detail, u *auth.User) 
 		Version: statusVersion(d)}
 	v.CSRF, _ = c.Get("csrf").(string)
 	_ = json.Unmarshal(r.Decision, &v.Decision)
-	v.Summary = s.summarize(c, r)
+	v.Summary = s.summarizeDetail(c, d)
+	if d.BulkDetail != nil {
+		v.Bulk = s.newBulkView(c, d, v.Mine)
+		v.Prod = v.Bulk.Prod
+	}
+	v.Parent = s.parentOf(ctx, r)
 	v.Needs = s.needsText(c, r)
 	if r.Status == request.StatusPending {
 		v.Open = s.requirementsText(c, request.OpenRequirements(r.ApproverRequirements, r.Votes))
@@ -195,11 +223,19 @@ func (s *Server) requestStatus(c echo.Context) error {
 		Terminal bool           `json:"terminal"`
 		Version  string         `json:"version"`
 		summary
-	}{d.Status, s.tr(c, statusText(d.Status)), d.Status.Terminal(), statusVersion(d), s.summarize(c, d.Request)})
+	}{d.Status, s.tr(c, statusText(d.Status)), d.Status.Terminal(), statusVersion(d), s.summarizeDetail(c, d)})
+}
+
+// summarizeDetail is summarize, or bulkSummary for a bulk request.
+func (s *Server) summarizeDetail(c echo.Context, d *lifecycle.Detail) summary {
+	if d.BulkDetail != nil {
+		return s.bulkSummary(c, d)
+	}
+	return s.summarize(c, d.Request)
 }
 
 func (s *Server) activity(c echo.Context, ctx context.Context, d *lifecycle.Detail) activity {
-	a := activity{ID: d.ID.String(), TimelineMissing: s.b.Timeline == nil, Attempts: d.Attempts}
+	a := activity{ID: d.ID.String(), TimelineMissing: s.b.Timeline == nil, Attempts: d.Attempts, Bulk: d.Bulk()}
 	switch d.Status {
 	case request.StatusDenied:
 		a.Ended = s.tr(c, "No call to Alibaba Cloud was made: the policy denied the request.")
@@ -221,6 +257,9 @@ func (s *Server) activity(c echo.Context, ctx context.Context, d *lifecycle.Deta
 		}
 		for _, e := range evs {
 			a.Events = append(a.Events, s.describeEvent(c, e))
+		}
+		if a.Bulk {
+			a.Events = s.foldDecisions(c, a.Events)
 		}
 	}
 	return a
@@ -518,6 +557,23 @@ func (s *Server) describeEvent(c echo.Context, e audit.Event) eventView {
 		}
 		if st := str("http_status"); st != "" && st != "0" {
 			v.Details = append(v.Details, label("http_status")+": "+st)
+		}
+	case audit.KindExecutionConfirmed:
+		// The account's own trail recorded rdsgate's call: a witness
+		// outside rdsgate that the release was made, and by it.
+		t := readTrailRef(e.Payload)
+		v.Title = s.tr(c, "Confirmed by ActionTrail")
+		if t.EventName != "" {
+			v.Details = append(v.Details, s.tr(c, "ActionTrail recorded the %s call at %s", t.EventName, utcText(t.EventTime, t.EventTimeText)))
+		}
+		if a := str("attempt"); a != "" {
+			v.Details = append(v.Details, label("attempt")+": "+a)
+		}
+		if t.AccountID != "" || t.RegionID != "" {
+			v.Details = append(v.Details, s.tr(c, "account %s in %s", t.AccountID, t.RegionID))
+		}
+		if t.EventID != "" {
+			v.Details = append(v.Details, s.tr(c, "trail event %s", t.EventID))
 		}
 	default:
 		if strings.HasPrefix(e.Kind, "execution.") {

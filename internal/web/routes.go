@@ -26,10 +26,16 @@ import (
 //	                                its requester, approvers, auditors
 //	POST /requests/:id/vote         approver, never the request's requester
 //	POST /requests/:id/cancel       requester, of their own pending request
+//	POST /requests/:id/cancel-rest  requester, of their own executing bulk request
+//	GET  /fleet                     requester: the public endpoints a scan finds
+//	POST /requests/new/bulk         requester: file the endpoints picked on /fleet
+//	                                as one bulk request
 //	GET  /inbox                     approver
 //	GET  /votes                     approver (their own votes)
 //	GET  /audit (+ export.csv, export.jsonl)
 //	                                auditor
+//	GET  /audit/bypasses            auditor: the releases ActionTrail recorded
+//	                                that rdsgate did not make
 //	GET  /policy/simulate           any role; others than oneself: approver, auditor
 //
 // Admin holds every role. Every POST needs the CSRF token.
@@ -71,12 +77,16 @@ func (s *Server) mountPages(b *Pages) error {
 	e.GET("/requests/:id/activity", s.requestLive, with(anyRole)...)
 	e.POST("/requests/:id/vote", s.decide, with(approver)...)
 	e.POST("/requests/:id/cancel", s.cancel, with(requester)...)
+	e.POST("/requests/:id/cancel-rest", s.cancelRestPage, with(requester)...)
+	e.GET("/fleet", s.fleetPage, with(requester)...)
+	e.POST("/requests/new/bulk", s.fileBulk, with(requester)...)
 
 	e.GET("/inbox", s.inbox, with(approver)...)
 	e.GET("/votes", s.myVotes, with(approver)...)
 	e.GET("/audit", s.auditSearch, with(auditor)...)
 	e.GET("/audit/export.csv", s.auditExport(audit.FormatCSV, "text/csv; charset=utf-8"), with(auditor)...)
 	e.GET("/audit/export.jsonl", s.auditExport(audit.FormatJSONL, "application/x-ndjson"), with(auditor)...)
+	e.GET("/audit/bypasses", s.bypasses, with(auditor)...)
 	e.GET("/policy/simulate", s.simulate, with(anyRole)...)
 	return nil
 }

@@ -80,11 +80,19 @@ var routeTable = []routeCase{
 		return url.Values{"decision": {"approve"}, "payload_hash": {hash}}
 	}), [6]int{unA, frb, frb, see, frb, see}},
 	{"POST", "/requests/:id/cancel", ofRequest("/cancel", nil), [6]int{unA, see, nf, frb, frb, frb}},
+	// A single request has no rest to cancel (409); TestCancelRest covers
+	// a bulk request's.
+	{"POST", "/requests/:id/cancel-rest", ofRequest("/cancel-rest", nil), [6]int{unA, http.StatusConflict, nf, frb, frb, http.StatusConflict}},
+	{"GET", "/fleet", fixed("/fleet"), [6]int{see, ok, ok, frb, frb, ok}},
+	// Nothing selected: the page comes back with the problem, nothing filed.
+	{"POST", "/requests/new/bulk", withForm("/requests/new/bulk", url.Values{"justification": {"x"}}),
+		[6]int{unA, http.StatusUnprocessableEntity, http.StatusUnprocessableEntity, frb, frb, http.StatusUnprocessableEntity}},
 	{"GET", "/inbox", fixed("/inbox"), [6]int{see, frb, frb, ok, frb, ok}},
 	{"GET", "/votes", fixed("/votes"), [6]int{see, frb, frb, ok, frb, ok}},
 	{"GET", "/audit", fixed("/audit"), [6]int{see, frb, frb, frb, ok, ok}},
 	{"GET", "/audit/export.csv", fixed("/audit/export.csv"), [6]int{see, frb, frb, frb, ok, ok}},
 	{"GET", "/audit/export.jsonl", fixed("/audit/export.jsonl"), [6]int{see, frb, frb, frb, ok, ok}},
+	{"GET", "/audit/bypasses", fixed("/audit/bypasses"), [6]int{see, frb, frb, frb, ok, ok}},
 	{"GET", "/policy/simulate", fixed("/policy/simulate"), [6]int{see, ok, ok, ok, ok, ok}},
 	{"GET", "/policy/simulate", fixed("/policy/simulate?run=1&user=bob&region_id=cn-hangzhou&db_instance_id=rm-bp1devexample01&network_type=0"),
 		[6]int{see, frb, frb, ok, ok, ok}},

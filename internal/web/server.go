@@ -107,7 +107,11 @@ func New(d Deps) *Server {
 	e.Use(s.accessLog)
 	e.Use(s.checkHost)
 	e.Use(s.transport)
-	e.Use(middleware.BodyLimit(d.BodyLimit))
+	// Filing a bulk request carries up to request.MaxTargets targets: its
+	// two routes take BulkBodyLimit instead of the general limit.
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: d.BodyLimit, Skipper: isBulkFiling}))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: BulkBodyLimit,
+		Skipper: func(c echo.Context) bool { return !isBulkFiling(c) }}))
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
 		ReferrerPolicy: "same-origin",
@@ -126,6 +130,7 @@ func New(d Deps) *Server {
 	api.GET("/requests/:id", s.getRequest, s.requireToken)
 	api.POST("/requests/:id/approvals", s.voteRequest, s.requireToken, s.requireRole(auth.RoleApprover, "vote on a request"))
 	api.POST("/requests/:id/cancel", s.cancelRequest, s.requireToken)
+	api.POST("/requests/:id/cancel-rest", s.cancelRest, s.requireToken)
 	api.POST("/policy/simulate", s.simulatePolicy, s.requireToken)
 	api.GET("/openapi.json", s.openAPI)
 	if d.Pages != nil {
@@ -134,6 +139,17 @@ func New(d Deps) *Server {
 		}
 	}
 	return s
+}
+
+// BulkBodyLimit bounds the body of a filing, which may list
+// request.MaxTargets targets (about 200 bytes each).
+const BulkBodyLimit = "1M"
+
+// isBulkFiling reports whether c files a request: the routes whose body
+// may hold a bulk request's targets.
+func isBulkFiling(c echo.Context) bool {
+	r := c.Request()
+	return r.Method == http.MethodPost && (r.URL.Path == "/api/v1/requests" || r.URL.Path == "/requests/new/bulk")
 }
 
 // transport notes whether the client reached rdsgate over TLS: a TLS

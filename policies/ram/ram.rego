@@ -5,8 +5,11 @@
 #   Alibaba Cloud RAM does: an explicit Deny beats any Allow, and no matching
 #   Allow is an implicit deny.
 #
-#   It reads data.ram, the compiled form of ram.json that internal/policy
-#   builds when it loads the data (policies/README.md describes it). The
+#   It reads data.ram, the compiled form of ram.json (and, with several
+#   Alibaba Cloud accounts, of accounts.json and ram/<account_id>.json) that
+#   internal/policy builds when it loads the data (policies/README.md
+#   describes it). The request's account is the one it names, else the
+#   default account; each account has its own users and statements. The
 #   compiler has resolved each user's policies (its own, then its groups'),
 #   turned single values into lists, lower-cased actions and escaped resource
 #   patterns for glob.match. It has also evaluated, once per statement, the
@@ -24,38 +27,55 @@ package rdsgate.ram
 # actions case-insensitively.
 action := "rds:releaseinstanceconnection"
 
+# account is the Alibaba Cloud account (UID) of the request: the one it
+# names, else the default account (data.ram.account_id, "" when accounts.json
+# lists several and none is the default).
+account := input.request.account_id if {
+	input.request.account_id != ""
+} else := data.ram.account_id
+
 # resource is the ARN of the instance named in the request. Resources match
 # case-sensitively.
 resource := concat("", [
-	"acs:rds:", input.request.region_id, ":", data.ram.account_id,
+	"acs:rds:", input.request.region_id, ":", account,
 	":dbinstance/", input.request.db_instance_id,
 ])
 
-# user is the requester's entry in the RAM data; undefined for an unknown
-# subject, which RAM denies implicitly.
-user := data.ram.users[input.principal.subject]
+# account_data is the RAM data of the request's account; undefined for an
+# account that is not configured, which RAM denies implicitly.
+account_data := data.ram.accounts[account]
+
+# user is the requester's entry in the account's RAM data; undefined for an
+# unknown subject, which RAM denies implicitly.
+user := account_data.users[input.principal.subject]
 
 # applies(st) reports whether statement st concerns the action: one of its
 # `actions` patterns matches it and none of its `not_actions` does (a
 # NotAction statement has actions ["*"] and its NotAction list). It does not
 # depend on the request; internal/policy evaluates it when it loads the data
 # and keeps only the statements that apply.
-applies(st) if {
+applies(st) if applies_to(st, action)
+
+# applies_to(st, act) is applies for any lower-cased action act: `rdsgate ram
+# analyze` asks about rds:releaseinstancepublicconnection and sts:assumerole
+# too (analysis.rego).
+applies_to(st, act) if {
 	some pattern in st.actions
-	glob.match(pattern, null, action)
+	glob.match(pattern, null, act)
 	every excluded in st.not_actions {
-		not glob.match(excluded, null, action)
+		not glob.match(excluded, null, act)
 	}
 }
 
-# lookup(subject, arn) is the statements of user subject, in order, one of
-# whose Resource patterns matches arn. internal/policy evaluates the same
-# function from an index it builds when it loads the data (the statements
-# then live in that index rather than in data.ram.users[_].statements); this
-# definition is the reference, and what an OPA server given the same data
-# evaluates.
-lookup(subject, arn) := [st |
-	some st in data.ram.users[subject].statements
+# lookup(account_id, subject, arn) is the statements of user subject in the
+# RAM data of account account_id, in order, one of whose Resource patterns
+# matches arn; [] for an account or user that is not configured.
+# internal/policy evaluates the same function from an index it builds when
+# it loads the data (the statements then live in that index rather than in
+# data.ram.accounts[_].users[_].statements); this definition is the
+# reference, and what an OPA server given the same data evaluates.
+lookup(account_id, subject, arn) := [st |
+	some st in data.ram.accounts[account_id].users[subject].statements
 	resource_matches(st.resources, arn)
 ]
 
@@ -68,7 +88,7 @@ resource_matches(patterns, arn) if {
 # of the data, action) match, in the order RAM reports them: those listing
 # the action exactly first, then wildcard ones, then NotAction ones, each in
 # policy order.
-candidates := lookup(input.principal.subject, resource)
+candidates := lookup(account, input.principal.subject, resource)
 
 # first_deny and first_allow are the first candidates of each effect whose
 # conditions all hold. first_allow is only looked for when no deny applies.
@@ -106,12 +126,23 @@ outcome := {
 	"verdict": implicit_deny,
 }
 
-implicit_deny := sprintf("RAM: user %q is not defined in the RAM data, so RAM denies implicitly", [input.principal.subject]) if {
+implicit_deny := unknown_account if {
+	not account_data
+} else := sprintf("RAM: user %q is not defined in the RAM data, so RAM denies implicitly", [input.principal.subject]) if {
 	not user
 } else := sprintf(
 	"RAM: implicit deny: no statement in the policies of %s allows rds:ReleaseInstanceConnection on %s",
 	[input.principal.subject, resource],
 )
+
+# unknown_account says why the request's account has no RAM data: it names
+# none and there is no default, or accounts.json (or, without it, the one
+# configured account) does not list it.
+unknown_account := "RAM: the request names no account, and there is no default account (accounts.json lists several); name one" if {
+	account == ""
+} else := sprintf("RAM: account %s is not in accounts.json", [account]) if {
+	data.ram.accounts_json
+} else := sprintf("RAM: account %s is not the configured account %s", [account, data.ram.account_id])
 
 result := outcome.result
 

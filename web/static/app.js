@@ -108,3 +108,42 @@
 
   schedule(every);
 }());
+
+// rdsgate: the "Public endpoints" page. A scan takes a while: the form
+// says it is under way. "Select all" (shown only with JavaScript; without
+// it every endpoint stays checked as the server rendered it) checks or
+// clears every endpoint, and follows the single checkboxes.
+(function () {
+  'use strict';
+  var scan = document.getElementById('fleet-scan');
+  if (scan) {
+    scan.addEventListener('submit', function () {
+      var note = document.getElementById('scanning');
+      var button = document.getElementById('scan');
+      if (note) { note.hidden = false; }
+      if (button) { button.setAttribute('aria-disabled', 'true'); }
+    });
+  }
+  var all = document.getElementById('select-all');
+  var form = document.getElementById('bulk-form');
+  if (!all || !form) { return; }
+  var boxes = form.querySelectorAll('input.target-check');
+  var count = document.getElementById('selected-count');
+  var label = count ? count.getAttribute('data-label') : '';
+  function update() {
+    var n = 0;
+    for (var i = 0; i < boxes.length; i++) { if (boxes[i].checked) { n++; } }
+    all.checked = n === boxes.length;
+    all.indeterminate = n > 0 && n < boxes.length;
+    if (count) { count.textContent = '(' + n + ' / ' + boxes.length + ' ' + label + ')'; }
+  }
+  all.addEventListener('change', function () {
+    for (var i = 0; i < boxes.length; i++) { boxes[i].checked = all.checked; }
+    update();
+  });
+  form.addEventListener('change', function (e) {
+    if (e.target && e.target.classList && e.target.classList.contains('target-check')) { update(); }
+  });
+  document.getElementById('select-all-label').hidden = false;
+  update();
+}());

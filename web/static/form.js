@@ -10,7 +10,7 @@
   'use strict';
   var form = document.getElementById('new-request');
   if (!form || !form.dataset.check || !window.fetch) { return; }
-  var FIELDS = ['region_id', 'db_instance_id', 'connection_string', 'network_type', 'justification', 'ticket'];
+  var FIELDS = ['account_id', 'region_id', 'db_instance_id', 'connection_string', 'network_type', 'justification', 'ticket'];
   var touched = {};
   var timer = null;
   var pending = null;
