@@ -37,6 +37,16 @@ CREATE TABLE request_targets (
 );
 
 -- +goose Down
+-- A bulk request has no endpoint of its own (network_type ''): the old
+-- constraint cannot hold once there is one, so going back refuses then.
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM requests WHERE target_count > 0) THEN
+        RAISE EXCEPTION 'bulk requests exist: migration 00011 cannot be reverted without losing them';
+    END IF;
+END $$;
+-- +goose StatementEnd
 DROP TABLE request_targets;
 DROP INDEX requests_parent_idx;
 ALTER TABLE requests

@@ -29,6 +29,7 @@ import (
 	"github.com/rdsgate/rdsgate/internal/policy"
 	"github.com/rdsgate/rdsgate/internal/quota"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
+	"github.com/rdsgate/rdsgate/internal/request"
 	"github.com/rdsgate/rdsgate/internal/store"
 	"github.com/rdsgate/rdsgate/internal/trail"
 	"github.com/rdsgate/rdsgate/internal/web"
@@ -310,9 +311,13 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	ec.Pool, ec.ClientFor, ec.AccountID = execPool, meteredClients(clients.clientFor, a.Metrics), accountID
 	ec.Limits = WithFleetLimits(ec.Limits)
 	ec.Limits = withTrailLimits(ec.Limits)
+	releaseRate := lifecycle.DefaultReleaseRate // a bulk request's estimate: the release quota less the margin
+	if l, ok := ec.Limits[request.OpRelease]; ok && l.PerSecond > 0 {
+		releaseRate = l.PerSecond / (1 + cmp.Or(ec.RateMargin, quota.DefaultRateMargin))
+	}
 	ec.Requests = lifecycle.New(lifecycle.Options{Store: execDB, Observer: a.Metrics,
 		Notify: notifier, RequestTTL: cfg.RequestTTL, ReminderLead: reminder, Accounts: accountRegistry{a.Policy},
-		Environments: a.Policy})
+		Environments: a.Policy, ReleaseRate: releaseRate})
 	ec.Extra = func(w *river.Workers) error { return notifier.Register(w, ec.Requests) }
 	ec.ExtraQueues = notifier.Queues()
 	if err := newTrail(cfg.Trail, ec.Requests, clients, func() *quota.Limiter { return a.Executor.Limiter() },
@@ -331,7 +336,8 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 
 	a.Requests = lifecycle.New(lifecycle.Options{Store: db, Policy: a.Policy, Observer: a.Metrics,
 		Instances: instanceLookup{clients: clients, limiter: a.Executor.Limiter().On(pool)},
-		Notify:    notifier, RequestTTL: cfg.RequestTTL, ReminderLead: reminder, Accounts: accountRegistry{a.Policy}})
+		Notify:    notifier, RequestTTL: cfg.RequestTTL, ReminderLead: reminder, Accounts: accountRegistry{a.Policy},
+		ReleaseRate: releaseRate})
 	a.goRun(bg, "request expiry", func(ctx context.Context) error { return expireLoop(ctx, a.Requests, cfg.RequestTTL, log) })
 	if a.Fleet, err = newFleetScanner(clients, a.Policy, fleet.QuotaLimiter{L: a.Executor.Limiter().On(pool)}, cfg.RDS.RegionID, log); err != nil {
 		return nil, err

@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"context"
-	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,34 +10,10 @@ import (
 
 	rdsapp "github.com/rdsgate/rdsgate/internal/app"
 	"github.com/rdsgate/rdsgate/internal/apptest"
-	"github.com/rdsgate/rdsgate/internal/auth"
 	"github.com/rdsgate/rdsgate/internal/executor"
-	"github.com/rdsgate/rdsgate/internal/fleet"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
 	"github.com/rdsgate/rdsgate/internal/request"
-	"github.com/rdsgate/rdsgate/internal/web"
 )
-
-// fleetPages adapts the application's *fleet.Scanner to the pages'
-// web.FleetScanner: the endpoints found, and each failed part of the scan
-// (an account, a region, an instance) beside them.
-type fleetPages struct{ s *fleet.Scanner }
-
-func (a fleetPages) Scan(ctx context.Context, f web.FleetFilter) (web.FleetScan, error) {
-	var out web.FleetScan
-	_, err := a.s.Run(ctx, fleet.Filter{AccountID: f.AccountID, RegionID: f.RegionID, Environment: f.Environment}, fleet.Handlers{
-		Target: func(t request.Target) error { out.Targets = append(out.Targets, t); return nil },
-	})
-	var se *fleet.ScanError
-	if errors.As(err, &se) {
-		for _, fl := range se.Failures {
-			out.Failures = append(out.Failures, web.FleetFailure{AccountID: fl.AccountID, RegionID: fl.RegionID,
-				InstanceID: fl.InstanceID, Message: fl.Err.Error()})
-		}
-		return out, nil
-	}
-	return out, err
-}
 
 // TestBrowserBulkE2E is issue 18's walk: alice opens "Public endpoints",
 // scans the dev environment with the application's fleet scanner (the
@@ -62,20 +35,7 @@ func TestBrowserBulkE2E(t *testing.T) {
 	if err := appl.Sim.AddFault(rdssim.Fault{Instance: "rm-bp1devexample01", Action: "ReleaseInstanceConnection", DelayMS: 6000, Times: 1}); err != nil {
 		t.Fatal(err)
 	}
-	// The pages as the application serves them, with its fleet scanner.
-	// TODO(wiring): once internal/app sets web.Pages.Fleet and Accounts,
-	// use appl.URL and drop this second server.
-	sessions := auth.NewSessions(appl.Pool, auth.SessionOptions{})
-	t.Cleanup(sessions.Close)
-	trail := web.AuditTrail{DB: appl.Pool}
-	srv := web.New(web.Deps{Service: appl.Requests, Policy: appl.Policy, Pages: &web.Pages{
-		Sessions: sessions, Roles: auth.MustParseRoleMap(auth.DefaultRoleGroups), DevLogin: true,
-		Directory: appl.Policy, Eligibility: appl.Policy, Timeline: trail, Audit: trail,
-		Accounts: appl.Policy, Fleet: fleetPages{appl.Fleet},
-	}})
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	a := &app{url: hs.URL, pool: appl.Pool, sim: appl.Sim, svc: appl.Requests, shots: screenshotDir(t)}
+	a := &app{url: appl.URL, pool: appl.Pool, sim: appl.Sim, svc: appl.Requests, shots: screenshotDir(t)}
 	fits := func(p *profile, what string) {
 		t.Helper()
 		p.do("390 px", chromedp.EmulateViewport(390, 844))

@@ -47,8 +47,14 @@ type bulkDecision struct {
 // event per target and one request.created or request.denied. A bulk
 // request whose every target is denied returns a *DeniedError.
 func (s *Service) FileBulk(ctx context.Context, a Actor, b request.BulkSpec, breakGlass bool) (*request.Request, error) {
+	if len(b.Targets) > request.MaxTargets { // before anything per target: the answer stays small
+		return nil, request.Invalid("targets", "must list at most %d targets (got %d)", request.MaxTargets, len(b.Targets))
+	}
 	var errs request.ValidationErrors
 	for i := range b.Targets {
+		if len(errs) >= 50 {
+			break
+		}
 		id, err := s.account("account_id", b.Targets[i].AccountID)
 		if err != nil {
 			errs = append(errs, &request.ValidationError{Field: fmt.Sprintf("targets[%d].account_id", i), Message: request.Fields(err)[0].Message})
@@ -337,11 +343,11 @@ func (s *Service) settle(ctx context.Context, tx Tx, parentID uuid.UUID) error {
 		Notify: s.bulkOutcome(&after, to, now, reason)})
 }
 
-// bulkOutcome tells of a bulk request's end: as succeeded, or as failed
-// with the counts (a cancelled rest included).
+// bulkOutcome tells of a bulk request's end: succeeded, failed (with the
+// counts), or cancelled (its rest withdrawn by the requester).
 func (s *Service) bulkOutcome(r *request.Request, to request.Status, at time.Time, reason string) []Notice {
 	if to == request.StatusCancelled {
-		to = request.StatusFailed
+		return s.notices(EventCancelled, r, at, func(n *Notice) { n.Status, n.Reason = to, reason })
 	}
 	return s.outcome(r, to, at, nil, reason)
 }
@@ -356,6 +362,26 @@ func (s *Service) applyEnding(ctx context.Context, tx Tx, cur *request.Request, 
 		return nil
 	}
 	return s.settle(ctx, tx, *cur.ParentID)
+}
+
+// withdrawIfRestCancelled cancels cur, an approved target request about to
+// be called, when "cancel the rest" was asked of its bulk request after
+// it was last approved (a retryable error or a reconciliation put it back):
+// in the caller's transaction, which holds cur's lock, settling the bulk
+// request when cur was its last. It reports whether it did.
+func (s *Service) withdrawIfRestCancelled(ctx context.Context, tx Tx, cur *request.Request) (bool, error) {
+	if cur.ParentID == nil {
+		return false, nil
+	}
+	cancelled, err := tx.RestCancelled(ctx, *cur.ParentID)
+	if err != nil || !cancelled {
+		return false, err
+	}
+	now := s.clock()
+	return true, s.applyEnding(ctx, tx, cur, Change{Request: cur.ID, From: request.StatusApproved, To: request.StatusCancelled,
+		At: now, Events: []audit.Record{{Kind: audit.KindRequestCancelled, Actor: System, RequestID: cur.ID,
+			DBInstanceID: cur.DBInstanceID, At: now, Payload: map[string]any{"from": request.StatusApproved,
+				"reason": "the rest of the bulk request was cancelled", "parent_id": *cur.ParentID}}}})
 }
 
 // CancelRest withdraws the targets of an executing bulk request that have
@@ -394,9 +420,19 @@ func (s *Service) CancelRest(ctx context.Context, a Actor, id uuid.UUID, reason 
 			}
 		}
 		n = len(rest)
-		if err := tx.Apply(ctx, Change{Request: id, At: now, Events: []audit.Record{{Kind: audit.KindRequestCancelled,
+		counts, err := tx.ChildCounts(ctx, id)
+		if err != nil {
+			return err
+		}
+		if n == 0 && counts[request.StatusExecuting] == 0 {
+			return fmt.Errorf("no target is left to cancel: %w", request.ErrConflict)
+		}
+		// The mark withdraws, when their jobs next start, the targets being
+		// called now that a retryable error or a reconciliation puts back.
+		if err := tx.Apply(ctx, Change{Request: id, At: now, CancelRest: true, Events: []audit.Record{{Kind: audit.KindRequestCancelled,
 			Actor: a.Subject, RequestID: id, At: now,
-			Payload: map[string]any{"status": p.Status, "reason": reason, "targets_cancelled": n}}}}); err != nil {
+			Payload: map[string]any{"status": p.Status, "reason": reason, "targets_cancelled": n,
+				"targets_being_called": counts[request.StatusExecuting]}}}}); err != nil {
 			return err
 		}
 		return s.settle(ctx, tx, id)
@@ -423,7 +459,7 @@ func (s *Service) account(field, id string) (string, error) {
 	id = strings.TrimSpace(id)
 	switch {
 	case len(ids) == 0 && (id == "" || id == def):
-		return id, nil
+		return def, nil // one account: recorded by its id, named or not, so an endpoint has one name
 	case len(ids) == 0 && def == "":
 		return "", request.Invalid(field, "names account %q, but rdsgate is configured without accounts", id)
 	case len(ids) == 0:

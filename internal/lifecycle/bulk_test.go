@@ -2,8 +2,11 @@ package lifecycle_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +14,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rdsgate/rdsgate/internal/lifecycle"
+	"github.com/rdsgate/rdsgate/internal/policy"
 	"github.com/rdsgate/rdsgate/internal/request"
+	"github.com/rdsgate/rdsgate/internal/store"
+	"github.com/rdsgate/rdsgate/internal/testdb"
 )
 
 func target(instance string) request.Target {
@@ -272,5 +278,129 @@ func TestBulkCancelTheRest(t *testing.T) {
 	}
 	if p := d.Progress; p.Succeeded != 1 || p.Cancelled != 2 || p.Remaining != 0 {
 		t.Errorf("progress = %+v", p)
+	}
+}
+
+// TestBulkApproverGroupsComeFromTheTargetsAccounts: an approver's RAM
+// groups are read from the account of the targets, not the default
+// account's. frank is a dba in the sandbox account (the default) only; a
+// bulk request of staging targets is not his to approve, bob (a dba in
+// staging) may.
+func TestBulkApproverGroupsComeFromTheTargetsAccounts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := "../../policies/examples/multi"
+	for _, f := range []string{"accounts.json", "org.json", "ram/1234567890123456.json", "ram/2345678901234567.json"} {
+		raw, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(src, "ram.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sandbox map[string]any
+	if err := json.Unmarshal(raw, &sandbox); err != nil {
+		t.Fatal(err)
+	}
+	sandbox["users"].(map[string]any)["frank"] = map[string]any{"groups": []string{"dba"}}
+	if raw, err = json.Marshal(sandbox); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ram.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pool := testdb.New(t)
+	eng, err := policy.New(context.Background(), policy.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.New(pool, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := lifecycle.New(lifecycle.Options{Store: db, Policy: eng, Accounts: registry{eng}})
+	ctx := context.Background()
+	staging := target("rm-bp1demo00000001")
+	staging.AccountID = "2345678901234567"
+	r, err := svc.FileBulk(ctx, alice, bulk(staging), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frank := lifecycle.Actor{Subject: "frank"} // groups from RAM only
+	if _, err := svc.Vote(ctx, frank, r.ID, lifecycle.VoteInput{Decision: request.Approve}); !errors.Is(err, request.ErrForbidden) {
+		t.Fatalf("frank (dba in the sandbox account only) on staging targets: %v, want forbidden", err)
+	}
+	if r, err = svc.Vote(ctx, lifecycle.Actor{Subject: "bob"}, r.ID, lifecycle.VoteInput{Decision: request.Approve}); err != nil ||
+		r.Status != request.StatusExecuting {
+		t.Fatalf("bob (dba in staging): %v, %v", r, err)
+	}
+}
+
+// registry is lifecycle.Accounts over the policy engine.
+type registry struct{ e *policy.Engine }
+
+func (r registry) AccountIDs() []string {
+	var ids []string
+	for _, a := range r.e.Accounts() {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+func (r registry) DefaultAccountID() string { return r.e.DefaultAccountID() }
+
+// TestBulkCancelTheRestHoldsForTargetsPutBack: a target being called when
+// the rest is cancelled, and put back to approved by a retryable error, is
+// withdrawn when its job starts again, not called.
+func TestBulkCancelTheRestHoldsForTargetsPutBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	r, err := b.svc.FileBulk(ctx, alice, bulk(target("rm-bp1demo00000001"), target("rm-bp1demo00000002")), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = approveAll(t, b, r)
+	d, err := b.svc.Detail(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := b.svc.Detail(ctx, d.Targets[0].RequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := b.svc.StartRelease(ctx, lifecycle.Start{Request: fd.Request, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := b.svc.CancelRest(ctx, alice, r.ID, ""); err != nil || c != 1 {
+		t.Fatalf("cancel the rest: %d, %v", c, err)
+	}
+	// Throttled: the call did not happen, the target is approved again.
+	if st, err := b.svc.RecordRelease(ctx, lifecycle.Outcome{Request: fd.Request, Next: request.StatusApproved,
+		Attempt: request.Attempt{Attempt: n, Operation: request.OpRelease, Outcome: request.OutcomeFailed,
+			Classification: "retryable", ErrorCode: "Throttling.User"}}); err != nil || st != request.StatusApproved {
+		t.Fatalf("record: %s, %v", st, err)
+	}
+	if _, err := b.svc.StartRelease(ctx, lifecycle.Start{Request: fd.Request, Releases: 1, MaxAttempts: 3}); !errors.Is(err, lifecycle.ErrChanged) {
+		t.Fatalf("start after the rest was cancelled: %v, want ErrChanged (nothing to call)", err)
+	}
+	d, err = b.svc.Detail(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != request.StatusCancelled || d.Targets[0].Status != request.StatusCancelled || len(d.Targets[0].Attempts) != 1 {
+		t.Errorf("bulk %s, target %s with %d attempts: want both cancelled after one attempt", d.Status, d.Targets[0].Status, len(d.Targets[0].Attempts))
+	}
+	if _, err := b.svc.CancelRest(ctx, alice, r.ID, ""); !errors.Is(err, request.ErrConflict) {
+		t.Errorf("cancel the rest again: %v, want a conflict", err)
 	}
 }

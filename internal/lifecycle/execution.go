@@ -67,8 +67,12 @@ type Start struct {
 // another attempt made since, gives ErrChanged.
 func (s *Service) StartRelease(ctx context.Context, st Start) (int, error) {
 	id := st.Request.ID
-	var n int
+	var (
+		n         int
+		withdrawn bool
+	)
 	err := s.store.InTx(ctx, func(tx Tx) error {
+		withdrawn = false
 		cur, err := tx.LockRequest(ctx, id)
 		if err != nil {
 			return err
@@ -79,6 +83,9 @@ func (s *Service) StartRelease(ctx context.Context, st Start) (int, error) {
 		}
 		if cur.Status != request.StatusApproved || releases != st.Releases {
 			return ErrChanged
+		}
+		if withdrawn, err = s.withdrawIfRestCancelled(ctx, tx, cur); err != nil || withdrawn {
+			return err // withdrawn: committed, and the caller told below
 		}
 		if n, err = tx.NextAttempt(ctx, id); err != nil {
 			return err
@@ -95,6 +102,10 @@ func (s *Service) StartRelease(ctx context.Context, st Start) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("start release of request %s: %w", id, err)
+	}
+	if withdrawn {
+		// The caller reads the request again: cancelled, nothing to call.
+		return 0, fmt.Errorf("start release of request %s: the rest of its bulk request was cancelled: %w", id, ErrChanged)
 	}
 	return n, nil
 }
@@ -331,7 +342,6 @@ func (s *Service) Requeue(ctx context.Context, id uuid.UUID, maxRequeues int) (b
 	return acted, nil
 }
 
-// attemptPayload is the audit payload of an attempt's outcome.
 // callAccount is the Alibaba Cloud account r's calls are made in, for
 // the audit trail: its own, or the configured default.
 func (s *Service) callAccount(r *request.Request) string {
@@ -341,6 +351,7 @@ func (s *Service) callAccount(r *request.Request) string {
 	return s.accounts.DefaultAccountID()
 }
 
+// attemptPayload is the audit payload of an attempt's outcome.
 func attemptPayload(a request.Attempt, status request.Status) map[string]any {
 	return map[string]any{
 		"attempt": a.Attempt, "operation": a.Operation, "outcome": a.Outcome, "http_status": a.HTTPStatus,

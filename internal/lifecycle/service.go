@@ -87,6 +87,13 @@ type Tx interface {
 	Targets(ctx context.Context, id uuid.UUID) ([]request.BulkTarget, error)
 	// ChildCounts counts a bulk request's target requests by status.
 	ChildCounts(ctx context.Context, id uuid.UUID) (map[request.Status]int, error)
+	// UnsettledCall finds a release call of rdsgate's on instanceID whose
+	// RequestId it never learnt (a timeout, a worker that died), started
+	// shortly before or after at.
+	UnsettledCall(ctx context.Context, instanceID string, at time.Time) (Known, bool, error)
+	// RestCancelled reports whether "cancel the rest" was asked of a bulk
+	// request.
+	RestCancelled(ctx context.Context, id uuid.UUID) (bool, error)
 	// LockTrail serialises the reads of one account's trail in a region
 	// until the transaction ends and says which of eventIDs were seen
 	// before.
@@ -140,6 +147,9 @@ type Change struct {
 	// Notify are the notifications the change causes: the store inserts
 	// one delivery job per notice and channel in the same transaction.
 	Notify []Notice
+	// CancelRest marks the bulk request's rest cancelled: its targets
+	// approved later are withdrawn when their jobs start (StartRelease).
+	CancelRest bool
 	// Trail marks trail events seen (RecordTrail).
 	Trail []TrailMark
 	// TrailCursor moves a trail cursor. A change that only moves it needs

@@ -84,8 +84,11 @@ func (s *Service) RecordTrail(ctx context.Context, read TrailRead) (TrailResult,
 		res = TrailResult{}
 		ids := make([]string, 0, len(read.Events))
 		rids := make([]string, 0, len(read.Events))
-		for _, e := range read.Events {
-			ids = append(ids, e.EventID)
+		for i, e := range read.Events {
+			if e.EventID == "" { // never seen in ActionTrail; keyed by the RequestId all the same
+				read.Events[i].EventID = "request:" + e.AlibabaRequestID
+			}
+			ids = append(ids, read.Events[i].EventID)
 			if e.AlibabaRequestID != "" {
 				rids = append(rids, e.AlibabaRequestID)
 			}
@@ -107,14 +110,26 @@ func (s *Service) RecordTrail(ctx context.Context, read TrailRead) (TrailResult,
 			seen[e.EventID] = true
 			mark := TrailMark{AccountID: read.AccountID, EventID: e.EventID, EventName: e.EventName,
 				EventTime: e.EventTime, AlibabaRequestID: e.AlibabaRequestID, DBInstanceID: e.DBInstanceID, SeenAt: now}
-			if k, ok := known[e.AlibabaRequestID]; ok && e.AlibabaRequestID != "" {
+			k, ok := known[e.AlibabaRequestID]
+			ok = ok && e.AlibabaRequestID != ""
+			how := "request_id"
+			if !ok && e.EventName == request.OpRelease && e.DBInstanceID != "" {
+				// A call of rdsgate's whose answer never came: its RequestId
+				// is unknown, its instance and time are not.
+				if k, ok, err = tx.UnsettledCall(ctx, e.DBInstanceID, e.EventTime); err != nil {
+					return err
+				}
+				how = "instance_and_time"
+			}
+			if ok {
 				mark.RequestID = k.RequestID
 				res.Confirmed++
 				if err := tx.Apply(ctx, Change{Request: k.RequestID, At: now, Trail: []TrailMark{mark},
 					Events: []audit.Record{{Kind: audit.KindExecutionConfirmed, Actor: System, RequestID: k.RequestID,
 						DBInstanceID: e.DBInstanceID, AlibabaRequestID: e.AlibabaRequestID, ErrorCode: e.ErrorCode, At: now,
 						Payload: map[string]any{"event_id": e.EventID, "event_name": e.EventName, "event_time": e.EventTime,
-							"attempt": k.Attempt, "account_id": read.AccountID, "region_id": read.RegionID}}}}); err != nil {
+							"attempt": k.Attempt, "account_id": read.AccountID, "region_id": read.RegionID,
+							"matched_by": how}}}}); err != nil {
 					return err
 				}
 				continue

@@ -51,9 +51,9 @@ func (s *Service) Vote(ctx context.Context, a Actor, id uuid.UUID, in VoteInput)
 		if _, err := r.Cast(v); err != nil {
 			return err
 		}
-		ad, err := s.policy.MayApprove(ctx, ApproveInput(policy.Principal{Subject: a.Subject, Groups: a.Groups}, r))
+		ad, err := s.mayApprove(ctx, tx, policy.Principal{Subject: a.Subject, Groups: a.Groups}, r)
 		if err != nil {
-			return fmt.Errorf("policy decision: %w", err)
+			return err
 		}
 		if !ad.Allow {
 			return &ForbiddenError{Reasons: ad.Reasons}
@@ -110,6 +110,46 @@ func (s *Service) Vote(ctx context.Context, a Actor, id uuid.UUID, in VoteInput)
 		return nil, fmt.Errorf("vote on request %s: %w", id, err)
 	}
 	return out, nil
+}
+
+// mayApprove asks the policy whether approver may vote on r. An
+// approver's groups come from the RAM data of the request's account, so a
+// bulk request asks once per account its allowed targets are in, and the
+// vote is allowed only when every answer allows it (it then counts toward
+// the first answer's group).
+func (s *Service) mayApprove(ctx context.Context, tx Tx, approver policy.Principal, r *request.Request) (policy.ApproveDecision, error) {
+	accounts := []string{r.AccountID}
+	if r.Bulk() {
+		ts, err := tx.Targets(ctx, r.ID)
+		if err != nil {
+			return policy.ApproveDecision{}, err
+		}
+		accounts = accounts[:0]
+		for _, t := range ts {
+			if t.Decision.Allow && !slices.Contains(accounts, t.AccountID) {
+				accounts = append(accounts, t.AccountID)
+			}
+		}
+	}
+	var first policy.ApproveDecision
+	for i, acc := range accounts {
+		in := ApproveInput(approver, r)
+		in.AccountID = acc
+		ad, err := s.policy.MayApprove(ctx, in)
+		if err != nil {
+			return ad, fmt.Errorf("policy decision: %w", err)
+		}
+		if !ad.Allow {
+			if len(accounts) > 1 {
+				ad.Reasons = append([]string{fmt.Sprintf("for the targets in account %s:", acc)}, ad.Reasons...)
+			}
+			return ad, nil
+		}
+		if i == 0 {
+			first = ad
+		}
+	}
+	return first, nil
 }
 
 // ApproveInput is the policy's question "may approver vote on r?", for the

@@ -202,11 +202,11 @@ func ParseHash(field, s string) (Hash, error) {
 // MarshalText encodes the hash as hex.
 func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
 
-// Requirement is one AND-composed approver requirement: Count approvals from
-// members of Group.
 // Bulk reports whether r is a bulk request.
 func (r *Request) Bulk() bool { return r.TargetCount > 0 }
 
+// Requirement is one AND-composed approver requirement: Count approvals from
+// members of Group.
 type Requirement struct {
 	Group string `json:"group"`
 	Count int    `json:"count"`

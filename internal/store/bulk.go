@@ -155,3 +155,13 @@ WHERE t.request_id = $1 ORDER BY t.idx`, id)
 		return tg, nil
 	})
 }
+
+// RestCancelled reports whether "cancel the rest" was asked of a bulk
+// request.
+func (t *tx) RestCancelled(ctx context.Context, id uuid.UUID) (bool, error) {
+	var cancelled bool
+	if err := t.QueryRow(ctx, `SELECT rest_cancelled_at IS NOT NULL FROM requests WHERE id = $1`, id).Scan(&cancelled); err != nil {
+		return false, domainErr(err, "request "+id.String())
+	}
+	return cancelled, nil
+}

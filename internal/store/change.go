@@ -78,6 +78,9 @@ VALUES ($1,$2,$3,$4,$5,$6,$7)`, id, v.Approver, v.Decision, v.Group, v.Comment, 
 			return fmt.Errorf("request %s is no longer %s: %w", c.Request, c.From, request.ErrConflict)
 		})
 	}
+	if c.CancelRest {
+		b.Queue(`UPDATE requests SET rest_cancelled_at = $2 WHERE id = $1 AND rest_cancelled_at IS NULL`, id, c.At)
+	}
 	if c.Requeued {
 		b.Queue(`UPDATE requests SET requeues = requeues + 1 WHERE id = $1`, id)
 	}
@@ -144,7 +147,7 @@ WHERE request_id = $1 AND finished_at IS NULL`, id)
 // cursorOnly reports whether c only moves a trail cursor: bookkeeping of
 // what was read, with no audit record to write.
 func cursorOnly(c lifecycle.Change) bool {
-	return c.TrailCursor != nil && c.New == nil && c.Vote == nil && c.To == "" && !c.Requeued && c.Started == nil &&
+	return c.TrailCursor != nil && c.New == nil && c.Vote == nil && c.To == "" && !c.Requeued && !c.CancelRest && c.Started == nil &&
 		c.Finished == nil && !c.CloseOpen && !c.Enqueue && len(c.Targets) == 0 && len(c.Children) == 0 &&
 		len(c.Trail) == 0 && len(c.Notify) == 0
 }

@@ -165,8 +165,11 @@ func (db *DB) Requests(ctx context.Context, f lifecycle.Filter) (lifecycle.Page,
 		args = append(args, v)
 		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
 	}
-	// A bulk request's targets are listed on its own page, not here.
-	where = append(where, "parent_id IS NULL")
+	// A bulk request's targets are listed on its own page, not here; but
+	// who released an instance is a question its targets answer too.
+	if f.DBInstanceID == "" {
+		where = append(where, "parent_id IS NULL")
+	}
 	if f.Status != "" {
 		add("status = ?", string(f.Status))
 	}

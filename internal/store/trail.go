@@ -45,8 +45,13 @@ func (t *tx) KnownCalls(ctx context.Context, ids []string) (map[string]lifecycle
 	if len(ids) == 0 {
 		return out, nil
 	}
+	// The attempts' RequestIds, and those of outcomes that came after their
+	// attempt was settled (a late answer is recorded in the trail only).
 	rows, err := t.Query(ctx, `SELECT alibaba_request_id, request_id, attempt FROM execution_attempts
-WHERE alibaba_request_id = ANY($1) AND operation = 'ReleaseInstanceConnection'`, ids)
+WHERE alibaba_request_id = ANY($1) AND operation = 'ReleaseInstanceConnection'
+UNION ALL
+SELECT alibaba_request_id, request_id, coalesce((payload->>'attempt')::int, 0) FROM audit_events
+WHERE alibaba_request_id = ANY($1) AND kind IN ('execution.succeeded', 'execution.failed') AND request_id IS NOT NULL`, ids)
 	if err != nil {
 		return nil, domainErr(err, "match the trail's RequestIds")
 	}
@@ -62,6 +67,26 @@ WHERE alibaba_request_id = ANY($1) AND operation = 'ReleaseInstanceConnection'`,
 		out[rid] = k
 	}
 	return out, rows.Err()
+}
+
+// UnsettledCall finds a release call of rdsgate's on instanceID whose
+// RequestId it never learnt (the call timed out, or its worker died) and
+// that started within 15 minutes before at or 5 minutes after it: the
+// closest one.
+func (t *tx) UnsettledCall(ctx context.Context, instanceID string, at time.Time) (lifecycle.Known, bool, error) {
+	var k lifecycle.Known
+	err := t.QueryRow(ctx, `SELECT a.request_id, a.attempt FROM execution_attempts a JOIN requests r ON r.id = a.request_id
+WHERE r.db_instance_id = $1 AND a.operation = 'ReleaseInstanceConnection'
+  AND (a.alibaba_request_id = '' OR a.outcome IS NULL OR a.outcome = 'unknown')
+  AND a.started_at BETWEEN $2::timestamptz - interval '15 minutes' AND $2::timestamptz + interval '5 minutes'
+ORDER BY abs(extract(epoch FROM a.started_at - $2::timestamptz)) LIMIT 1`, instanceID, at).Scan(&k.RequestID, &k.Attempt)
+	if err == pgx.ErrNoRows {
+		return k, false, nil
+	}
+	if err != nil {
+		return k, false, domainErr(err, "find an unsettled call on "+instanceID)
+	}
+	return k, true, nil
 }
 
 // TrailCursor is where the last read of an account's trail in a region

@@ -166,3 +166,53 @@ func TestReconcileTellsBypassesFromOwnCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestReconcileRecognisesCallsWithoutAnAnswer: a release of rdsgate's whose
+// answer never came (a timeout: no RequestId on the attempt) is recognised
+// in the trail by its instance and time, confirmed, never a bypass; the
+// same API on another instance at that time is one.
+func TestReconcileRecognisesCallsWithoutAnAnswer(t *testing.T) {
+	t.Parallel()
+	svc, pool := setup(t)
+	ctx := context.Background()
+	r, err := svc.File(ctx, lifecycle.Actor{Subject: "alice", Groups: []string{"developers"}}, request.Spec{
+		RegionID: "cn-hangzhou", DBInstanceID: "rm-bp1devexample01", ConnectionString: "rm-bp1devexample01.mysql.rds.aliyuncs.com",
+		NetworkType: "0", Justification: "retiring the public endpoint", Ticket: "OPS-1"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err = svc.Vote(ctx, lifecycle.Actor{Subject: "bob", Groups: []string{"dba"}}, r.ID,
+		lifecycle.VoteInput{Decision: request.Approve}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := svc.StartRelease(ctx, lifecycle.Start{Request: r, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RecordRelease(ctx, lifecycle.Outcome{Request: r, Next: request.StatusExecuting, Attempt: request.Attempt{
+		Attempt: n, Operation: request.OpRelease, Outcome: request.OutcomeUnknown, Classification: "unknown_outcome"}}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Add(-2 * time.Second) // within the window, which ends at a whole second
+	src := &source{events: map[string][]lifecycle.TrailEvent{"111/cn-hangzhou": {
+		{AccountID: "111", RegionID: "cn-hangzhou", EventID: "ev-timeout", EventName: trail.EventReleaseInstanceConnection,
+			EventTime: at, AlibabaRequestID: "NEVER-SEEN-1", DBInstanceID: r.DBInstanceID, UserType: "assumed-role",
+			UserName: "rdsgate-gateway:rdsgate-" + r.ID.String()},
+		{AccountID: "111", RegionID: "cn-hangzhou", EventID: "ev-other", EventName: trail.EventReleaseInstanceConnection,
+			EventTime: at, AlibabaRequestID: "NEVER-SEEN-2", DBInstanceID: "rm-bp1demo00000009", UserType: "ram-user", UserName: "dave"},
+	}}, fail: map[string]bool{}}
+	rec, err := trail.New(trail.Config{Requests: svc, Source: src, Lookback: time.Hour,
+		Scopes: func() []trail.Scope { return []trail.Scope{{AccountID: "111", Regions: []string{"cn-hangzhou"}}} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := rec.Run(ctx)
+	if err != nil || res.Confirmed != 1 || res.Bypasses != 1 {
+		t.Fatalf("run: %+v, %v; want the timed-out call confirmed and the other release a bypass", res, err)
+	}
+	var instance string
+	if err := pool.QueryRow(ctx, `SELECT db_instance_id FROM audit_events WHERE kind = 'bypass.detected'`).Scan(&instance); err != nil ||
+		instance != "rm-bp1demo00000009" {
+		t.Errorf("bypass on %q (%v), want rm-bp1demo00000009 only", instance, err)
+	}
+}

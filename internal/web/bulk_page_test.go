@@ -156,7 +156,7 @@ func TestFleetFilesCheckedTargets(t *testing.T) {
 	if strings.Contains(body, `id="bulk-form"`) {
 		t.Error("the fleet page scans before it is asked to")
 	}
-	st, body = alice.get("/fleet?scan=1&region=cn-hangzhou&env=dev")
+	st, body = alice.post("/fleet", url.Values{"scan": {"1"}, "region": {"cn-hangzhou"}, "env": {"dev"}})
 	if st != http.StatusOK {
 		t.Fatalf("scan: %d %s", st, excerpt(body))
 	}
@@ -313,7 +313,7 @@ func TestBulkDeniedTargets(t *testing.T) {
 	fleet := bulkFleet()
 	env, _ := setupFleetPages(t, fleet, nil, nil)
 	mallory := env.as("mallory")
-	_, body := mallory.get("/fleet?scan=1")
+	_, body := mallory.post("/fleet", url.Values{"scan": {"1"}})
 	values := targetValues(t, body)
 	prod := values[len(values)-1]
 	if !strings.Contains(prod, "rm-bp1prodexample1") {
@@ -358,7 +358,7 @@ func TestCancelRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice, bob, carol := env.as("alice"), env.as("bob"), env.as("carol")
-	_, body := alice.get("/fleet?scan=1")
+	_, body := alice.post("/fleet", url.Values{"scan": {"1"}})
 	values := targetValues(t, body)[:4]
 	st, body, resp := alice.postRaw("/requests/new/bulk", url.Values{"justification": {"retiring the demo endpoints"}, "ticket": {"OPS-79"}, "target": values}, true)
 	if st != http.StatusSeeOther {
@@ -425,7 +425,7 @@ func TestBulkVersionFollowsProgress(t *testing.T) {
 	t.Parallel()
 	env, _ := setupFleetPages(t, bulkFleet(), nil, nil)
 	alice, bob := env.as("alice"), env.as("bob")
-	_, body := alice.get("/fleet?scan=1")
+	_, body := alice.post("/fleet", url.Values{"scan": {"1"}})
 	values := targetValues(t, body)[:2]
 	_, _, resp := alice.postRaw("/requests/new/bulk", url.Values{"justification": {"retiring the demo endpoints"}, "ticket": {"OPS-80"}, "target": values}, true)
 	page := strings.TrimSuffix(resp.Header.Get("Location"), "?filed=1")
@@ -482,7 +482,7 @@ func TestAccountSelect(t *testing.T) {
 		t.Error("with one account the select is not optional")
 	}
 	// Without a scanner the fleet page says so.
-	if _, body := one.as("alice").get("/fleet?scan=1"); !strings.Contains(body, `id="fleet-unconfigured"`) {
+	if _, body := one.as("alice").post("/fleet", url.Values{"scan": {"1"}}); !strings.Contains(body, `id="fleet-unconfigured"`) {
 		t.Error("the fleet page without a scanner does not say scanning is not configured")
 	}
 }

@@ -139,16 +139,26 @@ func (s *Server) newFleetData(c echo.Context, f FleetFilter) fleetData {
 	return d
 }
 
-// fleetPage is "Public endpoints": with ?scan=1 it scans the accounts
-// (filtered by account, region and environment) and lists every public
-// endpoint found, each with a checkbox, to file as one bulk request.
+// fleetPage is "Public endpoints": a POST (CSRF-checked: a scan spends
+// the accounts' quotas, so no link or cross-site page may start one) scans
+// the accounts (filtered by account, region and environment) and lists
+// every public endpoint found, each with a checkbox, to file as one bulk
+// request. One scan runs at a time on a server; another gets 429.
 func (s *Server) fleetPage(c echo.Context) error {
-	f := FleetFilter{AccountID: strings.TrimSpace(c.QueryParam("account")), RegionID: strings.TrimSpace(c.QueryParam("region")),
-		Environment: strings.TrimSpace(c.QueryParam("env"))}
+	f := FleetFilter{AccountID: strings.TrimSpace(c.FormValue("account")), RegionID: strings.TrimSpace(c.FormValue("region")),
+		Environment: strings.TrimSpace(c.FormValue("env"))}
 	d := s.newFleetData(c, f)
-	if c.QueryParam("scan") != "" && d.Configured {
-		s.scan(c, &d)
+	if c.Request().Method != http.MethodPost || !d.Configured {
+		return s.renderFleet(c, http.StatusOK, d)
 	}
+	select {
+	case s.scanning <- struct{}{}:
+		defer func() { <-s.scanning }()
+	default:
+		d.Problem = s.tr(c, "Another scan is running on this server; try again when it has finished.")
+		return s.renderFleet(c, http.StatusTooManyRequests, d)
+	}
+	s.scan(c, &d)
 	return s.renderFleet(c, http.StatusOK, d)
 }
 

@@ -27,7 +27,7 @@ import (
 //	POST /requests/:id/vote         approver, never the request's requester
 //	POST /requests/:id/cancel       requester, of their own pending request
 //	POST /requests/:id/cancel-rest  requester, of their own executing bulk request
-//	GET  /fleet                     requester: the public endpoints a scan finds
+//	GET  /fleet, POST same          requester: the public endpoints a scan (POST) finds
 //	POST /requests/new/bulk         requester: file the endpoints picked on /fleet
 //	                                as one bulk request
 //	GET  /inbox                     approver
@@ -79,6 +79,7 @@ func (s *Server) mountPages(b *Pages) error {
 	e.POST("/requests/:id/cancel", s.cancel, with(requester)...)
 	e.POST("/requests/:id/cancel-rest", s.cancelRestPage, with(requester)...)
 	e.GET("/fleet", s.fleetPage, with(requester)...)
+	e.POST("/fleet", s.fleetPage, with(requester)...)
 	e.POST("/requests/new/bulk", s.fileBulk, with(requester)...)
 
 	e.GET("/inbox", s.inbox, with(approver)...)

@@ -84,6 +84,9 @@ var routeTable = []routeCase{
 	// a bulk request's.
 	{"POST", "/requests/:id/cancel-rest", ofRequest("/cancel-rest", nil), [6]int{unA, http.StatusConflict, nf, frb, frb, http.StatusConflict}},
 	{"GET", "/fleet", fixed("/fleet"), [6]int{see, ok, ok, frb, frb, ok}},
+	// A scan is a POST with the CSRF token (this server has no scanner: the
+	// page says so).
+	{"POST", "/fleet", withForm("/fleet", url.Values{"scan": {"1"}}), [6]int{unA, ok, ok, frb, frb, ok}},
 	// Nothing selected: the page comes back with the problem, nothing filed.
 	{"POST", "/requests/new/bulk", withForm("/requests/new/bulk", url.Values{"justification": {"x"}}),
 		[6]int{unA, http.StatusUnprocessableEntity, http.StatusUnprocessableEntity, frb, frb, http.StatusUnprocessableEntity}},

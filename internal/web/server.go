@@ -70,6 +70,9 @@ type Server struct {
 	// b and views are set when the pages are served.
 	b     *Pages
 	views *views
+	// scanning holds the one fleet scan this server runs at a time: scans
+	// take the accounts' Describe quotas, which reconciliation needs too.
+	scanning chan struct{}
 }
 
 // New builds the server with its middleware and routes. It panics when the
@@ -100,7 +103,7 @@ func New(d Deps) *Server {
 		d.Roles = auth.MustParseRoleMap(auth.DefaultRoleGroups)
 	}
 	d.Logger = slog.New(lifecycle.TraceLogHandler(d.Logger.Handler()))
-	s := &Server{e: e, d: d, log: d.Logger, roles: d.Roles}
+	s := &Server{e: e, d: d, log: d.Logger, roles: d.Roles, scanning: make(chan struct{}, 1)}
 	e.HTTPErrorHandler = s.ErrorHandler
 	e.Use(requestID)
 	e.Use(middleware.Recover())
