@@ -86,6 +86,15 @@ echo "scan: $found public endpoints in $(printf %.2f "$scan_s") s (the NetInfo q
 ((found == 2 * N)) || { echo "FAIL: scan found $found endpoints, want $((2 * N))"; exit 1; }
 curl -sf "http://$sim_addr/_sim/calls" > "$dir/scan_calls.json"
 curl -sf -X DELETE "http://$sim_addr/_sim/calls" >/dev/null
+jq -r '
+  def secs: (.[0:10] + "T00:00:00Z" | fromdateiso8601) + (capture("T(?<h>[0-9]+):(?<m>[0-9]+):(?<s>[0-9.]+)") | (.h | tonumber) * 3600 + (.m | tonumber) * 60 + (.s | tonumber));
+  [.[] | select(.action == "DescribeDBInstanceNetInfo" or .action == "DescribeDBInstances")] as $d
+  | ([$d | group_by([.account_id, .action])[] | [.[] | .time | secs] | sort as $t
+       | [range(0; $t | length) as $i | [$t[] | select(. > $t[$i] - 1 and . <= $t[$i])] | length] | max] | max) as $most
+  | ([$d[] | select(.code | startswith("Throttling"))] | length) as $thr
+  | "scan calls: \($d | length) Describe calls; most of one account and API in any 1 s window \($most); throttled \($thr)",
+    (if $most > 10 or $thr > 0 then "FAIL: the scan exceeded a quota" else empty end)' "$dir/scan_calls.json" | tee "$dir/scan_result"
+! grep -q FAIL "$dir/scan_result"
 
 addrs=()
 for i in $(seq "$REPLICAS"); do
