@@ -169,14 +169,19 @@ func (c *Clients) Client(roleARN, regionID, session string) (*Client, error) {
 	}
 	// The region goes into the key too: a client's region names it in
 	// logs, and the V3 signature does not depend on it.
-	key := clientKey{roleARN: roleARN, endpoint: endpoint + "|" + cfg.RegionID, session: session}
+	return c.cached(clientKey{roleARN: roleARN, endpoint: endpoint + "|" + cfg.RegionID, session: session}, cfg)
+}
+
+// cached returns the client of key, built from cfg (with key's role
+// credential) on first use.
+func (c *Clients) cached(key clientKey, cfg Config) (*Client, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cl, ok := c.clients.get(key); ok {
 		return cl, nil
 	}
-	if roleARN != "" {
-		cred, err := c.roleCredentialLocked(roleARN, session)
+	if key.roleARN != "" {
+		cred, err := c.roleCredentialLocked(key.roleARN, key.session)
 		if err != nil {
 			return nil, err
 		}
@@ -186,8 +191,8 @@ func (c *Clients) Client(roleARN, regionID, session string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if roleARN != "" {
-		cl.credKind = "role " + roleARN + " session " + session
+	if key.roleARN != "" {
+		cl.credKind = "role " + key.roleARN + " session " + key.session
 	}
 	c.clients.put(key, cl)
 	return cl, nil

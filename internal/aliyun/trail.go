@@ -381,26 +381,9 @@ func (c *Clients) Trail(roleARN, regionID string) (*TrailClient, error) {
 	if roleARN != "" {
 		session = TrailRoleSessionName
 	}
-	key := clientKey{roleARN: roleARN, endpoint: "trail|" + endpoint + "|" + cfg.RegionID, session: session}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl, ok := c.clients.get(key); ok {
-		return &TrailClient{c: cl}, nil
-	}
-	if roleARN != "" {
-		cred, err := c.roleCredentialLocked(roleARN, session)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Credential = cred
-	}
-	cl, err := New(cfg)
+	cl, err := c.cached(clientKey{roleARN: roleARN, endpoint: "trail|" + endpoint + "|" + cfg.RegionID, session: session}, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if roleARN != "" {
-		cl.credKind = "role " + roleARN + " session " + session
-	}
-	c.clients.put(key, cl)
 	return &TrailClient{c: cl}, nil
 }

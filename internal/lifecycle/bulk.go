@@ -109,12 +109,7 @@ func (s *Service) FileBulk(ctx context.Context, a Actor, b request.BulkSpec, bre
 			Payload: bulkCreatedPayload(r, targets)})
 		c := Change{Request: id, New: r, Targets: targets, At: now, Events: events}
 		if r.Status == request.StatusPending {
-			c.Notify = s.notices(EventPending, r, now, nil)
-			if s.ttl > s.lead && s.lead > 0 {
-				c.Notify = append(c.Notify, s.notices(EventExpiring, r, now, func(n *Notice) {
-					n.SendAt = now.Add(s.ttl - s.lead)
-				})...)
-			}
+			c.Notify = s.filedNotices(r, now)
 		}
 		return tx.Apply(ctx, c)
 	})

@@ -63,12 +63,7 @@ func (s *Service) File(ctx context.Context, a Actor, spec request.Spec, breakGla
 				Payload: createdPayload(r, d)},
 		}}
 		if d.Allow {
-			c.Notify = s.notices(EventPending, r, now, nil)
-			if s.ttl > s.lead && s.lead > 0 {
-				c.Notify = append(c.Notify, s.notices(EventExpiring, r, now, func(n *Notice) {
-					n.SendAt = now.Add(s.ttl - s.lead)
-				})...)
-			}
+			c.Notify = s.filedNotices(r, now)
 		}
 		return tx.Apply(ctx, c)
 	})
@@ -79,6 +74,16 @@ func (s *Service) File(ctx context.Context, a Actor, spec request.Spec, breakGla
 		return r, &DeniedError{Request: r, Reasons: d.Reasons}
 	}
 	return r, nil
+}
+
+// filedNotices are the notices of a pending request filed at now: to its
+// approvers, and the reminder scheduled before it would expire.
+func (s *Service) filedNotices(r *request.Request, now time.Time) []Notice {
+	out := s.notices(EventPending, r, now, nil)
+	if s.ttl > s.lead && s.lead > 0 {
+		out = append(out, s.notices(EventExpiring, r, now, func(n *Notice) { n.SendAt = now.Add(s.ttl - s.lead) })...)
+	}
+	return out
 }
 
 // decideFiling decides a filing of spec by a at now, from the requester's
