@@ -641,6 +641,9 @@ func TestExportCSVShape(t *testing.T) {
 	}
 }
 
+// accountOf is the account of test event i: one of three.
+func accountOf(i int) string { return fmt.Sprintf("100000000000000%d", i%3+1) }
+
 func TestSearchFilters(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -652,7 +655,7 @@ func TestSearchFilters(t *testing.T) {
 		r := audit.Record{Kind: []string{audit.KindRequestCreated, audit.KindApprovalGranted, audit.KindExecutionFailed}[i%3],
 			Actor: fmt.Sprintf("user%d", i%4), RequestID: rids[i%3], DBInstanceID: fmt.Sprintf("rm-%d", i%5),
 			At:      base.Add(time.Duration(i/2) * time.Minute), // pairs share a timestamp: the id breaks the tie
-			Payload: map[string]int{"i": i}}
+			Payload: map[string]any{"i": i, "account_id": accountOf(i)}}
 		if r.Kind == audit.KindExecutionFailed {
 			r.ErrorCode = []string{"Throttling", "IncorrectDBInstanceState"}[i%2]
 			r.AlibabaRequestID = fmt.Sprintf("ALI-%03d", i)
@@ -667,7 +670,8 @@ func TestSearchFilters(t *testing.T) {
 		return (f.From.IsZero() || !r.At.Before(f.From)) && (f.To.IsZero() || r.At.Before(f.To)) &&
 			(f.Actor == "" || r.Actor == f.Actor) && (f.RequestID == "" || r.RequestID.String() == f.RequestID) &&
 			(f.DBInstanceID == "" || r.DBInstanceID == f.DBInstanceID) && (f.Kind == "" || r.Kind == f.Kind) &&
-			(f.ErrorCode == "" || r.ErrorCode == f.ErrorCode) && (f.AlibabaRequestID == "" || r.AlibabaRequestID == f.AlibabaRequestID)
+			(f.ErrorCode == "" || r.ErrorCode == f.ErrorCode) && (f.AlibabaRequestID == "" || r.AlibabaRequestID == f.AlibabaRequestID) &&
+			(f.AccountID == "" || r.Payload.(map[string]any)["account_id"] == f.AccountID)
 	}
 	filters := map[string]audit.Filter{
 		"none":         {},
@@ -678,6 +682,8 @@ func TestSearchFilters(t *testing.T) {
 		"kind":         {Kind: audit.KindApprovalGranted},
 		"error code":   {ErrorCode: "Throttling"},
 		"alibaba id":   {AlibabaRequestID: "ALI-005"},
+		"account":      {AccountID: "1000000000000002"},
+		"account+kind": {AccountID: "1000000000000001", Kind: audit.KindExecutionFailed},
 		"combined":     {Actor: "user1", Kind: audit.KindRequestCreated, From: base.Add(5 * time.Minute)},
 		"no match":     {Actor: "nobody"},
 		"time + actor": {Actor: "user0", To: base.Add(30 * time.Minute)},
@@ -686,7 +692,7 @@ func TestSearchFilters(t *testing.T) {
 		var want []string
 		for i := len(recs) - 1; i >= 0; i-- {
 			if match(f, recs[i]) {
-				want = append(want, fmt.Sprintf(`{"i":%d}`, i))
+				want = append(want, fmt.Sprintf(`{"account_id":%q,"i":%d}`, accountOf(i), i))
 			}
 		}
 		f.Limit = 7

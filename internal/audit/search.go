@@ -24,6 +24,9 @@ type Filter struct {
 	Kind             string
 	ErrorCode        string
 	AlibabaRequestID string
+	// AccountID is the Alibaba Cloud account the event's payload names
+	// (the calls' and the trail's events carry account_id).
+	AccountID string
 	// Cursor is a previous page's NextCursor (the older events) or
 	// PrevCursor (the newer ones).
 	Cursor string
@@ -60,7 +63,8 @@ func (e *FilterError) Error() string { return e.Field + ": " + e.Message }
 func (f Filter) checkText() error {
 	for _, v := range []struct{ field, value string }{
 		{"actor", f.Actor}, {"request_id", f.RequestID}, {"db_instance_id", f.DBInstanceID}, {"kind", f.Kind},
-		{"error_code", f.ErrorCode}, {"alibaba_request_id", f.AlibabaRequestID}, {"cursor", f.Cursor},
+		{"error_code", f.ErrorCode}, {"alibaba_request_id", f.AlibabaRequestID}, {"account_id", f.AccountID},
+		{"cursor", f.Cursor},
 	} {
 		if !utf8.ValidString(v.value) || strings.ContainsRune(v.value, 0) {
 			return &FilterError{Field: v.field, Message: "must be UTF-8 text without NUL characters"}
@@ -105,6 +109,7 @@ func (f Filter) where() (conds []string, args []any, err error) {
 	eq("kind", f.Kind)
 	eq("error_code", f.ErrorCode)
 	eq("alibaba_request_id", f.AlibabaRequestID)
+	eq("(payload->>'account_id')", f.AccountID)
 	return conds, args, nil
 }
 

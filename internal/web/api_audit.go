@@ -76,7 +76,7 @@ type auditAPI struct {
 }
 
 // filterParams are the query parameters of a search, in Filter order.
-var filterParams = []string{"from", "to", "actor", "request_id", "db_instance_id", "kind", "error_code", "alibaba_request_id"}
+var filterParams = []string{"from", "to", "actor", "request_id", "db_instance_id", "kind", "error_code", "alibaba_request_id", "account_id"}
 
 // parseFilter reads the search query parameters; a bad value is a 422
 // naming the parameter.
@@ -85,7 +85,7 @@ func parseFilter(c echo.Context) (audit.Filter, error) {
 	f := audit.Filter{
 		Actor: q.Get("actor"), RequestID: q.Get("request_id"), DBInstanceID: q.Get("db_instance_id"),
 		Kind: q.Get("kind"), ErrorCode: q.Get("error_code"), AlibabaRequestID: q.Get("alibaba_request_id"),
-		Cursor: q.Get("cursor"),
+		AccountID: q.Get("account_id"), Cursor: q.Get("cursor"),
 	}
 	for _, p := range []struct {
 		name string
@@ -115,7 +115,7 @@ func parseFilter(c echo.Context) (audit.Filter, error) {
 func filterPayload(f audit.Filter) map[string]any {
 	out := map[string]any{}
 	for k, v := range map[string]string{"actor": f.Actor, "request_id": f.RequestID, "db_instance_id": f.DBInstanceID,
-		"kind": f.Kind, "error_code": f.ErrorCode, "alibaba_request_id": f.AlibabaRequestID} {
+		"kind": f.Kind, "error_code": f.ErrorCode, "alibaba_request_id": f.AlibabaRequestID, "account_id": f.AccountID} {
 		if v != "" {
 			out[k] = v
 		}

@@ -27,6 +27,7 @@ type auditFilter struct {
 	ErrorCode        string
 	AlibabaRequestID string
 	RequestID        string
+	AccountID        string
 }
 
 // timeLayouts are the accepted forms of From and To.
@@ -35,14 +36,15 @@ var timeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC33
 func readAuditFilter(c echo.Context) auditFilter {
 	q := func(k string) string { return strings.TrimSpace(c.QueryParam(k)) }
 	return auditFilter{From: q("from"), To: q("to"), Actor: q("actor"), Instance: q("instance"), Kind: q("kind"),
-		ErrorCode: q("error_code"), AlibabaRequestID: q("alibaba_request_id"), RequestID: q("request_id")}
+		ErrorCode: q("error_code"), AlibabaRequestID: q("alibaba_request_id"), RequestID: q("request_id"),
+		AccountID: q("account_id")}
 }
 
 // filter parses the form into an audit.Filter; package audit checks the
 // rest (time order, request id, cursor).
 func (f auditFilter) filter() (audit.Filter, error) {
 	out := audit.Filter{Actor: f.Actor, DBInstanceID: f.Instance, Kind: f.Kind, ErrorCode: f.ErrorCode,
-		AlibabaRequestID: f.AlibabaRequestID, RequestID: f.RequestID}
+		AlibabaRequestID: f.AlibabaRequestID, RequestID: f.RequestID, AccountID: f.AccountID}
 	var err error
 	if out.From, err = parseTime("from", f.From); err != nil {
 		return out, err
@@ -67,7 +69,7 @@ func parseTime(field, s string) (time.Time, error) {
 func (f auditFilter) values() url.Values {
 	v := url.Values{}
 	for k, s := range map[string]string{"from": f.From, "to": f.To, "actor": f.Actor, "instance": f.Instance, "kind": f.Kind,
-		"error_code": f.ErrorCode, "alibaba_request_id": f.AlibabaRequestID, "request_id": f.RequestID} {
+		"error_code": f.ErrorCode, "alibaba_request_id": f.AlibabaRequestID, "request_id": f.RequestID, "account_id": f.AccountID} {
 		if s != "" {
 			v.Set(k, s)
 		}

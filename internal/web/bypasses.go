@@ -19,8 +19,10 @@ import (
 type bypassData struct {
 	// Instance filters by the released instance ("" for all).
 	Instance string
-	Error    string
-	Missing  bool
+	// Account filters by the account the release was made in.
+	Account string
+	Error   string
+	Missing bool
 	// TrailOff: this server does not read ActionTrail, so nothing new
 	// shows here. Interval is how often it reads it, in words ("" when
 	// the server was not told).
@@ -171,12 +173,13 @@ func (s *Server) durationText(c echo.Context, d time.Duration) string {
 // audit.searched.
 func (s *Server) bypasses(c echo.Context) error {
 	ctx := c.Request().Context()
-	inst := strings.TrimSpace(c.QueryParam("instance"))
-	d := bypassData{Instance: inst, Missing: s.b.Audit == nil, TrailOff: s.b.TrailOff,
+	inst, acc := strings.TrimSpace(c.QueryParam("instance")), strings.TrimSpace(c.QueryParam("account"))
+	d := bypassData{Instance: inst, Account: acc, Missing: s.b.Audit == nil, TrailOff: s.b.TrailOff,
 		Interval: s.durationText(c, s.b.TrailInterval)}
 	status := http.StatusOK
 	if s.b.Audit != nil {
-		f := audit.Filter{Kind: audit.KindBypassDetected, DBInstanceID: inst, Cursor: c.QueryParam("cursor"), Limit: auditPageSize}
+		f := audit.Filter{Kind: audit.KindBypassDetected, DBInstanceID: inst, AccountID: acc, Cursor: c.QueryParam("cursor"),
+			Limit: auditPageSize}
 		pg, err := s.b.Audit.Search(ctx, f)
 		if err == nil {
 			if counter, ok := s.b.Audit.(auditCounter); ok {
@@ -208,6 +211,9 @@ func (s *Server) bypasses(c echo.Context) error {
 			q := url.Values{}
 			if inst != "" {
 				q.Set("instance", inst)
+			}
+			if acc != "" {
+				q.Set("account", acc)
 			}
 			d.pages("/audit/bypasses", q, pg, f.Cursor, c.QueryParam("n"))
 		}
