@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/rdsgate/rdsgate/internal/rdssim"
+	"github.com/rdsgate/rdsgate/internal/rdssim/simtest"
 	"github.com/rdsgate/rdsgate/internal/request"
 )
 
@@ -40,12 +38,7 @@ func fleetEnv(t *testing.T, extra ...string) *rdssim.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(sim)
-	ts.Listener = sim.Listener(ts.Listener)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	addr := ts.Listener.Addr().String()
+	addr := simtest.Start(t, sim)
 
 	dir := t.TempDir()
 	for _, f := range []string{"ram.json", "org.json"} {

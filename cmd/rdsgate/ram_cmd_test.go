@@ -3,10 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"io/fs"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +12,7 @@ import (
 
 	"github.com/rdsgate/rdsgate/internal/ramaudit"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
+	"github.com/rdsgate/rdsgate/internal/rdssim/simtest"
 )
 
 const (
@@ -46,12 +44,7 @@ func ramEnv(t *testing.T, ram *rdssim.RAMState) *rdssim.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(sim)
-	ts.Listener = sim.Listener(ts.Listener)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	addr := ts.Listener.Addr().String()
+	addr := simtest.Start(t, sim)
 
 	dir := t.TempDir()
 	accounts := `{"accounts":{"` + ramTestAccount + `":{"name":"prod","role_arn":"` + ramGateway + `","regions":["cn-hangzhou"]}}}`

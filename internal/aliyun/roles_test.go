@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/rdsgate/rdsgate/internal/aliyun"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
+	"github.com/rdsgate/rdsgate/internal/rdssim/simtest"
 )
 
 // simCA signs the serving certificate of every simulator these tests reach
@@ -86,12 +84,7 @@ func fleetSim(t testing.TB, spec rdssim.FleetSpec, rate int) (*rdssim.Server, st
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(sim)
-	ts.Listener = sim.Listener(ts.Listener)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return sim, ts.Listener.Addr().String()
+	return sim, simtest.Start(t, sim)
 }
 
 func roleOf(account string) string { return "acs:ram::" + account + ":role/rdsgate-gateway" }

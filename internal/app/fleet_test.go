@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +19,7 @@ import (
 	"github.com/rdsgate/rdsgate/internal/fleet"
 	"github.com/rdsgate/rdsgate/internal/policy"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
+	"github.com/rdsgate/rdsgate/internal/rdssim/simtest"
 	"github.com/rdsgate/rdsgate/internal/request"
 	"github.com/rdsgate/rdsgate/internal/testdb"
 	"github.com/rdsgate/rdsgate/policies"
@@ -67,12 +65,7 @@ func multiAccount(t *testing.T, rate int) (*rdssim.Server, RDSConfig, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(sim)
-	ts.Listener = sim.Listener(ts.Listener)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	addr := ts.Listener.Addr().String()
+	addr := simtest.Start(t, sim)
 
 	dir := t.TempDir()
 	for _, name := range []string{"ram.json", "org.json"} {

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -18,6 +15,7 @@ import (
 	"github.com/rdsgate/rdsgate/internal/fleet"
 	"github.com/rdsgate/rdsgate/internal/quota"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
+	"github.com/rdsgate/rdsgate/internal/rdssim/simtest"
 	"github.com/rdsgate/rdsgate/internal/request"
 )
 
@@ -86,12 +84,7 @@ func newWorld(t *testing.T) world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(sim)
-	ts.Listener = sim.Listener(ts.Listener)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	addr := ts.Listener.Addr().String()
+	addr := simtest.Start(t, sim)
 	clients, err := aliyun.NewClients(aliyun.ClientsConfig{
 		Base: aliyun.Config{Endpoint: addr, Protocol: "https", RegionID: "cn-hangzhou", Timeout: 10 * time.Second,
 			AccessKeyID: baseAK, AccessKeySecret: baseSecret, RootCAs: simCA.CertPool()},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -75,6 +76,11 @@ func (s *Service) Detail(ctx context.Context, id uuid.UUID) (*Detail, error) {
 // confirm marks the attempts whose call the account's ActionTrail
 // recorded.
 func (s *Service) confirm(ctx context.Context, id uuid.UUID, attempts []request.Attempt) error {
+	if !slices.ContainsFunc(attempts, func(a request.Attempt) bool {
+		return a.Operation == request.OpRelease && a.AlibabaRequestID != ""
+	}) {
+		return nil // no call answered: nothing the trail can confirm (most reads of a live page)
+	}
 	seen, err := s.store.Confirmations(ctx, id)
 	if err != nil || len(seen) == 0 {
 		return err

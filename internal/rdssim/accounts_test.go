@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/rdsgate/rdsgate/internal/aliyun"
 	"github.com/rdsgate/rdsgate/internal/rdssim"
+	"github.com/rdsgate/rdsgate/internal/rdssim/simtest"
 )
 
 // sharedCA signs the certificate of every simulator served over TLS in
@@ -63,12 +63,7 @@ func accountInstances() []rdssim.Instance {
 // startTLS serves srv on a sniffing listener: plain HTTP and TLS on one port.
 func startTLS(t *testing.T, srv *rdssim.Server) string {
 	t.Helper()
-	ts := httptest.NewUnstartedServer(srv)
-	ts.Listener = srv.Listener(ts.Listener)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // the untrusted client's handshake failure
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return ts.Listener.Addr().String()
+	return simtest.Start(t, srv)
 }
 
 func TestCredentialsGoAssumeRoleOverTLSThenRDS(t *testing.T) {
